@@ -1,0 +1,111 @@
+/**
+ * Loads the effective configuration: defaults, then `<home>/config.json`, then `NEARAI_*` environment
+ * variables, then flags. Environment names are derived from the config paths: `network.maxConnections`
+ * is `NEARAI_NETWORK_MAX_CONNECTIONS`; lists are comma-separated.
+ */
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { NodeConfig } from './schema.ts'
+import { parseWith } from '../../protocol/codec.ts'
+
+export const CONFIG_FILE = 'config.json'
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+type Json = string | number | boolean | null | Json[] | { [k: string]: Json }
+type Overrides = Record<string, unknown>
+
+export function envName (path: string[]): string {
+  return 'NEARAI_' + path.map(p => p.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('_')
+}
+
+/** Every leaf path of the configuration, with its default value (which tells how to parse strings). */
+export function configLeaves (value: unknown = NodeConfig.parse({}), prefix: string[] = []): Array<{ path: string[], sample: unknown }> {
+  if (value != null && typeof value === 'object' && !Array.isArray(value)) {
+    return Object.entries(value).flatMap(([k, v]) => configLeaves(v, [...prefix, k]))
+  }
+  return [{ path: prefix, sample: value }]
+}
+
+function parseEnvValue (raw: string, sample: unknown, name: string): unknown {
+  if (Array.isArray(sample)) return raw.split(',').map(s => s.trim()).filter(s => s.length > 0)
+  if (typeof sample === 'number') {
+    const n = Number(raw)
+    if (!Number.isFinite(n)) throw new ConfigError(`${name}="${raw}" is not a number`)
+    return n
+  }
+  if (typeof sample === 'boolean') {
+    if (/^(1|true|yes|on)$/i.test(raw)) return true
+    if (/^(0|false|no|off)$/i.test(raw)) return false
+    throw new ConfigError(`${name}="${raw}" is not a boolean (use true or false)`)
+  }
+  return raw
+}
+
+export function envOverrides (env: NodeJS.ProcessEnv): Overrides {
+  const out: Overrides = {}
+  for (const { path, sample } of configLeaves()) {
+    const name = envName(path)
+    const raw = env[name]
+    if (raw !== undefined) setPath(out, path, parseEnvValue(raw, sample, name))
+  }
+  return out
+}
+
+export function setPath (target: Overrides, path: string[], value: unknown): void {
+  let node = target
+  for (const key of path.slice(0, -1)) {
+    if (node[key] == null || typeof node[key] !== 'object') node[key] = {}
+    node = node[key] as Overrides
+  }
+  node[path[path.length - 1]] = value
+}
+
+function merge (base: Overrides, over: Overrides): Overrides {
+  const out: Overrides = { ...base }
+  for (const [k, v] of Object.entries(over)) {
+    if (v === undefined) continue
+    const b = out[k]
+    out[k] = (v != null && typeof v === 'object' && !Array.isArray(v) && b != null && typeof b === 'object' && !Array.isArray(b))
+      ? merge(b as Overrides, v as Overrides)
+      : v
+  }
+  return out
+}
+
+export async function readConfigFile (home: string): Promise<Overrides> {
+  const file = join(home, CONFIG_FILE)
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {}
+    throw err
+  }
+  try {
+    const json = JSON.parse(text) as Json
+    if (json == null || typeof json !== 'object' || Array.isArray(json)) throw new Error('top level must be an object')
+    return json as Overrides
+  } catch (err) {
+    throw new ConfigError(`${file}: ${(err as Error).message}`)
+  }
+}
+
+export interface LoadConfigOptions {
+  home: string
+  env?: NodeJS.ProcessEnv
+  /** Flag values, as a partial config tree. */
+  flags?: Overrides
+}
+
+export async function loadConfig ({ home, env = process.env, flags = {} }: LoadConfigOptions): Promise<NodeConfig> {
+  const fromFile = await readConfigFile(home)
+  const merged = merge(merge(fromFile, envOverrides(env)), flags)
+  try {
+    return parseWith(NodeConfig, merged, 'configuration')
+  } catch (err) {
+    throw new ConfigError((err as Error).message)
+  }
+}

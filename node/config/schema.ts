@@ -1,0 +1,37 @@
+/**
+ * The node's configuration: what a file in the node's home, `NEARAI_*` environment variables and
+ * command-line flags can set (in that order of precedence, later wins).
+ */
+import { z } from 'zod'
+
+export const NodeConfig = z.object({
+  network: z.object({
+    /** Multiaddrs to listen on. */
+    listen: z.array(z.string()).default(['/ip4/0.0.0.0/tcp/4010']),
+    /** Multiaddrs to announce instead of the listen addresses (e.g. a public IP behind port forwarding). */
+    announce: z.array(z.string()).default([]),
+    /** Bootstrap nodes to dial at start: multiaddrs ending in /p2p/<peer-id>. */
+    bootstrap: z.array(z.string()).default([]),
+    /** DHT server mode answers others' queries; peers behind NAT should stay clients. */
+    dhtServer: z.boolean().default(true),
+    /** Reserve a slot on bootstrap relays so that peers behind NAT can be reached through circuit relay v2. */
+    relayClient: z.boolean().default(true),
+    maxConnections: z.number().int().positive().default(200)
+  }).strict().default({} as never),
+  bootstrap: z.object({
+    /** Where the operator's /metrics and /healthz are served. */
+    metricsHost: z.string().default('127.0.0.1'),
+    metricsPort: z.number().int().min(0).max(65535).default(9464),
+    /** Circuit relay v2: how many peers may hold a reservation at once. */
+    maxRelayReservations: z.number().int().positive().default(128),
+    /** Public datasets (manifest CIDs) this node fetches and keeps pinned. */
+    pin: z.array(z.string()).default([])
+  }).strict().default({} as never),
+  log: z.object({
+    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    /** `pretty` on a terminal, `json` for log collectors; `auto` picks by whether stdout is a TTY. */
+    format: z.enum(['auto', 'pretty', 'json']).default('auto')
+  }).strict().default({} as never)
+}).strict()
+
+export type NodeConfig = z.infer<typeof NodeConfig>

@@ -1,0 +1,89 @@
+/**
+ * Typed gossip on top of gossipsub: every topic the node joins gets a validator that parses messages with
+ * the protocol's schemas. A malformed message is rejected at the edge (gossipsub drops it, does not forward
+ * it, and charges the sender's score) and never reaches the application's handlers.
+ */
+import { TopicValidatorResult, type GossipSub, type Message } from '@libp2p/gossipsub'
+import type { PeerId } from '@libp2p/interface'
+import type { Logger } from 'pino'
+import { encodeGossip, parseGossip, type GossipMessage } from '../../protocol/gossip.ts'
+import { scoreTopic } from './gossip-scoring.ts'
+
+export type GossipHandler = (message: GossipMessage, from: string) => void
+
+export interface GossipStats {
+  published: number
+  received: number
+  rejected: number
+}
+
+export class TypedGossip {
+  readonly stats: GossipStats = { published: 0, received: 0, rejected: 0 }
+  private readonly handlers = new Map<string, Set<GossipHandler>>()
+
+  constructor (private readonly pubsub: GossipSub, private readonly log: Logger) {
+    pubsub.addEventListener('message', (evt) => { this.deliver(evt.detail) })
+  }
+
+  /** Joins `topic`; `handler` sees only messages that passed validation. */
+  subscribe (topic: string, handler: GossipHandler): () => void {
+    if (!this.handlers.has(topic)) {
+      this.handlers.set(topic, new Set())
+      const score = (this.pubsub as unknown as { score?: { params: { topics: Record<string, unknown> } } }).score
+      if (score != null) scoreTopic(score.params as never, topic)
+      this.pubsub.topicValidators.set(topic, (peer, msg) => this.validate(peer, msg))
+      this.pubsub.subscribe(topic)
+    }
+    const set = this.handlers.get(topic)!
+    set.add(handler)
+    return () => {
+      set.delete(handler)
+      if (set.size === 0) {
+        this.handlers.delete(topic)
+        this.pubsub.unsubscribe(topic)
+        this.pubsub.topicValidators.delete(topic)
+      }
+    }
+  }
+
+  async publish (topic: string, message: GossipMessage): Promise<number> {
+    const result = await this.pubsub.publish(topic, encodeGossip(message))
+    this.stats.published++
+    return result.recipients.length
+  }
+
+  private validate (propagationSource: PeerId, msg: Message): TopicValidatorResult {
+    if (msg.type !== 'signed') {
+      this.stats.rejected++
+      return TopicValidatorResult.Reject
+    }
+    try {
+      parseGossip(msg.topic, msg.data, msg.from.toString())
+      return TopicValidatorResult.Accept
+    } catch (err) {
+      this.stats.rejected++
+      this.log.debug({ topic: msg.topic, from: msg.from.toString(), via: propagationSource.toString(), err: (err as Error).message }, 'rejected gossip message')
+      return TopicValidatorResult.Reject
+    }
+  }
+
+  private deliver (msg: Message): void {
+    const set = this.handlers.get(msg.topic)
+    if (set == null || msg.type !== 'signed') return
+    // Validation already ran in the topic validator; parsing again yields the typed value.
+    let message: GossipMessage
+    try {
+      message = parseGossip(msg.topic, msg.data, msg.from.toString())
+    } catch {
+      return
+    }
+    this.stats.received++
+    for (const handler of set) {
+      try {
+        handler(message, msg.from.toString())
+      } catch (err) {
+        this.log.error({ err, topic: msg.topic }, 'gossip handler failed')
+      }
+    }
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * The node's one libp2p host, created by Helia so that gossip, the DHT, bitswap and our own protocols
+ * share it. Helia gets only what this network needs: bitswap as its block broker and the libp2p DHT as
+ * its router (no public gateways, no delegated HTTP routing: they are unreachable here and a private
+ * job's content must not leak to them). Blocks and the datastore live on disk under `dataDir`, so pinned
+ * content and the DHT's provider records survive a restart.
+ */
+import { join } from 'node:path'
+import { mkdir } from 'node:fs/promises'
+import { createHeliaLight } from 'helia'
+import { withLibp2pLight, type HeliaWithLibp2p } from '@helia/libp2p'
+import { withBitswap } from '@helia/bitswap'
+import * as dagCbor from '@ipld/dag-cbor'
+import { FsBlockstore } from 'blockstore-fs'
+import { FsDatastore } from 'datastore-fs'
+import { MemoryBlockstore } from 'blockstore-core'
+import { MemoryDatastore } from 'datastore-core'
+import type { Libp2p } from '@libp2p/interface'
+import type { SingleKadDHT } from '@libp2p/kad-dht'
+import type { GossipSub } from '@libp2p/gossipsub'
+import type { Identify } from '@libp2p/identify'
+import type { Ping } from '@libp2p/ping'
+import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
+import { buildLibp2pOptions, type HostNetworkOptions } from './libp2p-options.ts'
+
+export interface NodeServices extends Record<string, unknown> {
+  identify: Identify
+  ping: Ping
+  dht: SingleKadDHT
+  pubsub: GossipSub
+  relay?: CircuitRelayService
+}
+
+export type NodeLibp2p = Libp2p<NodeServices>
+export type NodeHelia = HeliaWithLibp2p<NodeServices>
+
+export interface Host {
+  helia: NodeHelia
+  libp2p: NodeLibp2p
+  peerId: string
+  stop: () => Promise<void>
+}
+
+export interface CreateHostOptions extends HostNetworkOptions {
+  /** Folder for blocks and the datastore; in memory when omitted (tests, throwaway nodes). */
+  dataDir?: string
+}
+
+export async function createHost (opts: CreateHostOptions): Promise<Host> {
+  let blockstore, datastore
+  if (opts.dataDir != null) {
+    await mkdir(opts.dataDir, { recursive: true })
+    const fsBlocks = new FsBlockstore(join(opts.dataDir, 'blocks'))
+    const fsData = new FsDatastore(join(opts.dataDir, 'datastore'))
+    await fsBlocks.open()
+    await fsData.open()
+    blockstore = fsBlocks
+    datastore = fsData
+  } else {
+    blockstore = new MemoryBlockstore()
+    datastore = new MemoryDatastore()
+  }
+  const libp2pOptions = buildLibp2pOptions(opts)
+  const helia = withBitswap(
+    withLibp2pLight(createHeliaLight({ blockstore, datastore, codecs: [dagCbor] }), libp2pOptions as any)
+  ) as unknown as NodeHelia
+  await helia.start()
+  const libp2p = helia.libp2p
+  return {
+    helia,
+    libp2p,
+    peerId: libp2p.peerId.toString(),
+    stop: async () => {
+      await helia.stop()
+      if (opts.dataDir != null) {
+        await (blockstore as FsBlockstore).close?.()
+        await (datastore as FsDatastore).close()
+      }
+    }
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * Builds the libp2p configuration of a NearAI node from its config: TCP (+ circuit relay v2 as a client),
+ * Noise, Yamux, identify, ping, this network's own Kademlia DHT with signed-record validation, and
+ * gossipsub with strict signatures and peer scoring. Bootstrap nodes add the relay server.
+ */
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import { ping } from '@libp2p/ping'
+import { kadDHT, passthroughMapper, removePrivateAddressesMapper } from '@libp2p/kad-dht'
+import { gossipsub } from '@libp2p/gossipsub'
+import { bootstrap } from '@libp2p/bootstrap'
+import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import type { ConnectionGater, PrivateKey } from '@libp2p/interface'
+import type { Libp2pOptions } from 'libp2p'
+import { DHT_PROTOCOL, AGENT_NAME } from '../../protocol/ids.ts'
+import { DHT_NAMESPACE } from '../../protocol/dht-keys.ts'
+import { selectRecord, verifyRecord } from '../../protocol/records.ts'
+import { peerScoreParams } from './gossip-scoring.ts'
+
+/** Gossip messages are announcements; the 1 MiB cap matches go-libp2p's default. */
+export const MAX_GOSSIP_FRAME_BYTES = 1024 * 1024
+
+export interface HostNetworkOptions {
+  privateKey: PrivateKey
+  listen: string[]
+  announce?: string[]
+  bootstrap?: string[]
+  dhtServer: boolean
+  relayClient: boolean
+  /** Run a circuit relay v2 server (bootstrap nodes). */
+  relayServer?: { maxReservations: number }
+  maxConnections: number
+  /** New inbound connections accepted per second from one host (libp2p's default is 5); bootstrap nodes need more. */
+  inboundConnectionsPerSecond?: number
+  /** Keep private and loopback addresses in DHT answers: needed on 127.0.0.1 and in private deployments. */
+  allowPrivateAddresses?: boolean
+  ipColocationThreshold?: number
+  /** Kademlia bucket size; the default 20 is what IPFS uses. */
+  kBucketSize?: number
+  agentVersion?: string
+  /** Refuse some peers or addresses (tests use it to keep two peers apart). */
+  connectionGater?: ConnectionGater
+}
+
+export function buildLibp2pOptions (opts: HostNetworkOptions): Libp2pOptions<Record<string, unknown>> {
+  const services: Record<string, unknown> = {
+    identify: identify(),
+    ping: ping(),
+    dht: kadDHT({
+      protocol: DHT_PROTOCOL,
+      clientMode: !opts.dhtServer,
+      kBucketSize: opts.kBucketSize,
+      peerInfoMapper: (opts.allowPrivateAddresses ?? true) ? passthroughMapper : removePrivateAddressesMapper,
+      validators: { [DHT_NAMESPACE]: async (key, value) => { await verifyRecord(key, value) } },
+      selectors: { [DHT_NAMESPACE]: selectRecord },
+      // Our records and provider announcements are re-published by their owners; no need to query an empty table forever.
+      initialQuerySelfInterval: 500
+    }),
+    pubsub: gossipsub({
+      globalSignaturePolicy: 'StrictSign',
+      allowPublishToZeroTopicPeers: true,
+      emitSelf: false,
+      maxInboundDataLength: MAX_GOSSIP_FRAME_BYTES,
+      scoreParams: peerScoreParams({ ipColocationThreshold: opts.ipColocationThreshold ?? 10 }),
+      scoreThresholds: { gossipThreshold: -10, publishThreshold: -50, graylistThreshold: -80, acceptPXThreshold: 10, opportunisticGraftThreshold: 20 }
+    })
+  }
+  if (opts.relayServer != null) {
+    services.relay = circuitRelayServer({ reservations: { maxReservations: opts.relayServer.maxReservations } })
+  }
+  const transports: any[] = [tcp()]
+  if (opts.relayClient) transports.push(circuitRelayTransport())
+  const listen = [...opts.listen]
+  if (opts.relayClient && !listen.includes('/p2p-circuit')) listen.push('/p2p-circuit')
+  return {
+    privateKey: opts.privateKey,
+    nodeInfo: { name: AGENT_NAME, userAgent: opts.agentVersion ?? `${AGENT_NAME}/0.1.0` },
+    addresses: { listen, announce: opts.announce ?? [] },
+    transports,
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    peerDiscovery: (opts.bootstrap?.length ?? 0) > 0 ? [bootstrap({ list: opts.bootstrap ?? [], timeout: 0 })] : [],
+    connectionManager: { maxConnections: opts.maxConnections, inboundConnectionThreshold: opts.inboundConnectionsPerSecond ?? 25 },
+    connectionGater: opts.connectionGater,
+    services
+  } as Libp2pOptions<Record<string, unknown>>
+}

@@ -1,0 +1,71 @@
+/**
+ * Schemas of the messages carried on the network's gossip topics, and the parser that topic validators use:
+ * a message that fails to parse is rejected at the edge (never delivered to the application) and its sender
+ * is penalised by gossipsub's peer scoring.
+ */
+import { z } from 'zod'
+import { GOSSIP_VERSION } from './ids.ts'
+import { decodeJson, encodeJson } from './codec.ts'
+import { InvalidMessageError } from './errors.ts'
+import { PEERS_TOPIC } from './topics.ts'
+
+/** Gossip carries announcements; bulk bytes move over direct streams or bitswap. */
+export const MAX_GOSSIP_MESSAGE_BYTES = 64 * 1024
+
+const PeerIdString = z.string().regex(/^[1-9A-HJ-NP-Za-km-z]{40,100}$/, 'expected a peer id')
+const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected a hex sha256')
+const CidString = z.string().regex(/^(Qm[1-9A-HJ-NP-Za-km-z]{44}|b[a-z2-7]{20,200})$/, 'expected a CID string')
+
+export const PeerAnnouncement = z.object({
+  v: z.literal(GOSSIP_VERSION),
+  type: z.literal('peer-announce'),
+  peerId: PeerIdString,
+  roles: z.array(z.enum(['peer', 'bootstrap'])).min(1).max(2),
+  jobs: z.array(z.string().min(1).max(64)).max(64),
+  backend: z.string().max(64).optional(),
+  at: z.number().int().nonnegative()
+}).strict()
+export type PeerAnnouncement = z.infer<typeof PeerAnnouncement>
+
+/** The outcome of one training round, published by each peer that completed it. */
+export const RoundAnnouncement = z.object({
+  v: z.literal(GOSSIP_VERSION),
+  type: z.literal('round-result'),
+  job: z.string().min(1).max(64),
+  round: z.number().int().nonnegative(),
+  peerId: PeerIdString,
+  weightsSha256: Sha256Hex,
+  checkpointCid: CidString.optional(),
+  /** Accepted samples per contributor: the record that rewards are computed from. */
+  contributions: z.array(z.object({ peer: PeerIdString, samples: z.number().int().nonnegative() }).strict()).max(1024),
+  at: z.number().int().nonnegative()
+}).strict()
+export type RoundAnnouncement = z.infer<typeof RoundAnnouncement>
+
+export const GossipMessage = z.discriminatedUnion('type', [PeerAnnouncement, RoundAnnouncement])
+export type GossipMessage = z.infer<typeof GossipMessage>
+
+export function encodeGossip (message: GossipMessage): Uint8Array {
+  return encodeJson(message)
+}
+
+/**
+ * Parses a message received on `topic` from the peer `from` (the signed gossipsub author).
+ * Checks schema, size, that the type belongs on this topic, and that a message speaking for a peer
+ * was authored by that peer (no impersonation through relaying).
+ */
+export function parseGossip (topic: string, data: Uint8Array, from: string): GossipMessage {
+  const message = decodeJson(GossipMessage, data, MAX_GOSSIP_MESSAGE_BYTES, `gossip on ${topic}`)
+  if (topic === PEERS_TOPIC) {
+    if (message.type !== 'peer-announce') throw new InvalidMessageError(`gossip on ${topic}: unexpected type ${message.type}`)
+  } else if (/^\/nearai\/job\/[^/]+\/rounds\/\d+$/.test(topic)) {
+    if (message.type !== 'round-result') throw new InvalidMessageError(`gossip on ${topic}: unexpected type ${message.type}`)
+    if (topic.split('/')[3] !== message.job) throw new InvalidMessageError(`gossip on ${topic}: job ${message.job} does not belong on this topic`)
+  } else {
+    throw new InvalidMessageError(`gossip on unknown topic ${topic}`)
+  }
+  if (message.peerId !== from) {
+    throw new InvalidMessageError(`gossip on ${topic}: message speaks for ${message.peerId} but was authored by ${from}`)
+  }
+  return message
+}
