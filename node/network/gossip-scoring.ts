@@ -20,7 +20,8 @@ export function topicScoreParams (): TopicScoreParams {
     meshMessageDeliveriesWeight: 0,
     meshFailurePenaltyWeight: 0,
     invalidMessageDeliveriesWeight: INVALID_MESSAGE_WEIGHT,
-    invalidMessageDeliveriesDecay: 0.5
+    // Remembered for minutes (half-life ~70 s at the 1 s decay interval), so a spammer cannot outrun its penalty.
+    invalidMessageDeliveriesDecay: 0.99
   })
 }
 

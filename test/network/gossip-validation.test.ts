@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import { generateKeyPair, publicKeyToProtobuf } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { PrivateKey } from '@libp2p/interface'
+import { lpStream } from '@libp2p/utils'
+import { RPC } from '@libp2p/gossipsub/message'
+import type { PeerNode } from '../../node/network/peer-node.ts'
+import { PEERS_TOPIC } from '../../protocol/topics.ts'
+import { encodeGossip, MAX_GOSSIP_MESSAGE_BYTES, type GossipMessage } from '../../protocol/gossip.ts'
+import { INVALID_MESSAGE_WEIGHT } from '../../node/network/gossip-scoring.ts'
+import { startTestNode, waitFor, LOOPBACK } from '../helpers/network.ts'
+
+const encoder = new TextEncoder()
+
+/** A signed gossipsub message built by hand, exactly as the gossipsub spec lays it out. */
+async function signedMessage (key: PrivateKey, topic: string, data: Uint8Array, seq: bigint): Promise<RPC.Message> {
+  const seqno = new Uint8Array(8)
+  new DataView(seqno.buffer).setBigUint64(0, seq, false)
+  const msg: RPC.Message = { from: peerIdFromPrivateKey(key).toMultihash().bytes, data, seqno, topic }
+  const toSign = new Uint8Array([...encoder.encode('libp2p-pubsub:'), ...RPC.Message.encode(msg)])
+  return { ...msg, signature: await key.sign(toSign), key: publicKeyToProtobuf(key.publicKey) }
+}
+
+function announcement (peerId: string, at: number): GossipMessage {
+  return { v: 1, type: 'peer-announce', peerId, roles: ['peer'], jobs: [], at }
+}
+
+describe('gossip validation: malformed messages never reach the application', function () {
+  this.timeout(120_000)
+  let victim: PeerNode
+  let attackerKey: PrivateKey
+  let attacker: Libp2p
+  const delivered: GossipMessage[] = []
+
+  before(async () => {
+    victim = await startTestNode('peer')
+    victim.gossip.subscribe(PEERS_TOPIC, (msg) => { delivered.push(msg) })
+    attackerKey = await generateKeyPair('Ed25519')
+    // The attacker speaks raw gossipsub frames: no local validation, no honest signing.
+    attacker = await createLibp2p({
+      privateKey: attackerKey,
+      addresses: { listen: [LOOPBACK] },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      services: { identify: identify() }
+    })
+    // Advertise gossipsub so the victim treats the attacker as a gossip peer and keeps a score for it.
+    await attacker.handle('/meshsub/1.1.0', () => {})
+    await attacker.dial(victim.libp2p.getMultiaddrs()[0])
+    await waitFor('the victim to see the attacker as a gossip peer', () => victim.libp2p.services.pubsub.getPeers().some(p => p.equals(attacker.peerId)), 10_000)
+  })
+
+  after(async () => {
+    await attacker?.stop()
+    await victim?.stop()
+  })
+
+  async function sendRaw (messages: RPC.Message[]): Promise<void> {
+    const stream = await attacker.dialProtocol(victim.libp2p.getMultiaddrs()[0], '/meshsub/1.1.0')
+    const lp = lpStream(stream, { maxDataLength: 4 * 1024 * 1024 })
+    await lp.write(RPC.encode({ subscriptions: [{ subscribe: true, topic: PEERS_TOPIC }], messages, control: undefined }))
+    await new Promise(resolve => setTimeout(resolve, 300))
+    await stream.close()
+  }
+
+  it('delivers a well-formed, correctly signed message (control case for the raw sender)', async () => {
+    const me = attacker.peerId.toString()
+    await sendRaw([await signedMessage(attackerKey, PEERS_TOPIC, encodeGossip(announcement(me, 1)), 1n)])
+    await waitFor('the valid message', () => delivered.length === 1, 10_000)
+    assert.equal(delivered[0].type, 'peer-announce')
+  })
+
+  it('drops a message whose signature does not verify', async () => {
+    const me = attacker.peerId.toString()
+    const good = await signedMessage(attackerKey, PEERS_TOPIC, encodeGossip(announcement(me, 10)), 10n)
+    const forged = { ...good, signature: Uint8Array.from(good.signature!, (b, i) => i === 0 ? b ^ 0xff : b) }
+    const otherKey = await generateKeyPair('Ed25519')
+    const wrongKey = { ...(await signedMessage(attackerKey, PEERS_TOPIC, encodeGossip(announcement(me, 11)), 11n)), key: publicKeyToProtobuf(otherKey.publicKey) }
+    await sendRaw([forged, wrongKey])
+    // A later valid message proves the stream was processed, so the absence of the forged ones is meaningful.
+    await sendRaw([await signedMessage(attackerKey, PEERS_TOPIC, encodeGossip(announcement(me, 12)), 12n)])
+    await waitFor('the later valid message', () => delivered.some(m => m.type === 'peer-announce' && m.at === 12), 10_000)
+    const ats = delivered.map(m => m.type === 'peer-announce' ? m.at : -1)
+    assert.ok(!ats.includes(10) && !ats.includes(11), `forged messages were not delivered (got ${ats.join(',')})`)
+  })
+  it('rejects wrong schema, oversize and impersonating messages, and lowers the sender score', async () => {
+    const me = attacker.peerId.toString()
+    const rejectedBefore = victim.gossip.stats.rejected
+    const wrongSchema = encoder.encode(JSON.stringify({ v: 1, type: 'peer-announce', peerId: me, roles: ['king'], jobs: [], at: 2 }))
+    const notJson = encoder.encode('{"v":1,"type":')
+    const oversize = encodeGossip({ ...announcement(me, 3), backend: undefined, jobs: Array.from({ length: 64 }, () => 'x'.repeat(64)) })
+    const padded = new Uint8Array(MAX_GOSSIP_MESSAGE_BYTES + 10)
+    padded.set(oversize)
+    padded.fill(0x20, oversize.length) // trailing whitespace: still JSON, but too large
+    const impersonating = encodeGossip(announcement(victim.peerId, 4))
+    await sendRaw([
+      await signedMessage(attackerKey, PEERS_TOPIC, wrongSchema, 2n),
+      await signedMessage(attackerKey, PEERS_TOPIC, notJson, 3n),
+      await signedMessage(attackerKey, PEERS_TOPIC, padded, 4n),
+      await signedMessage(attackerKey, PEERS_TOPIC, impersonating, 5n)
+    ])
+    await waitFor('four rejections', () => victim.gossip.stats.rejected - rejectedBefore >= 4, 10_000)
+    assert.equal(delivered.length, 2, 'nothing malformed was delivered')
+    const score = (): number => (victim.libp2p.services.pubsub as unknown as { getScore: (p: string) => number }).getScore(me)
+    // Scores are cached for a short while; the penalty shows once the cache refreshes.
+    await waitFor('the attacker score to drop', () => score() < INVALID_MESSAGE_WEIGHT * 4, 15_000).catch(() => {})
+    assert.ok(score() < INVALID_MESSAGE_WEIGHT * 4, `attacker is penalised by peer scoring (score ${score()})`)
+  })
+
+})
