@@ -16,8 +16,14 @@ export const NodeConfig = z.object({
     dhtServer: z.boolean().default(true),
     /** Reserve a slot on bootstrap relays so that peers behind NAT can be reached through circuit relay v2. */
     relayClient: z.boolean().default(true),
-    maxConnections: z.number().int().positive().default(200)
-  }).strict().default({} as never),
+    maxConnections: z.number().int().positive().default(200),
+    /** New inbound connections accepted per second from one IP address. */
+    inboundConnectionsPerSecond: z.number().int().positive().default(25),
+    /** Keep private and loopback addresses in DHT answers (local networks, tests); off for public deployments. */
+    allowPrivateAddresses: z.boolean().default(true),
+    /** How many peers may share one IP before gossipsub's colocation penalty applies. */
+    ipColocationThreshold: z.number().int().positive().default(10)
+  }).strict().prefault({}),
   bootstrap: z.object({
     /** Where the operator's /metrics and /healthz are served. */
     metricsHost: z.string().default('127.0.0.1'),
@@ -26,12 +32,12 @@ export const NodeConfig = z.object({
     maxRelayReservations: z.number().int().positive().default(128),
     /** Public datasets (manifest CIDs) this node fetches and keeps pinned. */
     pin: z.array(z.string()).default([])
-  }).strict().default({} as never),
+  }).strict().prefault({}),
   log: z.object({
     level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
     /** `pretty` on a terminal, `json` for log collectors; `auto` picks by whether stdout is a TTY. */
     format: z.enum(['auto', 'pretty', 'json']).default('auto')
-  }).strict().default({} as never)
+  }).strict().prefault({})
 }).strict()
 
 export type NodeConfig = z.infer<typeof NodeConfig>

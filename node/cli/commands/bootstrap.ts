@@ -1,0 +1,20 @@
+import { Option, type Command } from 'commander'
+import { commandContext, flagsToOverrides } from '../context.ts'
+import { addNetworkFlags, int } from './network-flags.ts'
+import { onShutdown } from '../../peer/lifecycle.ts'
+import { startBootstrapNode } from '../../../bootstrap/bootstrap-node.ts'
+
+export function registerBootstrap (program: Command): void {
+  const bootstrap = program.command('bootstrap').description('operate a bootstrap node (DHT server, relay, pinning; no training)')
+  const start = bootstrap.command('start')
+    .description('start an always-on bootstrap node with /metrics and /healthz')
+    .addOption(new Option('--metrics-host <host>', 'address of the /metrics and /healthz endpoint'))
+    .addOption(new Option('--metrics-port <port>', 'port of the /metrics and /healthz endpoint (0 picks a free one)').argParser(int))
+  const map = addNetworkFlags(start)
+  start.action(async (opts: Record<string, unknown>, cmd: Command) => {
+    const flags = flagsToOverrides(opts, { ...map, metricsHost: ['bootstrap', 'metricsHost'], metricsPort: ['bootstrap', 'metricsPort'] })
+    const ctx = await commandContext(cmd, flags)
+    const node = await startBootstrapNode(ctx)
+    await onShutdown(ctx.logger, node.stop)
+  })
+}

@@ -1,0 +1,53 @@
+/** Runs the real `nearai` program in a child process, as a user would, and reads its JSON logs. */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+export const BIN = fileURLToPath(new URL('../../node/cli/bin.mjs', import.meta.url))
+
+export interface RunningCli {
+  child: ChildProcess
+  logs: Array<Record<string, any>>
+  stdout: () => string
+  /** Resolves with the first log line whose `msg` equals `msg`. */
+  waitForLog: (msg: string, timeoutMs?: number) => Promise<Record<string, any>>
+  exited: Promise<number | null>
+}
+
+export function startCli (args: string[], env: NodeJS.ProcessEnv = {}): RunningCli {
+  const child = spawn(process.execPath, [BIN, '--log-format', 'json', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const logs: Array<Record<string, any>> = []
+  let out = ''
+  let buffered = ''
+  const waiters: Array<() => void> = []
+  child.stdout!.on('data', (d: Buffer) => { out += d.toString() })
+  child.stderr!.on('data', (d: Buffer) => {
+    buffered += d.toString()
+    const lines = buffered.split('\n')
+    buffered = lines.pop() ?? ''
+    for (const line of lines) {
+      try { logs.push(JSON.parse(line)) } catch { logs.push({ msg: line, raw: true }) }
+    }
+    waiters.splice(0).forEach(w => { w() })
+  })
+  const exited = new Promise<number | null>(resolve => child.once('exit', code => { resolve(code) }))
+  const waitForLog = async (msg: string, timeoutMs = 60_000): Promise<Record<string, any>> => {
+    const deadline = Date.now() + timeoutMs
+    while (true) {
+      const hit = logs.find(l => l.msg === msg)
+      if (hit != null) return hit
+      if (Date.now() > deadline || child.exitCode != null) throw new Error(`no "${msg}" log within ${timeoutMs} ms; logs: ${JSON.stringify(logs.slice(-5))}`)
+      await new Promise<void>(resolve => { waiters.push(resolve); setTimeout(resolve, 200) })
+    }
+  }
+  return { child, logs, stdout: () => out, waitForLog, exited }
+}
+
+export async function runCli (args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  const code = await new Promise<number | null>(resolve => child.once('exit', resolve))
+  return { code, stdout, stderr }
+}
