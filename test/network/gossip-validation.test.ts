@@ -11,7 +11,7 @@ import { lpStream } from '@libp2p/utils'
 import { RPC } from '@libp2p/gossipsub/message'
 import type { PeerNode } from '../../node/network/peer-node.ts'
 import { PEERS_TOPIC } from '../../protocol/topics.ts'
-import { encodeGossip, MAX_GOSSIP_MESSAGE_BYTES, type GossipMessage } from '../../protocol/gossip.ts'
+import { encodeGossip, MAX_GOSSIP_MESSAGE_BYTES, type GossipMessage, type PeerAnnouncement } from '../../protocol/gossip.ts'
 import { INVALID_MESSAGE_WEIGHT } from '../../node/network/gossip-scoring.ts'
 import { startTestNode, waitFor, LOOPBACK } from '../helpers/network.ts'
 
@@ -26,7 +26,7 @@ async function signedMessage (key: PrivateKey, topic: string, data: Uint8Array, 
   return { ...msg, signature: await key.sign(toSign), key: publicKeyToProtobuf(key.publicKey) }
 }
 
-function announcement (peerId: string, at: number): GossipMessage {
+function announcement (peerId: string, at: number): PeerAnnouncement {
   return { v: 1, type: 'peer-announce', peerId, roles: ['peer'], jobs: [], at }
 }
 
@@ -94,7 +94,7 @@ describe('gossip validation: malformed messages never reach the application', fu
     const rejectedBefore = victim.gossip.stats.rejected
     const wrongSchema = encoder.encode(JSON.stringify({ v: 1, type: 'peer-announce', peerId: me, roles: ['king'], jobs: [], at: 2 }))
     const notJson = encoder.encode('{"v":1,"type":')
-    const oversize = encodeGossip({ ...announcement(me, 3), backend: undefined, jobs: Array.from({ length: 64 }, () => 'x'.repeat(64)) })
+    const oversize = encodeGossip({ ...announcement(me, 3), jobs: Array.from({ length: 64 }, () => 'x'.repeat(64)) })
     const padded = new Uint8Array(MAX_GOSSIP_MESSAGE_BYTES + 10)
     padded.set(oversize)
     padded.fill(0x20, oversize.length) // trailing whitespace: still JSON, but too large
