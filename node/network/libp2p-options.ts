@@ -70,8 +70,8 @@ export function buildLibp2pOptions (opts: HostNetworkOptions): Libp2pOptions<Rec
   if (opts.relayServer != null) {
     services.relay = circuitRelayServer({ reservations: { maxReservations: opts.relayServer.maxReservations } })
   }
-  const transports: any[] = [tcp()]
-  if (opts.relayClient) transports.push(circuitRelayTransport())
+  // Every node can dial through relays; only relay clients also reserve a slot to be reachable through one.
+  const transports: any[] = [tcp(), circuitRelayTransport()]
   const listen = [...opts.listen]
   if (opts.relayClient && !listen.includes('/p2p-circuit')) listen.push('/p2p-circuit')
   return {
