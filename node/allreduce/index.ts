@@ -1,0 +1,26 @@
+/**
+ * @packageDocumentation
+ *
+ * Averaging for DiLoCo rounds without a central server: matchmaking forms each round's group over
+ * gossip, and a butterfly all-reduce averages the members' pseudo-gradients over direct streams.
+ *
+ * @example
+ * ```ts
+ * const mm = new Matchmaking({ pubsub: node.services.pubsub, peerId: node.peerId.toString() })
+ * const allReduce = new ButterflyAllReduce({ host: node })
+ * await allReduce.start()
+ * const { group } = await mm.formGroup({ job, round, vectorLength: delta.length, codec: codec.id, speedBps, deadline })
+ * if (group != null) {
+ *   const result = await allReduce.run({ group, vector: delta, weight: samples, aggregator: plaintextAggregator(codec, weightedMean) })
+ *   apply(result.vector); record(result.contributors)
+ * }
+ * ```
+ */
+export { ButterflyAllReduce, type AllReduceHost, type AllReduceComponents, type AllReduceInit, type AllReduceLogger, type RunOptions, type AllReduceResult, type PartReport, type ContributorRecord } from './butterfly.ts'
+export { Matchmaking, type ReadyPubSub, type MatchmakingComponents, type MatchmakingInit, type FormGroupOptions, type FormGroupResult } from './matchmaking.ts'
+export { makeGroup, partitionGroup, type RoundGroup, type MakeGroupOptions } from './group.ts'
+export { partitionVector, speedShares, type Partition } from './partition.ts'
+export { weightedMean, plaintextAggregator, inCanonicalOrder, type CombineRule, type PartAggregator, type PartContribution, type CombinedPart, type WireContribution, type PartMeta } from './combine.ts'
+export { PeerSpeedTracker, DEFAULT_TIMEOUT_POLICY, type TimeoutPolicy, type PeerSpeedSnapshot } from './timeouts.ts'
+export { systemClock, type Clock } from './clock.ts'
+export { ALLREDUCE_PROTOCOL, jobReadyTopic } from '../../protocol/allreduce.ts'

@@ -1,0 +1,263 @@
+/**
+ * Matchmaking: which peers average together this round. No coordinator: every peer that is ready
+ * announces itself on the job's ready topic before the round's deadline; at the deadline each peer takes
+ * the peers it heard from (same job, round, vector length and codec), publishes that view as a
+ * confirmation, and the group is the intersection of the views of the members that confirmed. Peers
+ * that heard the same announcements derive the same ordered group; a late announcer, seen by only some,
+ * drops out of everyone's group (including its own) instead of splitting the round.
+ */
+import { TopicValidatorResult, type Message, type TopicValidatorFn } from '@libp2p/gossipsub'
+import {
+  encodeReadyMessage, jobReadyTopic, parseReadyMessage, canonicalOrder, MAX_GROUP_SIZE, READY_TOPIC_VERSION,
+  type ReadyAnnouncement, type GroupConfirmation
+} from '../../protocol/allreduce.ts'
+import { systemClock, sleep, type Clock } from './clock.ts'
+import { makeGroup, type RoundGroup } from './group.ts'
+
+/** The part of a gossipsub service that matchmaking uses (`libp2p.services.pubsub` fits). */
+export interface ReadyPubSub {
+  subscribe: (topic: string) => void
+  unsubscribe: (topic: string) => void
+  publish: (topic: string, data: Uint8Array) => Promise<unknown>
+  addEventListener: (type: 'message', listener: (evt: CustomEvent<Message>) => void) => void
+  removeEventListener: (type: 'message', listener: (evt: CustomEvent<Message>) => void) => void
+  /** When present, matchmaking installs a validator so malformed announcements are rejected and not forwarded. */
+  topicValidators?: Map<string, TopicValidatorFn>
+}
+
+export interface MatchmakingComponents {
+  pubsub: ReadyPubSub
+  /** This peer's id string. */
+  peerId: string
+  clock?: Clock
+}
+
+export interface MatchmakingInit {
+  /** How long after the deadline members wait for each other's confirmations (ms). */
+  confirmWindowMs?: number
+  /** Announcements are re-published at this interval until the deadline: a peer that just subscribed may miss the first. */
+  republishMs?: number
+  /** Rounds of announcements kept per job (announcements may arrive before this peer asks for that round). */
+  retainRounds?: number
+}
+
+export interface FormGroupOptions {
+  job: string
+  round: number
+  vectorLength: number
+  codec: string
+  /** This peer's measured upload speed (bytes/s), announced as a hint. */
+  speedBps: number
+  /** Absolute time (ms on the clock) by which announcements must have arrived. */
+  deadline: number
+  signal?: AbortSignal
+}
+
+export interface FormGroupResult {
+  /** The round's group, or null if this peer is not in it (it announced too late for the others). */
+  group: RoundGroup | null
+  /** What this peer saw at the deadline. */
+  view: string[]
+  /** Peers that announced but were left out (late, wrong vector length or codec, or unconfirmed). */
+  excluded: string[]
+}
+
+interface Heard { announcement: ReadyAnnouncement, receivedAt: number }
+
+interface RoundState {
+  ready: Map<string, Heard>
+  confirmations: Map<string, GroupConfirmation>
+  onChange: Set<() => void>
+}
+
+export class Matchmaking {
+  private readonly pubsub: ReadyPubSub
+  private readonly peerId: string
+  private readonly clock: Clock
+  private readonly confirmWindowMs: number
+  private readonly republishMs: number
+  private readonly retainRounds: number
+  private readonly jobs = new Map<string, Map<number, RoundState>>()
+  private readonly listener = (evt: CustomEvent<Message>): void => { this.onMessage(evt.detail) }
+  private started = false
+
+  constructor (components: MatchmakingComponents, init: MatchmakingInit = {}) {
+    this.pubsub = components.pubsub
+    this.peerId = components.peerId
+    this.clock = components.clock ?? systemClock
+    this.confirmWindowMs = init.confirmWindowMs ?? 2_000
+    this.republishMs = init.republishMs ?? 1_000
+    this.retainRounds = init.retainRounds ?? 4
+  }
+
+  start (): void {
+    if (this.started) return
+    this.started = true
+    this.pubsub.addEventListener('message', this.listener)
+  }
+
+  stop (): void {
+    if (!this.started) return
+    this.started = false
+    this.pubsub.removeEventListener('message', this.listener)
+    for (const job of this.jobs.keys()) this.leave(job)
+  }
+
+  /** Subscribes to the job's ready topic, so announcements are heard before this peer's own round begins. */
+  join (job: string): void {
+    this.start()
+    if (this.jobs.has(job)) return
+    const topic = jobReadyTopic(job)
+    this.jobs.set(job, new Map())
+    this.pubsub.topicValidators?.set(topic, (_peer, msg) => {
+      if (msg.type !== 'signed') return TopicValidatorResult.Reject
+      try {
+        parseReadyMessage(msg.topic, msg.data, msg.from.toString())
+        return TopicValidatorResult.Accept
+      } catch {
+        return TopicValidatorResult.Reject
+      }
+    })
+    this.pubsub.subscribe(topic)
+  }
+
+  leave (job: string): void {
+    if (!this.jobs.delete(job)) return
+    const topic = jobReadyTopic(job)
+    this.pubsub.unsubscribe(topic)
+    this.pubsub.topicValidators?.delete(topic)
+  }
+
+  private roundState (job: string, round: number, create: boolean): RoundState | undefined {
+    const rounds = this.jobs.get(job)
+    if (rounds == null) return undefined
+    let state = rounds.get(round)
+    if (state == null && create) {
+      // Bounded memory: keep only the newest rounds.
+      const newest = Math.max(round, ...rounds.keys())
+      if (round <= newest - this.retainRounds) return undefined
+      state = { ready: new Map(), confirmations: new Map(), onChange: new Set() }
+      rounds.set(round, state)
+      for (const r of rounds.keys()) if (r <= newest - this.retainRounds) rounds.delete(r)
+    }
+    return state
+  }
+
+  private onMessage (msg: Message): void {
+    if (msg.type !== 'signed' || !this.jobs.has(msg.topic.split('/')[3] ?? '')) return
+    let message
+    try {
+      message = parseReadyMessage(msg.topic, msg.data, msg.from.toString())
+    } catch {
+      return
+    }
+    this.record(message)
+  }
+
+  private record (message: ReadyAnnouncement | GroupConfirmation): void {
+    const state = this.roundState(message.job, message.round, true)
+    if (state == null) return
+    if (message.type === 'allreduce-ready') {
+      if (!state.ready.has(message.peerId) && state.ready.size < 4 * MAX_GROUP_SIZE) {
+        state.ready.set(message.peerId, { announcement: message, receivedAt: this.clock.now() })
+      }
+    } else if (!state.confirmations.has(message.peerId) && state.confirmations.size < 4 * MAX_GROUP_SIZE) {
+      state.confirmations.set(message.peerId, message)
+    }
+    for (const fn of state.onChange) fn()
+  }
+
+  private async publish (job: string, message: ReadyAnnouncement | GroupConfirmation): Promise<void> {
+    try {
+      await this.pubsub.publish(jobReadyTopic(job), encodeReadyMessage(message))
+    } catch {
+      // No subscribed peers yet (or a transient failure): the next republish tries again.
+    }
+  }
+
+  /** Publishes `message` now and again every `republishMs` until `until` (or until `done()` says stop). */
+  private async announceUntil (job: string, message: ReadyAnnouncement | GroupConfirmation, until: number, state: RoundState, done: () => boolean, signal?: AbortSignal): Promise<void> {
+    await this.publish(job, message)
+    while (!done()) {
+      const left = until - this.clock.now()
+      if (left <= 0) return
+      await this.waitForChange(state, Math.min(left, this.republishMs), done, signal)
+      if (!done() && this.clock.now() < until) await this.publish(job, message)
+    }
+  }
+
+  /** Resolves after `ms`, or earlier once `done()` holds after a received message. */
+  private async waitForChange (state: RoundState, ms: number, done: () => boolean, signal?: AbortSignal): Promise<void> {
+    const controller = new AbortController()
+    const onChange = (): void => { if (done()) controller.abort() }
+    const onAbort = (): void => { controller.abort() }
+    state.onChange.add(onChange)
+    signal?.addEventListener('abort', onAbort, { once: true })
+    try {
+      await sleep(this.clock, ms, controller.signal)
+    } catch {
+      // woken early
+    } finally {
+      state.onChange.delete(onChange)
+      signal?.removeEventListener('abort', onAbort)
+    }
+    signal?.throwIfAborted()
+  }
+
+  async formGroup (opts: FormGroupOptions): Promise<FormGroupResult> {
+    this.join(opts.job)
+    const state = this.roundState(opts.job, opts.round, true)
+    if (state == null) throw new RangeError(`round ${opts.round} of ${opts.job} is older than the rounds being formed`)
+    const self: ReadyAnnouncement = {
+      v: READY_TOPIC_VERSION,
+      type: 'allreduce-ready',
+      job: opts.job,
+      round: opts.round,
+      peerId: this.peerId,
+      vectorLength: opts.vectorLength,
+      codec: opts.codec,
+      speedBps: Math.max(1, opts.speedBps),
+      at: Math.floor(this.clock.now())
+    }
+    state.ready.set(this.peerId, { announcement: self, receivedAt: this.clock.now() })
+
+    // 1. Announce until the deadline.
+    await this.announceUntil(opts.job, self, opts.deadline, state, () => this.clock.now() >= opts.deadline, opts.signal)
+    if (this.clock.now() < opts.deadline) await sleep(this.clock, opts.deadline - this.clock.now(), opts.signal)
+
+    // 2. The view at the deadline: compatible announcements received in time.
+    const excluded = new Set<string>()
+    const viewPeers: string[] = []
+    for (const [peer, heard] of state.ready) {
+      const a = heard.announcement
+      if (heard.receivedAt <= opts.deadline && a.vectorLength === opts.vectorLength && a.codec === opts.codec) viewPeers.push(peer)
+      else excluded.add(peer)
+    }
+    const view = canonicalOrder(viewPeers).slice(0, MAX_GROUP_SIZE)
+    const speeds = new Map(view.map(p => [p, state.ready.get(p)?.announcement.speedBps ?? 0]))
+
+    // 3. Confirm the view and wait for the other members' confirmations.
+    const confirmation: GroupConfirmation = {
+      v: READY_TOPIC_VERSION, type: 'allreduce-group', job: opts.job, round: opts.round, peerId: this.peerId, members: view, at: Math.floor(this.clock.now())
+    }
+    state.confirmations.set(this.peerId, confirmation)
+    const allConfirmed = (): boolean => view.every(p => state.confirmations.has(p))
+    const confirmUntil = this.clock.now() + this.confirmWindowMs
+    await this.announceUntil(opts.job, confirmation, confirmUntil, state, allConfirmed, opts.signal)
+    // A last word for peers still waiting on ours: they may have heard us only once.
+    if (!allConfirmed()) await this.publish(opts.job, confirmation)
+
+    // 4. The group: members of our view that confirmed, and that every confirmer also saw.
+    let members = view.filter(p => state.confirmations.has(p))
+    for (const p of [...members]) {
+      const theirs = new Set(state.confirmations.get(p)?.members ?? [])
+      members = members.filter(m => theirs.has(m))
+    }
+    for (const p of state.ready.keys()) if (!members.includes(p)) excluded.add(p)
+    excluded.delete(this.peerId)
+    const group = members.includes(this.peerId)
+      ? makeGroup({ job: opts.job, round: opts.round, members, vectorLength: opts.vectorLength, speeds })
+      : null
+    return { group, view, excluded: canonicalOrder(excluded) }
+  }
+}

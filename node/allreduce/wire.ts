@@ -1,0 +1,112 @@
+/**
+ * Frames over a libp2p 3 stream: a bounded reader that never trusts a length from the wire before
+ * checking it, and a writer that sends big payloads in slices, waiting for 'drain' when the stream says so.
+ */
+import type { MessageStream } from '@libp2p/interface'
+import {
+  checkAnnouncedLength, decodeFrameHeader, encodeFramePrefix, MAX_FRAME_HEADER_BYTES,
+  type FrameHeader
+} from '../../protocol/allreduce.ts'
+import { InvalidMessageError } from '../../protocol/errors.ts'
+
+/** Payloads are written in slices of this size, so backpressure is honoured at a fine grain. */
+export const WRITE_SLICE_BYTES = 1024 * 1024
+
+type Chunk = Uint8Array | { subarray: () => Uint8Array, byteLength: number }
+
+export interface ReadFrameOptions<H extends FrameHeader> {
+  /** Checks the header (schema already checked) before its payload is read; throws to refuse it. */
+  accept: (header: FrameHeader) => H | Promise<H>
+  /** The largest payload the receiver will take for this header. */
+  maxPayload: (header: H) => number
+}
+
+export interface ReceivedFrame<H extends FrameHeader> {
+  header: H
+  payload: Uint8Array
+  /** Wire bytes of the whole frame. */
+  bytes: number
+  /** When the payload's first and last bytes arrived (ms, the reader's clock): for throughput measurement. */
+  payloadStartedAt: number
+  payloadEndedAt: number
+}
+
+export class StreamEndedError extends Error {
+  override name = 'StreamEndedError'
+}
+
+/** Reads frames from one stream. Create it as soon as the stream exists: a stream nobody reads from aborts when its buffer fills. */
+export class FrameReader {
+  private readonly iterator: AsyncIterator<Chunk>
+  private pending: Uint8Array | null = null
+  constructor (stream: AsyncIterable<Chunk>, private readonly now: () => number = Date.now) {
+    this.iterator = stream[Symbol.asyncIterator]()
+  }
+
+  private async nextChunk (): Promise<Uint8Array> {
+    if (this.pending != null && this.pending.byteLength > 0) {
+      const p = this.pending
+      this.pending = null
+      return p
+    }
+    for (;;) {
+      const { done, value } = await this.iterator.next()
+      if (done === true) throw new StreamEndedError('stream ended in the middle of a frame')
+      const bytes = value instanceof Uint8Array ? value : value.subarray()
+      if (bytes.byteLength > 0) return bytes
+    }
+  }
+
+  /** Reads exactly `target.byteLength` bytes into `target`; calls `onFirst` when the first of them arrives. */
+  private async readInto (target: Uint8Array, onFirst?: () => void): Promise<void> {
+    let at = 0
+    while (at < target.byteLength) {
+      const chunk = await this.nextChunk()
+      if (at === 0) onFirst?.()
+      const n = Math.min(chunk.byteLength, target.byteLength - at)
+      target.set(chunk.subarray(0, n), at)
+      at += n
+      if (n < chunk.byteLength) this.pending = chunk.subarray(n)
+    }
+  }
+
+  private async readU32 (): Promise<number> {
+    const b = new Uint8Array(4)
+    await this.readInto(b)
+    return new DataView(b.buffer).getUint32(0)
+  }
+
+  async readFrame<H extends FrameHeader> (opts: ReadFrameOptions<H>): Promise<ReceivedFrame<H>> {
+    const headerLength = checkAnnouncedLength(await this.readU32(), MAX_FRAME_HEADER_BYTES, 'all-reduce frame header')
+    const headerBytes = new Uint8Array(headerLength)
+    await this.readInto(headerBytes)
+    const header = await opts.accept(decodeFrameHeader(headerBytes))
+    const payloadLength = checkAnnouncedLength(await this.readU32(), opts.maxPayload(header), `all-reduce ${header.type} payload`)
+    const payload = new Uint8Array(payloadLength)
+    let payloadStartedAt = this.now()
+    await this.readInto(payload, () => { payloadStartedAt = this.now() })
+    return { header, payload, bytes: 8 + headerLength + payloadLength, payloadStartedAt, payloadEndedAt: this.now() }
+  }
+
+  /** Expects the remote to have nothing more to say; anything else is a protocol violation. */
+  async expectEnd (): Promise<void> {
+    if (this.pending != null && this.pending.byteLength > 0) throw new InvalidMessageError('unexpected bytes after the last frame')
+    const { done, value } = await this.iterator.next()
+    if (done !== true && value.byteLength > 0) throw new InvalidMessageError('unexpected bytes after the last frame')
+  }
+}
+
+/** Writes one frame; resolves when all of it has been handed to the stream. Returns the bytes written. */
+export async function writeFrame (stream: MessageStream, header: FrameHeader, payload: Uint8Array, signal?: AbortSignal): Promise<number> {
+  const prefix = encodeFramePrefix(header, payload.byteLength)
+  await sendAll(stream, prefix, signal)
+  for (let at = 0; at < payload.byteLength; at += WRITE_SLICE_BYTES) {
+    await sendAll(stream, payload.subarray(at, Math.min(payload.byteLength, at + WRITE_SLICE_BYTES)), signal)
+  }
+  return prefix.byteLength + payload.byteLength
+}
+
+async function sendAll (stream: MessageStream, bytes: Uint8Array, signal?: AbortSignal): Promise<void> {
+  signal?.throwIfAborted()
+  if (!stream.send(bytes)) await stream.onDrain({ signal })
+}

@@ -1,0 +1,233 @@
+/**
+ * The all-reduce protocol of a training round: the gossip messages that form a round's group
+ * (matchmaking) and the frames that move parts of the update between group members (butterfly
+ * all-reduce). Pure: no sockets, no clocks.
+ *
+ * Framing on `/nearai/allreduce/1.0.0` streams, big-endian:
+ *
+ *     [u32 header length][header: UTF-8 JSON][u32 payload length][payload bytes]
+ *
+ * The header is small and bounded by {@link MAX_FRAME_HEADER_BYTES}; the payload is opaque to the
+ * protocol (codec-encoded floats, or ciphertext for a homomorphic combine rule) and is bounded by the
+ * receiver from the header it has already validated (the part's element count), never by the wire.
+ */
+import { z } from 'zod'
+import { sha256 } from '@noble/hashes/sha2.js'
+import { bytesToHex } from '@noble/hashes/utils.js'
+import { decodeJson, encodeJson } from './codec.ts'
+import { InvalidMessageError, MessageTooLargeError } from './errors.ts'
+import { assertTopicSegment } from './topics.ts'
+
+export const ALLREDUCE_PROTOCOL = '/nearai/allreduce/1.0.0'
+export const ALLREDUCE_WIRE_VERSION = 1
+/** Version of the ready-topic messages; it is also the topic's last path segment. */
+export const READY_TOPIC_VERSION = 1
+
+/** A group is small: the butterfly's cost per peer grows with the group, and gossip carries its member list. */
+export const MAX_GROUP_SIZE = 256
+/** Vectors are indexed by u32 offsets. */
+export const MAX_VECTOR_LENGTH = 2 ** 31 - 1
+export const MAX_FRAME_HEADER_BYTES = 16 * 1024
+export const MAX_READY_MESSAGE_BYTES = 32 * 1024
+/** A weight is a count of samples; anything above this is a lie or a bug. */
+export const MAX_WEIGHT = 1e12
+
+/** Where peers announce they are ready to average round `round` of job `jobId`. */
+export function jobReadyTopic (jobId: string): string {
+  assertTopicSegment(jobId)
+  return `/nearai/job/${jobId}/ready/${READY_TOPIC_VERSION}`
+}
+
+const READY_TOPIC_PATTERN = /^\/nearai\/job\/([^/]+)\/ready\/(\d+)$/
+
+const PeerIdString = z.string().regex(/^[1-9A-HJ-NP-Za-km-z]{40,100}$/, 'expected a peer id')
+const JobId = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/, 'expected a job id')
+const Round = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
+const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected a hex sha256')
+const Weight = z.number().finite().nonnegative().max(MAX_WEIGHT)
+
+/** "I am ready to average this round": published on {@link jobReadyTopic} before the round's deadline. */
+export const ReadyAnnouncement = z.object({
+  v: z.literal(READY_TOPIC_VERSION),
+  type: z.literal('allreduce-ready'),
+  job: JobId,
+  round: Round,
+  peerId: PeerIdString,
+  vectorLength: z.number().int().positive().max(MAX_VECTOR_LENGTH),
+  codec: z.string().min(1).max(32),
+  /** Measured upload throughput in bytes/s: a hint for timeouts and partition sizes. */
+  speedBps: z.number().finite().positive().max(1e12),
+  at: z.number().int().nonnegative()
+}).strict()
+export type ReadyAnnouncement = z.infer<typeof ReadyAnnouncement>
+
+/** "This is the group I saw at the deadline": members confirm so that views that differ converge. */
+export const GroupConfirmation = z.object({
+  v: z.literal(READY_TOPIC_VERSION),
+  type: z.literal('allreduce-group'),
+  job: JobId,
+  round: Round,
+  peerId: PeerIdString,
+  members: z.array(PeerIdString).min(1).max(MAX_GROUP_SIZE),
+  at: z.number().int().nonnegative()
+}).strict()
+export type GroupConfirmation = z.infer<typeof GroupConfirmation>
+
+export const ReadyTopicMessage = z.discriminatedUnion('type', [ReadyAnnouncement, GroupConfirmation])
+export type ReadyTopicMessage = z.infer<typeof ReadyTopicMessage>
+
+export function encodeReadyMessage (message: ReadyTopicMessage): Uint8Array {
+  return encodeJson(message)
+}
+
+/**
+ * Parses a message received on a ready topic from the signed gossip author `from`: schema, size, that
+ * the job belongs on this topic, and that the message speaks only for its author.
+ */
+export function parseReadyMessage (topic: string, data: Uint8Array, from: string): ReadyTopicMessage {
+  const match = READY_TOPIC_PATTERN.exec(topic)
+  if (match == null || Number(match[2]) !== READY_TOPIC_VERSION) throw new InvalidMessageError(`not a ready topic: ${topic}`)
+  const message = decodeJson(ReadyTopicMessage, data, MAX_READY_MESSAGE_BYTES, `gossip on ${topic}`)
+  if (message.job !== match[1]) throw new InvalidMessageError(`gossip on ${topic}: job ${message.job} does not belong on this topic`)
+  if (message.peerId !== from) throw new InvalidMessageError(`gossip on ${topic}: message speaks for ${message.peerId} but was authored by ${from}`)
+  if (message.type === 'allreduce-group') {
+    if (new Set(message.members).size !== message.members.length) throw new InvalidMessageError(`gossip on ${topic}: duplicate group members`)
+    if (!message.members.includes(message.peerId)) throw new InvalidMessageError(`gossip on ${topic}: confirmation from a peer outside its own group`)
+  }
+  return message
+}
+
+/** Canonical order of a group: by peer id string. Every member derives the same order. */
+export function canonicalOrder (peers: Iterable<string>): string[] {
+  return [...new Set(peers)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+}
+
+/** Identifies a group: members that disagree on it refuse each other's frames instead of mixing rounds. */
+export function groupHash (job: string, round: number, members: readonly string[], vectorLength: number): string {
+  const text = JSON.stringify(['nearai-allreduce-group', ALLREDUCE_WIRE_VERSION, job, round, vectorLength, canonicalOrder(members)])
+  return bytesToHex(sha256(new TextEncoder().encode(text)))
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Stream frames
+
+const FrameCommon = {
+  v: z.literal(ALLREDUCE_WIRE_VERSION),
+  job: JobId,
+  round: Round,
+  group: Sha256Hex,
+  part: z.number().int().nonnegative().max(MAX_GROUP_SIZE - 1),
+  offset: z.number().int().nonnegative().max(MAX_VECTOR_LENGTH),
+  elements: z.number().int().nonnegative().max(MAX_VECTOR_LENGTH)
+}
+
+/** A member's contribution to one part, sent to that part's reducer (or to its stand-in). */
+export const ContributeHeader = z.object({
+  ...FrameCommon,
+  type: z.literal('contribute'),
+  from: PeerIdString,
+  weight: Weight,
+  /** True when sent to a stand-in because the part's own reducer failed. */
+  standIn: z.boolean()
+}).strict()
+export type ContributeHeader = z.infer<typeof ContributeHeader>
+
+/** The reduced part, sent by its reducer to every member that contributed. */
+export const ResultHeader = z.object({
+  ...FrameCommon,
+  type: z.literal('result'),
+  reducer: PeerIdString,
+  /** Who is in this part's result and with what weight, in canonical order. */
+  contributors: z.array(z.object({ peer: PeerIdString, weight: Weight }).strict()).min(1).max(MAX_GROUP_SIZE),
+  /** Rule-specific facts about the reduction (e.g. how many values a trimmed mean dropped). */
+  meta: z.record(z.string().max(64), z.union([z.number().finite(), z.string().max(256), z.boolean()])).optional()
+}).strict()
+export type ResultHeader = z.infer<typeof ResultHeader>
+
+export const RejectReason = z.enum(['group-mismatch', 'invalid', 'duplicate', 'no-session', 'unavailable'])
+export type RejectReason = z.infer<typeof RejectReason>
+
+/** A reducer refusing a contribution; the sender treats the reducer as unavailable for this part. */
+export const RejectHeader = z.object({
+  ...FrameCommon,
+  type: z.literal('reject'),
+  reason: RejectReason,
+  message: z.string().max(512)
+}).strict()
+export type RejectHeader = z.infer<typeof RejectHeader>
+
+export const FrameHeader = z.discriminatedUnion('type', [ContributeHeader, ResultHeader, RejectHeader])
+export type FrameHeader = z.infer<typeof FrameHeader>
+
+export interface Frame<H extends FrameHeader = FrameHeader> {
+  header: H
+  payload: Uint8Array
+}
+
+/** Encodes the bytes before a frame's payload: header length, header, payload length. */
+export function encodeFramePrefix (header: FrameHeader, payloadLength: number): Uint8Array {
+  const json = encodeJson(header)
+  if (json.byteLength > MAX_FRAME_HEADER_BYTES) throw new MessageTooLargeError(`all-reduce frame header of ${json.byteLength} bytes exceeds ${MAX_FRAME_HEADER_BYTES}`)
+  if (!Number.isInteger(payloadLength) || payloadLength < 0 || payloadLength > 0xffffffff) throw new RangeError(`bad payload length ${payloadLength}`)
+  const out = new Uint8Array(4 + json.byteLength + 4)
+  const view = new DataView(out.buffer)
+  view.setUint32(0, json.byteLength)
+  out.set(json, 4)
+  view.setUint32(4 + json.byteLength, payloadLength)
+  return out
+}
+
+/** Encodes a whole frame into one buffer (small frames, tests); big payloads are better written after the prefix. */
+export function encodeFrame (header: FrameHeader, payload: Uint8Array): Uint8Array {
+  const prefix = encodeFramePrefix(header, payload.byteLength)
+  const out = new Uint8Array(prefix.byteLength + payload.byteLength)
+  out.set(prefix, 0)
+  out.set(payload, prefix.byteLength)
+  return out
+}
+
+/** Reads a u32 length announced by the wire and checks it against the bound the receiver chose. */
+export function checkAnnouncedLength (length: number, max: number, what: string): number {
+  if (length > max) throw new MessageTooLargeError(`${what}: announced ${length} bytes, the limit is ${max}`)
+  return length
+}
+
+export function decodeFrameHeader (bytes: Uint8Array): FrameHeader {
+  return decodeJson(FrameHeader, bytes, MAX_FRAME_HEADER_BYTES, 'all-reduce frame header')
+}
+
+/** What a receiver knows about the round, against which every frame is checked. */
+export interface FrameContext {
+  job: string
+  round: number
+  group: string
+  /** Members in canonical order; part i is reduced by members[i]. */
+  members: readonly string[]
+  /** Part boundaries: part i covers [offsets[i], offsets[i] + lengths[i]). */
+  offsets: readonly number[]
+  lengths: readonly number[]
+}
+
+/**
+ * Checks a frame header against the round it claims to belong to and the peer that actually sent it
+ * (the connection's authenticated remote peer). Throws InvalidMessageError naming what is wrong.
+ */
+export function validateFrameHeader (header: FrameHeader, ctx: FrameContext, remotePeer: string): void {
+  const what = `all-reduce ${header.type} frame from ${remotePeer}`
+  if (header.job !== ctx.job || header.round !== ctx.round) throw new InvalidMessageError(`${what}: for ${header.job}#${header.round}, expected ${ctx.job}#${ctx.round}`)
+  if (header.group !== ctx.group) throw new InvalidMessageError(`${what}: group ${header.group.slice(0, 12)} differs from ours ${ctx.group.slice(0, 12)}`, { reason: 'group-mismatch' })
+  if (!ctx.members.includes(remotePeer)) throw new InvalidMessageError(`${what}: sender is not in the group`)
+  if (header.part >= ctx.members.length) throw new InvalidMessageError(`${what}: part ${header.part} out of range`)
+  if (header.offset !== ctx.offsets[header.part] || header.elements !== ctx.lengths[header.part]) {
+    throw new InvalidMessageError(`${what}: part ${header.part} is [${header.offset}, +${header.elements}), expected [${ctx.offsets[header.part]}, +${ctx.lengths[header.part]})`)
+  }
+  if (header.type === 'contribute' && header.from !== remotePeer) throw new InvalidMessageError(`${what}: speaks for ${header.from}`)
+  if (header.type === 'result') {
+    // A member may relay a part result it holds (reduced by another member) to a peer that asked it to stand in.
+    if (!ctx.members.includes(header.reducer)) throw new InvalidMessageError(`${what}: reducer ${header.reducer} is not in the group`)
+    for (const c of header.contributors) {
+      if (!ctx.members.includes(c.peer)) throw new InvalidMessageError(`${what}: contributor ${c.peer} is not in the group`)
+    }
+    if (new Set(header.contributors.map(c => c.peer)).size !== header.contributors.length) throw new InvalidMessageError(`${what}: duplicate contributors`)
+  }
+}

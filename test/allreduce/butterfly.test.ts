@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict'
+import type { Libp2p } from 'libp2p'
+import { ButterflyAllReduce } from '../../node/allreduce/butterfly.ts'
+import { makeGroup } from '../../node/allreduce/group.ts'
+import { plaintextAggregator, weightedMean } from '../../node/allreduce/combine.ts'
+import { ALLREDUCE_PROTOCOL } from '../../protocol/allreduce.ts'
+import { identityCodec, maxAbsDiff, randomVector, sameBits, startConnectedNodes, stopAll, weightedMeanReference } from './helpers.ts'
+
+const FAST = { floorMs: 400, multiplier: 2, defaultBps: 50 * 1024 * 1024, defaultLatencyMs: 20 }
+
+describe('butterfly all-reduce on 127.0.0.1', function () {
+  this.timeout(60_000)
+  let nodes: Array<Libp2p<any>> = []
+  let services: ButterflyAllReduce[] = []
+
+  beforeEach(async () => {
+    nodes = await startConnectedNodes(4)
+    services = nodes.map(n => new ButterflyAllReduce({ host: n }, { timeouts: FAST }))
+    await Promise.all(services.map(async s => { await s.start() }))
+  })
+
+  afterEach(async () => {
+    await Promise.all(services.map(async s => { try { await s.stop() } catch {} }))
+    await stopAll(nodes)
+  })
+
+  const ids = (): string[] => nodes.map(n => n.peerId.toString())
+
+  it('4 peers get the weighted mean, bit-identical everywhere', async () => {
+    const length = 100_003
+    const weights = [1, 3, 17, 250]
+    const vectors = nodes.map((_n, i) => randomVector(length, i + 1, 10))
+    const group = makeGroup({ job: 'job-a', round: 7, members: ids(), vectorLength: length })
+    const aggregator = plaintextAggregator(identityCodec, weightedMean)
+    const results = await Promise.all(services.map(async (s, i) => await s.run({ group, vector: vectors[i], weight: weights[i], aggregator })))
+    const reference = weightedMeanReference(vectors, weights)
+    for (const r of results) {
+      assert.equal(r.complete, true)
+      assert.deepEqual(r.dropped, [])
+      assert.deepEqual(r.standIns, [])
+      assert.ok(maxAbsDiff(r.vector, reference) < 1e-5, `max error ${maxAbsDiff(r.vector, reference)}`)
+      assert.equal(sameBits(r.vector, results[0].vector), true, 'bit-identical')
+      assert.deepEqual(r.contributors.map(c => [c.peer, c.weight, c.fraction]), group.members.map(m => [m, weights[ids().indexOf(m)], 1]))
+      // Each peer uploads its 3 foreign parts and the 3 results of its own part: about 2·(N-1)/N of the vector.
+      const fp32 = length * 4
+      assert.ok(r.bytesSent > 1.4 * fp32 && r.bytesSent < 1.6 * fp32, `sent ${r.bytesSent} of ${fp32}`)
+    }
+  })
+
+  it('a crashed member is dropped and its part is reduced by a stand-in', async () => {
+    const length = 20_000
+    const weights = [2, 5, 11, 3]
+    const vectors = nodes.map((_n, i) => randomVector(length, 100 + i))
+    const group = makeGroup({ job: 'job-a', round: 8, members: ids(), vectorLength: length })
+    const deadIndex = ids().indexOf(group.members[1])
+    await services[deadIndex].stop()
+    await nodes[deadIndex].stop()
+    const alive = [0, 1, 2, 3].filter(i => i !== deadIndex)
+    const aggregator = plaintextAggregator(identityCodec)
+    const results = await Promise.all(alive.map(async i => await services[i].run({ group, vector: vectors[i], weight: weights[i], aggregator })))
+    const reference = weightedMeanReference(alive.map(i => vectors[i]), alive.map(i => weights[i]))
+    const dead = ids()[deadIndex]
+    for (const r of results) {
+      assert.deepEqual(r.dropped, [dead])
+      assert.equal(r.complete, true)
+      assert.equal(r.parts[1].standIn, true)
+      assert.equal(r.parts[1].reducedBy, group.members[2])
+      assert.equal(r.contributors.some(c => c.peer === dead), false)
+      assert.ok(maxAbsDiff(r.vector, reference) < 1e-5, `max error ${maxAbsDiff(r.vector, reference)}`)
+      assert.equal(sameBits(r.vector, results[0].vector), true, 'bit-identical')
+    }
+  })
+
+  it('a member whose handler hangs is dropped after an adaptive timeout; survivors average without it', async () => {
+    const length = 20_000
+    const weights = [4, 1, 9, 6]
+    const vectors = nodes.map((_n, i) => randomVector(length, 200 + i))
+    const group = makeGroup({ job: 'job-a', round: 9, members: ids(), vectorLength: length })
+    const stalledIndex = ids().indexOf(group.members[3])
+    await services[stalledIndex].stop()
+    await nodes[stalledIndex].handle(ALLREDUCE_PROTOCOL, () => { /* accepts streams and never answers */ })
+    const alive = [0, 1, 2, 3].filter(i => i !== stalledIndex)
+    const results = await Promise.all(alive.map(async i => await services[i].run({ group, vector: vectors[i], weight: weights[i], aggregator: plaintextAggregator(identityCodec) })))
+    const reference = weightedMeanReference(alive.map(i => vectors[i]), alive.map(i => weights[i]))
+    const stalled = ids()[stalledIndex]
+    for (const r of results) {
+      assert.deepEqual(r.dropped, [stalled])
+      assert.equal(r.complete, true)
+      assert.equal(r.parts[3].standIn, true)
+      assert.equal(r.parts[3].reducedBy, group.members[0])
+      assert.ok(maxAbsDiff(r.vector, reference) < 1e-5, `max error ${maxAbsDiff(r.vector, reference)}`)
+      assert.equal(sameBits(r.vector, results[0].vector), true, 'bit-identical')
+    }
+  })
+})
