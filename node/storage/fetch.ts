@@ -1,0 +1,130 @@
+/**
+ * Bounded fetching. Every read from the network here has a deadline, a byte ceiling and, where a manifest
+ * gives one, a SHA-256 to meet; failures become named errors that carry the CID. Helia itself rejects any
+ * block whose bytes do not hash to its CID (see `getCidBlockVerifierFunction` in helia's storage), so a
+ * peer serving wrong bytes can only delay us until the deadline, never poison what we return or store.
+ */
+import { createHash } from 'node:crypto'
+import { unixfs } from '@helia/unixfs'
+import type { Helia } from '@helia/interface'
+import type { CID } from 'multiformats/cid'
+import { CustomProgressEvent, type ProgressEvent, type ProgressOptions } from 'progress-events'
+import { ContentNotFoundError, ContentTooLargeError, FetchTimeoutError, HashMismatchError, InvalidContentError } from './errors.ts'
+
+export const DEFAULT_FETCH_TIMEOUT_MS = 60_000
+
+export interface FetchBytesProgress { cid: CID, received: number, total: number }
+export type FetchProgressEvents = ProgressEvent<'nearai:storage:fetch:bytes', FetchBytesProgress>
+
+export interface BoundedFetchOptions {
+  signal?: AbortSignal
+  /** Deadline for the whole operation (default 60 s). */
+  timeoutMs?: number
+  /** Fail instead of asking the network when a block is missing locally. */
+  offline?: boolean
+}
+
+export interface FetchOptions extends BoundedFetchOptions, ProgressOptions<FetchProgressEvents> {}
+
+/** Progress of one fetch: whether any byte of the content arrived decides which error a timeout becomes. */
+export interface FetchState { received: number }
+
+/**
+ * Runs `fn` under the caller's signal plus a deadline, and turns the deadline into a named error:
+ * ContentNotFoundError when nothing arrived (no provider found or none answered), FetchTimeoutError when
+ * the transfer started but did not finish. A caller's own abort is passed through unchanged.
+ */
+export async function withDeadline<T> (cid: CID, opts: BoundedFetchOptions, fn: (signal: AbortSignal, state: FetchState) => Promise<T>): Promise<T> {
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS
+  const deadline = new AbortController()
+  const timer = setTimeout(() => { deadline.abort(new Error(`deadline of ${timeoutMs} ms passed`)) }, timeoutMs)
+  const signal = opts.signal != null ? AbortSignal.any([opts.signal, deadline.signal]) : deadline.signal
+  const state: FetchState = { received: 0 }
+  try {
+    return await fn(signal, state)
+  } catch (err) {
+    if (deadline.signal.aborted && opts.signal?.aborted !== true) {
+      if (state.received === 0) {
+        throw new ContentNotFoundError(cid, `no provider delivered ${cid.toString()} within ${timeoutMs} ms`, { cause: err })
+      }
+      throw new FetchTimeoutError(cid, `fetching ${cid.toString()} timed out after ${timeoutMs} ms (${state.received} bytes received)`, { cause: err })
+    }
+    throw err
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** One whole block (a manifest, a directory node), refused when larger than `maxBytes`. */
+export async function fetchBlock (helia: Helia, cid: CID, maxBytes: number, signal: AbortSignal, offline = false): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for await (const chunk of helia.blockstore.get(cid, { signal, offline })) {
+    size += chunk.byteLength
+    if (size > maxBytes) throw new ContentTooLargeError(cid, `block ${cid.toString()} exceeds ${maxBytes} bytes`, maxBytes)
+    chunks.push(chunk)
+  }
+  return concat(chunks, size)
+}
+
+export interface VerifiedReadOptions {
+  signal: AbortSignal
+  state: FetchState
+  /** Exact size the manifest declares; reading more is ContentTooLargeError, less is InvalidContentError. */
+  bytes: number
+  /** Expected SHA-256, lowercase hex. */
+  sha256?: string
+  /** Folder entry to read when `cid` is a directory. */
+  path?: string
+  offline?: boolean
+  /** What the bytes are, for error messages ("shard 5 of dataset bafy..."). */
+  what: string
+  /** The CID an error should name (the dataset or checkpoint), when it is not `cid` itself. */
+  errorCid?: CID
+  onProgress?: (evt: FetchProgressEvents) => void
+  /** Verify only: stream the bytes through the checks without keeping them (pinning large content). */
+  discard?: boolean
+}
+
+/** Reads a UnixFS file fully, checking size as it streams and SHA-256 at the end. */
+export async function readVerifiedFile (helia: Helia, cid: CID, opts: VerifiedReadOptions): Promise<Uint8Array> {
+  const fs = unixfs(helia)
+  const errorCid = opts.errorCid ?? cid
+  const hash = createHash('sha256')
+  const out = new Uint8Array(opts.discard === true ? 0 : opts.bytes)
+  let offset = 0
+  for await (const chunk of fs.cat(cid, { signal: opts.signal, offline: opts.offline, path: opts.path })) {
+    if (offset + chunk.byteLength > opts.bytes) {
+      throw new ContentTooLargeError(errorCid, `${opts.what} (${cid.toString()}) is larger than the ${opts.bytes} bytes its manifest declares`, opts.bytes)
+    }
+    if (opts.discard !== true) out.set(chunk, offset)
+    hash.update(chunk)
+    offset += chunk.byteLength
+    opts.state.received += chunk.byteLength
+    opts.onProgress?.(new CustomProgressEvent('nearai:storage:fetch:bytes', { cid, received: offset, total: opts.bytes }))
+  }
+  if (offset !== opts.bytes) {
+    throw new InvalidContentError(errorCid, `${opts.what} (${cid.toString()}) holds ${offset} bytes, its manifest declares ${opts.bytes}`)
+  }
+  if (opts.sha256 != null) {
+    const actual = hash.digest('hex')
+    if (actual !== opts.sha256) {
+      throw new HashMismatchError(errorCid, `${opts.what} (${cid.toString()}) has SHA-256 ${actual}, its manifest says ${opts.sha256}`, opts.sha256, actual)
+    }
+  }
+  return out
+}
+
+export function sha256Hex (bytes: Uint8Array | Uint8Array[]): string {
+  const hash = createHash('sha256')
+  for (const b of Array.isArray(bytes) ? bytes : [bytes]) hash.update(b)
+  return hash.digest('hex')
+}
+
+export function concat (chunks: Uint8Array[], size = chunks.reduce((s, c) => s + c.byteLength, 0)): Uint8Array {
+  if (chunks.length === 1) return chunks[0]
+  const out = new Uint8Array(size)
+  let offset = 0
+  for (const c of chunks) { out.set(c, offset); offset += c.byteLength }
+  return out
+}

@@ -1,0 +1,91 @@
+/**
+ * Pins keep content through garbage collection; provider records tell the DHT who serves it. Helia's
+ * `pins.add` is an async generator that walks the DAG (fetching missing blocks one by one): drain it.
+ * Helia does not announce on add, so everything published here is provided explicitly.
+ */
+import type { Helia } from '@helia/interface'
+import type { CID } from 'multiformats/cid'
+import { dagSize } from './dag.ts'
+import { withDeadline, type BoundedFetchOptions } from './fetch.ts'
+
+export type PinMetadata = Record<string, string | number | boolean>
+
+export interface PinDagOptions {
+  signal?: AbortSignal
+  metadata?: PinMetadata
+  /** Do not ask the network for missing blocks. */
+  offline?: boolean
+}
+
+/**
+ * Pins `cid` recursively (no-op when already pinned) and records the DAG's byte size in the pin's
+ * metadata, so that pinnedBytes() need not read every block again.
+ */
+export async function pinDag (helia: Helia, cid: CID, opts: PinDagOptions = {}): Promise<{ bytes: number, alreadyPinned: boolean }> {
+  if (await helia.pins.isPinned(cid, { signal: opts.signal })) {
+    const pin = await helia.pins.get(cid, { signal: opts.signal })
+    return { bytes: typeof pin.metadata.bytes === 'number' ? pin.metadata.bytes : await dagSize(helia, cid, { offline: true, signal: opts.signal }), alreadyPinned: true }
+  }
+  for await (const _ of helia.pins.add(cid, { signal: opts.signal, offline: opts.offline, metadata: opts.metadata } as any)) { /* drain */ }
+  const bytes = await dagSize(helia, cid, { offline: true, signal: opts.signal })
+  await helia.pins.setMetadata(cid, { ...(opts.metadata ?? {}), bytes }, { signal: opts.signal })
+  return { bytes, alreadyPinned: false }
+}
+
+export interface ProvideResult { provided: CID[], failed: Array<{ cid: CID, error: Error }> }
+
+/** Announces each CID on the DHT; failures (e.g. no DHT peers yet) are reported, not thrown. */
+export async function provideAll (helia: Helia, cids: CID[], opts: { signal?: AbortSignal, concurrency?: number, onProvided?: (cid: CID) => void } = {}): Promise<ProvideResult> {
+  const result: ProvideResult = { provided: [], failed: [] }
+  const queue = [...cids]
+  const worker = async (): Promise<void> => {
+    for (let cid = queue.shift(); cid != null; cid = queue.shift()) {
+      try {
+        await helia.routing.provide(cid, { signal: opts.signal })
+        result.provided.push(cid)
+        opts.onProvided?.(cid)
+      } catch (err) {
+        opts.signal?.throwIfAborted()
+        result.failed.push({ cid, error: err as Error })
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 4, cids.length) }, worker))
+  return result
+}
+
+export interface PinAddOptions extends BoundedFetchOptions {
+  metadata?: PinMetadata
+}
+
+/** `nearai pin add`: pins a DAG, fetching what is missing within the deadline. */
+export async function pinAdd (helia: Helia, cid: CID, opts: PinAddOptions = {}): Promise<{ cid: CID, bytes: number, alreadyPinned: boolean }> {
+  const r = await withDeadline(cid, opts, async (signal) => await pinDag(helia, cid, { signal, metadata: opts.metadata, offline: opts.offline }))
+  return { cid, ...r }
+}
+
+/** `nearai pin rm`: unpins; the blocks go at the next garbage collection (`helia.gc()`). */
+export async function pinRm (helia: Helia, cid: CID, opts: { signal?: AbortSignal } = {}): Promise<void> {
+  for await (const _ of helia.pins.rm(cid, { signal: opts.signal })) { /* drain */ }
+}
+
+export interface PinInfo { cid: CID, depth: number, metadata: PinMetadata }
+
+/** `nearai pin ls`. */
+export async function pinLs (helia: Helia, opts: { signal?: AbortSignal } = {}): Promise<PinInfo[]> {
+  const out: PinInfo[] = []
+  for await (const pin of helia.pins.ls({ signal: opts.signal })) out.push({ cid: pin.cid, depth: pin.depth, metadata: pin.metadata })
+  return out
+}
+
+/**
+ * Bytes held by pins, for a bootstrap node's /metrics: each pin's recorded size (measured once when
+ * pinned here), or a local walk for pins made elsewhere. Blocks shared by two pins count twice.
+ */
+export async function pinnedBytes (helia: Helia, opts: { signal?: AbortSignal } = {}): Promise<number> {
+  let total = 0
+  for await (const pin of helia.pins.ls({ signal: opts.signal })) {
+    total += typeof pin.metadata.bytes === 'number' ? pin.metadata.bytes : await dagSize(helia, pin.cid, { offline: true, signal: opts.signal }).catch(() => 0)
+  }
+  return total
+}

@@ -1,0 +1,74 @@
+/**
+ * The checkpoint manifest: `checkpoint.json` inside a checkpoint's UnixFS folder, beside TensorFlow.js's
+ * own `model.json` and weight files. It records where the checkpoint comes from (job, round, parent) and
+ * the SHA-256 of every file, so a peer can refuse weights that are not the ones the manifest (or an
+ * anchor on chain) names, and it lists extra files such as DiLoCo's outer momentum.
+ *
+ * Pure: schemas and parsers only.
+ */
+import { z } from 'zod'
+import { parseWith, decodeJson } from './codec.ts'
+import { Sha256Hex } from './dataset-manifest.ts'
+
+export const CHECKPOINT_MANIFEST_TYPE = 'nearai/checkpoint'
+export const CHECKPOINT_MANIFEST_VERSION = 1
+export const CHECKPOINT_MANIFEST_FILE = 'checkpoint.json'
+export const CHECKPOINT_MODEL_FILE = 'model.json'
+export const MAX_CHECKPOINT_MANIFEST_BYTES = 256 * 1024
+/** model.json holds the topology and the weights manifest, never the weights themselves. */
+export const MAX_MODEL_JSON_BYTES = 16 * 1024 * 1024
+
+/** A file name inside the checkpoint folder: one path segment, no traversal. */
+export const CheckpointFileName = z.string().min(1).max(255)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'a plain file name (letters, digits, . _ -)')
+
+export const CheckpointFile = z.object({
+  path: CheckpointFileName,
+  bytes: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  sha256: Sha256Hex
+}).strict()
+export type CheckpointFile = z.infer<typeof CheckpointFile>
+
+/** An extra binary file, e.g. optimizer state; `role` says what it is for (`diloco-outer-momentum`). */
+export const CheckpointExtraFile = CheckpointFile.extend({
+  role: z.string().min(1).max(100),
+  dtype: z.enum(['float32', 'float16', 'int32', 'uint8', 'bytes']).optional(),
+  shape: z.array(z.number().int().nonnegative()).max(8).optional()
+}).strict()
+export type CheckpointExtraFile = z.infer<typeof CheckpointExtraFile>
+
+export const CheckpointManifest = z.object({
+  type: z.literal(CHECKPOINT_MANIFEST_TYPE),
+  version: z.literal(CHECKPOINT_MANIFEST_VERSION),
+  job: z.string().min(1).max(200),
+  round: z.number().int().nonnegative(),
+  /** CID (string) of the checkpoint this one was trained from; null for the first. */
+  parent: z.string().min(1).max(200).nullable(),
+  metrics: z.record(z.string().min(1).max(100), z.number()),
+  model: CheckpointFile,
+  weights: z.object({
+    /** SHA-256 of all weight bytes in weights-manifest order: what a chain anchor can commit to. */
+    sha256: Sha256Hex,
+    bytes: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+    files: z.array(CheckpointFile).min(1).max(10_000)
+  }).strict(),
+  extraFiles: z.array(CheckpointExtraFile).max(100).default([]),
+  /** Sum of every file's bytes, manifest excluded: the bound a fetcher checks before downloading. */
+  totalBytes: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
+}).strict().superRefine((m, ctx) => {
+  const weightBytes = m.weights.files.reduce((s, f) => s + f.bytes, 0)
+  if (weightBytes !== m.weights.bytes) ctx.addIssue({ code: 'custom', path: ['weights', 'bytes'], message: `files hold ${weightBytes} bytes, manifest says ${m.weights.bytes}` })
+  const total = m.model.bytes + weightBytes + m.extraFiles.reduce((s, f) => s + f.bytes, 0)
+  if (total !== m.totalBytes) ctx.addIssue({ code: 'custom', path: ['totalBytes'], message: `files hold ${total} bytes, manifest says ${m.totalBytes}` })
+  const names = [m.model.path, ...m.weights.files.map(f => f.path), ...m.extraFiles.map(f => f.path), CHECKPOINT_MANIFEST_FILE]
+  if (new Set(names).size !== names.length) ctx.addIssue({ code: 'custom', path: ['extraFiles'], message: 'file names must be unique' })
+})
+export type CheckpointManifest = z.infer<typeof CheckpointManifest>
+
+export function parseCheckpointManifest (value: unknown, what = 'checkpoint manifest'): CheckpointManifest {
+  return parseWith(CheckpointManifest, value, what)
+}
+
+export function decodeCheckpointManifest (bytes: Uint8Array, what = 'checkpoint manifest'): CheckpointManifest {
+  return decodeJson(CheckpointManifest, bytes, MAX_CHECKPOINT_MANIFEST_BYTES, what)
+}
