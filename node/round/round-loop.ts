@@ -1,0 +1,83 @@
+/**
+ * The DiLoCo round driver: no coordinator, every peer runs this loop; the all-reduce's group formation is the
+ * only synchronisation. A round that fails for this peer (no group formed, averaging timed out) leaves the
+ * state unchanged and the peer retries at the next round.
+ */
+import type { Logger } from 'pino'
+import type { GlobalState, OuterStep, RoundAverager, RoundPublisher, RoundResult, RoundTrainer, StateSync } from './steps.ts'
+
+export interface RoundLoopOptions {
+  /** Rounds to run in total (the job's length); the loop stops after round `rounds - 1`. */
+  rounds: number
+  checkpointEvery: number
+  trainer: RoundTrainer
+  averager: RoundAverager
+  outer: OuterStep
+  publisher: RoundPublisher
+  sync?: StateSync
+  logger: Logger
+  signal?: AbortSignal
+  onRound?: (result: RoundResult, state: GlobalState) => void | Promise<void>
+  now?: () => number
+}
+
+export class RoundFailedError extends Error {
+  override name = 'RoundFailedError'
+}
+
+export async function runRound (state: GlobalState, round: number, opts: RoundLoopOptions): Promise<{ state: GlobalState, result: RoundResult }> {
+  const now = opts.now ?? Date.now
+  const signal = opts.signal ?? new AbortController().signal
+  const started = now()
+  const update = await opts.trainer.train(state, round, signal)
+  const averaged = await opts.averager.average(round, update, signal)
+  if (averaged.average.length !== state.weights.length) {
+    throw new RoundFailedError(`round ${round}: averaged vector has ${averaged.average.length} values, the model ${state.weights.length}`)
+  }
+  const next = opts.outer.apply(state, averaged.average, round)
+  const checkpoint = opts.checkpointEvery > 0 && (round + 1) % opts.checkpointEvery === 0
+  const partial: Omit<RoundResult, 'stateCid'> = {
+    round,
+    weightsSha256: opts.outer.hash(next.weights),
+    loss: update.loss,
+    samples: update.samples,
+    contributions: averaged.contributions,
+    dropped: averaged.dropped,
+    bytesSent: averaged.bytesSent,
+    bytesReceived: averaged.bytesReceived,
+    checkpoint,
+    millis: now() - started
+  }
+  const stateCid = await opts.publisher.publish(next, partial)
+  return { state: next, result: { ...partial, stateCid } }
+}
+
+/**
+ * Runs rounds from `state.round + 1` until the job's last round or until `signal` aborts. Before each round
+ * the peer catches up with any newer state its peers announced (it joined late, restarted, or failed a round
+ * the others completed), so it never averages against stale weights.
+ */
+export async function runRounds (initial: GlobalState, opts: RoundLoopOptions): Promise<GlobalState> {
+  const signal = opts.signal ?? new AbortController().signal
+  let state = initial
+  while (state.round + 1 < opts.rounds && !signal.aborted) {
+    if (opts.sync != null) {
+      const synced = await opts.sync.catchUp(state, signal)
+      if (synced.round > state.round) opts.logger.info({ from: state.round, to: synced.round }, 'caught up with the network state')
+      state = synced
+      if (state.round + 1 >= opts.rounds) break
+    }
+    const round = state.round + 1
+    try {
+      const out = await runRound(state, round, { ...opts, signal })
+      state = out.state
+      opts.logger.info({ round, loss: out.result.loss, samples: out.result.samples, peers: out.result.contributions.length, dropped: out.result.dropped, hash: out.result.weightsSha256.slice(0, 12), ms: out.result.millis }, 'round complete')
+      await opts.onRound?.(out.result, state)
+    } catch (err) {
+      if (signal.aborted) break
+      opts.logger.warn({ round, err: (err as Error).message }, 'round failed; state unchanged, catching up before the next round')
+      if (opts.sync == null) state = { ...state, round } // without a way to catch up, skip the round
+    }
+  }
+  return state
+}

@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
+import { runRounds } from '../../node/round/round-loop.ts'
+import type { GlobalState, OuterStep, RoundAverager, RoundPublisher, RoundResult, RoundTrainer, StateSync } from '../../node/round/steps.ts'
+import { silentLogger } from '../../node/log/logger.ts'
+
+const outer: OuterStep = {
+  apply: (state, average, round) => ({ round, weights: state.weights.map((w, i) => w - average[i]), momentum: state.momentum }),
+  hash: (w) => createHash('sha256').update(new Uint8Array(w.buffer, w.byteOffset, w.byteLength)).digest('hex')
+}
+
+function trainer (delta: number): RoundTrainer {
+  return { train: async () => ({ pseudoGradient: new Float32Array([delta, delta]), samples: 10, loss: 1 }) }
+}
+
+const echoAverager: RoundAverager = {
+  average: async (_round, update) => ({ average: update.pseudoGradient, contributions: [{ peer: 'me', samples: update.samples }], dropped: [], bytesSent: 0, bytesReceived: 0 })
+}
+
+function recordingPublisher (published: Array<{ round: number, checkpoint: boolean }>): RoundPublisher {
+  return { publish: async (state, result) => { published.push({ round: state.round, checkpoint: result.checkpoint }); return undefined } }
+}
+
+const start: GlobalState = { round: -1, weights: new Float32Array([0, 0]), momentum: new Float32Array(2) }
+
+describe('round loop', () => {
+  it('runs every round once, applies the averaged update, and checkpoints every K rounds', async () => {
+    const published: Array<{ round: number, checkpoint: boolean }> = []
+    const results: RoundResult[] = []
+    const end = await runRounds(start, {
+      rounds: 4, checkpointEvery: 2, trainer: trainer(1), averager: echoAverager, outer, publisher: recordingPublisher(published), logger: silentLogger(),
+      onRound: (r) => { results.push(r) }
+    })
+    assert.equal(end.round, 3)
+    assert.deepEqual([...end.weights], [-4, -4])
+    assert.deepEqual(published, [{ round: 0, checkpoint: false }, { round: 1, checkpoint: true }, { round: 2, checkpoint: false }, { round: 3, checkpoint: true }])
+    assert.equal(results[3].weightsSha256, outer.hash(end.weights))
+  })
+
+  it('after a failed round, catches up with the state its peers announced instead of diverging', async () => {
+    let calls = 0
+    const flaky: RoundAverager = {
+      average: async (round, update, signal) => {
+        calls++
+        if (round === 1 && calls === 2) throw new Error('group did not form')
+        return await echoAverager.average(round, update, signal)
+      }
+    }
+    // The network moved on to round 2 with weights [-10, -10] while this peer failed round 1.
+    const network: GlobalState = { round: 2, weights: new Float32Array([-10, -10]), momentum: new Float32Array(2) }
+    let failedOnce = false
+    const sync: StateSync = {
+      catchUp: async (current) => {
+        if (calls >= 2 && !failedOnce) { failedOnce = true; return network }
+        return current
+      }
+    }
+    const rounds: number[] = []
+    const end = await runRounds(start, {
+      rounds: 5, checkpointEvery: 0, trainer: trainer(1), averager: flaky, outer, publisher: recordingPublisher([]), logger: silentLogger(), sync,
+      onRound: (r) => { rounds.push(r.round) }
+    })
+    assert.deepEqual(rounds, [0, 3, 4], 'rounds 1 and 2 came from the network, not from a diverged local run')
+    assert.deepEqual([...end.weights], [-12, -12])
+  })
+
+  it('stops when aborted', async () => {
+    const ctrl = new AbortController()
+    const end = await runRounds(start, {
+      rounds: 100, checkpointEvery: 0, trainer: trainer(1), averager: echoAverager, outer, publisher: recordingPublisher([]), logger: silentLogger(), signal: ctrl.signal,
+      onRound: (r) => { if (r.round === 2) ctrl.abort() }
+    })
+    assert.equal(end.round, 2)
+  })
+})
