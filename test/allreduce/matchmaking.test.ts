@@ -1,0 +1,181 @@
+import assert from 'node:assert/strict'
+import type { Libp2p } from 'libp2p'
+import type { PeerId } from '@libp2p/interface'
+import type { Message } from '@libp2p/gossipsub'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { Matchmaking, type ReadyPubSub, type FormGroupResult } from '../../node/allreduce/matchmaking.ts'
+import { ButterflyAllReduce } from '../../node/allreduce/butterfly.ts'
+import { plaintextAggregator } from '../../node/allreduce/combine.ts'
+import type { Clock } from '../../node/allreduce/clock.ts'
+import { encodeReadyMessage, jobReadyTopic, parseReadyMessage } from '../../protocol/allreduce.ts'
+import { InvalidMessageError } from '../../protocol/errors.ts'
+import { identityCodec, randomVector, sameBits, startConnectedNodes, stopAll, waitFor } from './helpers.ts'
+
+/** A clock whose time moves only when the test says so. */
+class ManualClock implements Clock {
+  private t = 0
+  private seq = 0
+  private readonly timers = new Map<number, { at: number, fn: () => void }>()
+  now = (): number => this.t
+  setTimeout = (fn: () => void, ms: number): unknown => { const id = ++this.seq; this.timers.set(id, { at: this.t + ms, fn }); return id }
+  clearTimeout = (h: unknown): void => { this.timers.delete(h as number) }
+  /** Fires due timers in time order, letting promises settle in between, until `until`. */
+  async runUntil (until: number): Promise<void> {
+    for (;;) {
+      await settle()
+      const next = [...this.timers.entries()].sort((a, b) => a[1].at - b[1].at || a[0] - b[0])[0]
+      if (next == null || next[1].at > until) { this.t = Math.max(this.t, until); await settle(); return }
+      this.t = Math.max(this.t, next[1].at)
+      this.timers.delete(next[0])
+      next[1].fn()
+    }
+  }
+}
+
+async function settle (): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise(resolve => setImmediate(resolve))
+}
+
+/** An in-memory pubsub: every subscriber of a topic gets every message, unless the test drops it. */
+class FakeBus {
+  readonly endpoints: FakePubSub[] = []
+  drop: (from: string, to: string, data: Uint8Array) => boolean = () => false
+  deliver (from: FakePubSub, topic: string, data: Uint8Array): void {
+    for (const e of this.endpoints) {
+      if (e === from || !e.topics.has(topic) || this.drop(from.peerId.toString(), e.peerId.toString(), data)) continue
+      const msg = { type: 'signed', from: from.peerId, topic, data, sequenceNumber: 0n, signature: new Uint8Array(), key: undefined } as unknown as Message
+      queueMicrotask(() => { for (const l of e.listeners) l(new CustomEvent('message', { detail: msg })) })
+    }
+  }
+}
+
+class FakePubSub implements ReadyPubSub {
+  readonly topics = new Set<string>()
+  readonly listeners = new Set<(evt: CustomEvent<Message>) => void>()
+  constructor (readonly bus: FakeBus, readonly peerId: PeerId) { bus.endpoints.push(this) }
+  subscribe (topic: string): void { this.topics.add(topic) }
+  unsubscribe (topic: string): void { this.topics.delete(topic) }
+  async publish (topic: string, data: Uint8Array): Promise<unknown> { this.bus.deliver(this, topic, data); return {} }
+  addEventListener (_type: 'message', l: (evt: CustomEvent<Message>) => void): void { this.listeners.add(l) }
+  removeEventListener (_type: 'message', l: (evt: CustomEvent<Message>) => void): void { this.listeners.delete(l) }
+}
+
+async function peerIds (n: number): Promise<PeerId[]> {
+  return await Promise.all(Array.from({ length: n }, async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519'))))
+}
+
+describe('matchmaking', function () {
+  this.timeout(60_000)
+  const job = 'mnist-mlp'
+  const base = { job, round: 3, vectorLength: 1000, codec: 'none', speedBps: 1e7, deadline: 1000 }
+
+  it('peers that announce before the deadline form the same ordered group; a late announcer is left out', async () => {
+    const clock = new ManualClock()
+    const bus = new FakeBus()
+    const ids = await peerIds(4)
+    const mms = ids.map(id => new Matchmaking({ pubsub: new FakePubSub(bus, id), peerId: id.toString(), clock }, { confirmWindowMs: 500, republishMs: 200 }))
+    mms.forEach(m => { m.join(job) })
+    const onTime = mms.slice(0, 3).map(async m => await m.formGroup(base))
+    await clock.runUntil(1200)
+    const late = mms[3].formGroup(base) // starts after the others' deadline
+    await clock.runUntil(5000)
+    const results = await Promise.all(onTime)
+    const expected = ids.slice(0, 3).map(String).sort()
+    for (const r of results) {
+      assert.ok(r.group != null)
+      assert.deepEqual(r.group.members, expected)
+      assert.equal(r.group.hash, results[0].group?.hash)
+      assert.deepEqual(r.group.speedBps, [1e7, 1e7, 1e7])
+    }
+    const lateResult = await late
+    assert.equal(lateResult.group, null)
+    mms.forEach(m => { m.stop() })
+  })
+
+  it('views that differ converge on their intersection; the peer only some saw drops out', async () => {
+    const clock = new ManualClock()
+    const bus = new FakeBus()
+    const ids = await peerIds(4)
+    const [a, b, c, l] = ids.map(String)
+    // L's announcement reaches A and C but never B.
+    bus.drop = (from, to, data) => from === l && to === b && new TextDecoder().decode(data).includes('allreduce-ready')
+    const mms = ids.map(id => new Matchmaking({ pubsub: new FakePubSub(bus, id), peerId: id.toString(), clock }, { confirmWindowMs: 500, republishMs: 200 }))
+    mms.forEach(m => { m.join(job) })
+    const pending = mms.map(async m => await m.formGroup(base))
+    await clock.runUntil(5000)
+    const [ra, rb, rc, rl] = await Promise.all(pending) as FormGroupResult[]
+    assert.deepEqual(ra.view, [a, b, c, l].sort())
+    assert.deepEqual(rb.view, [a, b, c].sort())
+    for (const r of [ra, rb, rc]) assert.deepEqual(r.group?.members, [a, b, c].sort())
+    assert.equal(ra.group?.hash, rb.group?.hash)
+    assert.equal(rl.group, null)
+    assert.deepEqual(ra.excluded, [l])
+    mms.forEach(m => { m.stop() })
+  })
+
+  it('announcements with another vector length or codec are not grouped', async () => {
+    const clock = new ManualClock()
+    const bus = new FakeBus()
+    const ids = await peerIds(3)
+    const mms = ids.map(id => new Matchmaking({ pubsub: new FakePubSub(bus, id), peerId: id.toString(), clock }, { confirmWindowMs: 300, republishMs: 200 }))
+    const pending = [
+      mms[0].formGroup(base),
+      mms[1].formGroup(base),
+      mms[2].formGroup({ ...base, vectorLength: 999 })
+    ]
+    await clock.runUntil(5000)
+    const [r0, r1, r2] = await Promise.all(pending)
+    assert.deepEqual(r0.group?.members, ids.slice(0, 2).map(String).sort())
+    assert.deepEqual(r1.group?.members, r0.group?.members)
+    assert.deepEqual(r2.group?.members, [ids[2].toString()])
+  })
+
+  it('ready messages are validated: schema, topic, author', async () => {
+    const [p, q] = (await peerIds(2)).map(String)
+    const topic = jobReadyTopic(job)
+    assert.equal(topic, '/nearai/job/mnist-mlp/ready/1')
+    const ready = { v: 1 as const, type: 'allreduce-ready' as const, job, round: 1, peerId: p, vectorLength: 10, codec: 'none', speedBps: 5, at: 0 }
+    assert.deepEqual(parseReadyMessage(topic, encodeReadyMessage(ready), p), ready)
+    assert.throws(() => parseReadyMessage(topic, encodeReadyMessage(ready), q), InvalidMessageError) // forged author
+    assert.throws(() => parseReadyMessage(jobReadyTopic('other'), encodeReadyMessage(ready), p), InvalidMessageError)
+    assert.throws(() => parseReadyMessage(topic, encodeReadyMessage({ ...ready, vectorLength: -1 }), p), InvalidMessageError)
+    assert.throws(() => parseReadyMessage(topic, new Uint8Array(40_000).fill(32), p), InvalidMessageError)
+    const confirm = { v: 1 as const, type: 'allreduce-group' as const, job, round: 1, peerId: p, members: [q], at: 0 }
+    assert.throws(() => parseReadyMessage(topic, encodeReadyMessage(confirm), p), InvalidMessageError) // confirms a group without itself
+  })
+})
+
+describe('matchmaking over gossipsub, then the all-reduce', function () {
+  this.timeout(90_000)
+  let nodes: Array<Libp2p<any>> = []
+  after(async () => { await stopAll(nodes) })
+
+  it('3 peers form one group over real gossip and average; a late peer is not in it', async () => {
+    nodes = await startConnectedNodes(4, true)
+    const job = 'gossip-job'
+    const mms = nodes.map(n => new Matchmaking({ pubsub: n.services.pubsub, peerId: n.peerId.toString() }, { confirmWindowMs: 1500, republishMs: 200 }))
+    mms.forEach(m => { m.join(job) })
+    const topic = jobReadyTopic(job)
+    await waitFor('ready-topic subscriptions', () => nodes.every(n => n.services.pubsub.getSubscribers(topic).length === 3))
+    const length = 5000
+    const deadline = Date.now() + 1500
+    const opts = { job, round: 0, vectorLength: length, codec: 'none', speedBps: 1e8, deadline }
+    const onTime = mms.slice(0, 3).map(async m => await m.formGroup(opts))
+    await new Promise(resolve => setTimeout(resolve, deadline - Date.now() + 300))
+    const late = await mms[3].formGroup(opts)
+    const formed = await Promise.all(onTime)
+    const expected = nodes.slice(0, 3).map(n => n.peerId.toString()).sort()
+    for (const f of formed) assert.deepEqual(f.group?.members, expected)
+    assert.equal(late.group, null)
+
+    const services = nodes.slice(0, 3).map(n => new ButterflyAllReduce({ host: n }, { timeouts: { floorMs: 500 } }))
+    await Promise.all(services.map(async s => { await s.start() }))
+    const results = await Promise.all(services.map(async (s, i) => await s.run({
+      group: formed[i].group!, vector: randomVector(length, i), weight: i + 1, aggregator: plaintextAggregator(identityCodec)
+    })))
+    for (const r of results) assert.equal(sameBits(r.vector, results[0].vector), true)
+    await Promise.all(services.map(async s => { await s.stop() }))
+    mms.forEach(m => { m.stop() })
+  })
+})

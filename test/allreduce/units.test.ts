@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict'
+import { partitionVector, speedShares } from '../../node/allreduce/partition.ts'
+import { weightedMean, plaintextAggregator, type PartContribution } from '../../node/allreduce/combine.ts'
+import { PeerSpeedTracker } from '../../node/allreduce/timeouts.ts'
+import { makeGroup, partitionGroup } from '../../node/allreduce/group.ts'
+import { InvalidMessageError } from '../../protocol/errors.ts'
+import { identityCodec, randomVector, sameBits } from './helpers.ts'
+
+describe('all-reduce building blocks', () => {
+  describe('partitionVector', () => {
+    it('covers the vector with contiguous parts that differ by at most one', () => {
+      for (const [len, n] of [[10, 3], [100_003, 4], [2, 5], [0, 2], [7, 1]]) {
+        const { offsets, lengths } = partitionVector(len, n)
+        assert.equal(lengths.reduce((a, b) => a + b, 0), len)
+        assert.equal(offsets[0], 0)
+        for (let i = 1; i < n; i++) assert.equal(offsets[i], offsets[i - 1] + lengths[i - 1])
+        assert.ok(Math.max(...lengths) - Math.min(...lengths) <= 1)
+      }
+    })
+    it('splits by shares deterministically, clamping speed hints', () => {
+      const p = partitionVector(1000, [1, 3])
+      assert.deepEqual(p.lengths, [250, 750])
+      assert.deepEqual(partitionVector(1000, [1, 3]), p)
+      assert.deepEqual(speedShares([1, 1, 1000]), [1, 1, 4])
+      const g = makeGroup({ job: 'j', round: 0, members: ['b', 'a'], vectorLength: 10, speeds: new Map([['a', 1], ['b', 4]]) })
+      assert.deepEqual(g.members, ['a', 'b'])
+      assert.deepEqual(partitionGroup(g, true).lengths, [2, 8])
+      assert.deepEqual(partitionGroup(g).lengths, [5, 5])
+    })
+  })
+
+  describe('weightedMean', () => {
+    const contributions: PartContribution[] = ['p3', 'p1', 'p4', 'p2'].map((peer, i) => ({ peer, weight: [3, 1, 4, 1.5][i], values: randomVector(4097, i + 7, 1e3) }))
+    it('is bit-identical whatever the arrival order', () => {
+      const first = weightedMean.combine(contributions).values
+      for (const order of [[3, 2, 1, 0], [1, 3, 0, 2], [2, 0, 3, 1]]) {
+        assert.equal(sameBits(weightedMean.combine(order.map(i => contributions[i])).values, first), true)
+      }
+    })
+    it('reports the total weight; zero weight gives zeros', () => {
+      assert.equal(weightedMean.combine(contributions).meta?.totalWeight, 9.5)
+      const zero = weightedMean.combine(contributions.map(c => ({ ...c, weight: 0 })))
+      assert.ok(zero.values.every(v => v === 0))
+    })
+    it('refuses contributions of different lengths', () => {
+      assert.throws(() => weightedMean.combine([contributions[0], { ...contributions[1], values: new Float32Array(3) }]), InvalidMessageError)
+    })
+    it('the plaintext aggregator refuses payloads that decode to the wrong length', () => {
+      const agg = plaintextAggregator(identityCodec)
+      assert.throws(() => agg.decodeContribution(new Uint8Array(12), 4), InvalidMessageError)
+      assert.equal(agg.decodeContribution(new Uint8Array(16), 4).length, 4)
+    })
+  })
+
+  describe('PeerSpeedTracker', () => {
+    it('derives timeouts from measured speed, with a floor, a multiplier and an EWMA', () => {
+      const t = new PeerSpeedTracker({ floorMs: 100, multiplier: 3, defaultBps: 1e6, defaultLatencyMs: 0, alpha: 0.5, minSampleBytes: 1000 })
+      assert.equal(t.timeoutMs('x', 1e6), 100 + 3 * 1000) // default speed before any measurement
+      t.hint('x', 1e7)
+      assert.equal(t.timeoutMs('x', 1e6), 100 + 3 * 100) // announced speed
+      t.observeTransfer('x', 1e6, 500) // 2 MB/s measured
+      assert.equal(t.bps('x'), 2e6)
+      t.observeTransfer('x', 1e6, 250) // 4 MB/s: EWMA halfway
+      assert.equal(t.bps('x'), 3e6)
+      t.observeTransfer('x', 10, 1) // too small to tell
+      assert.equal(t.bps('x'), 3e6)
+      assert.equal(t.timeoutMs('fast', 0), 100)
+      assert.equal(t.slowestTimeoutMs(['x', 'fast'], 3e6), 100 + 3 * 3000)
+    })
+  })
+})
