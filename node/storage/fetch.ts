@@ -128,3 +128,16 @@ export function concat (chunks: Uint8Array[], size = chunks.reduce((s, c) => s +
   for (const c of chunks) { out.set(c, offset); offset += c.byteLength }
   return out
 }
+
+/** Reads a small UnixFS file of unknown size (a manifest), refusing more than `maxBytes`. */
+export async function readSmallFile (helia: Helia, cid: CID, opts: { signal: AbortSignal, state: FetchState, maxBytes: number, path?: string, offline?: boolean, what: string }): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for await (const chunk of unixfs(helia).cat(cid, { signal: opts.signal, path: opts.path, offline: opts.offline })) {
+    size += chunk.byteLength
+    opts.state.received += chunk.byteLength
+    if (size > opts.maxBytes) throw new ContentTooLargeError(cid, `${opts.what} in ${cid.toString()} exceeds ${opts.maxBytes} bytes`, opts.maxBytes)
+    chunks.push(chunk)
+  }
+  return concat(chunks, size)
+}

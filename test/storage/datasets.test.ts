@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { mkdtemp, rm, writeFile, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import all from 'it-all'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import * as raw from 'multiformats/codecs/raw'
@@ -97,7 +98,7 @@ describe('storage: datasets over the DHT', function () {
       const added = await addDataset(b.helia, path, { name: 'small', license: 'CC0-1.0', shards: 2 })
       const shard = added.manifest.shards[0]
       assert.equal(shard.cid.code, raw.code, 'a one-block shard')
-      const good = Buffer.concat(await Array.fromAsync(b.helia.blockstore.get(shard.cid)))
+      const good = Buffer.concat(await all(b.helia.blockstore.get(shard.cid)))
       // B's store now holds wrong bytes under the shard's CID, and B serves them.
       await rawBlockstore(b).delete(shard.cid)
       await rawBlockstore(b).put(shard.cid, new TextEncoder().encode('one lime\n'))
