@@ -208,6 +208,8 @@ class RoundSession<T> {
   readonly standIns: Array<{ part: number, failed: string, standIn: string }> = []
   rejectedFrames = 0
   closed = false
+  /** run() has returned; the session only answers late requests until it closes. */
+  finished = false
 
   constructor (
     readonly service: ButterflyAllReduce,
@@ -215,7 +217,7 @@ class RoundSession<T> {
     readonly clock: Clock
   ) {
     const g = opts.group
-    this.key = sessionKey(g.job, g.round)
+    this.key = sessionKey(g.job, g.round, g.hash)
     this.self = service.host.peerId.toString()
     this.members = g.members
     this.selfIndex = g.members.indexOf(this.self)
@@ -287,14 +289,19 @@ class RoundSession<T> {
   close (): void {
     this.closed = true
     for (const c of this.collectors.values()) c.cancel()
+    // Inbound streams still waiting on a part get an 'unavailable' answer instead of hanging.
+    this.outcomes.forEach((o, part) => {
+      o.resolve({ header: { ...this.frameBase(part), type: 'result', reducer: this.self, contributors: [{ peer: this.self, weight: this.opts.weight }] }, payload: new Uint8Array(0), localOnly: true })
+    })
   }
 }
 
 const DIAL_ATTEMPTS = 3
 const DIAL_RETRY_MS = 100
 
-export function sessionKey (job: string, round: number): string {
-  return `${job}#${round}`
+/** Sessions are keyed by group too: a round retried with another group is another session. */
+export function sessionKey (job: string, round: number, group: string): string {
+  return `${job}#${round}#${group}`
 }
 
 export class ButterflyAllReduce {
@@ -352,8 +359,15 @@ export class ButterflyAllReduce {
     for (const wake of this.waiting.get(session.key) ?? []) wake()
     this.waiting.delete(session.key)
 
-    session.startCollector(session.selfIndex, new Set(g.members), [])
-    const reports = await Promise.all(g.members.map(async (_m, part) => await this.obtainPart(session, part)))
+    let reports: Array<{ report: PartReport, values: Float32Array | null }>
+    try {
+      session.startCollector(session.selfIndex, new Set(g.members), [])
+      reports = await Promise.all(g.members.map(async (_m, part) => await this.obtainPart(session, part)))
+    } catch (err) {
+      this.sessions.delete(session.key)
+      session.close()
+      throw err
+    }
 
     const vector = new Float32Array(g.vectorLength)
     for (const r of reports) {
@@ -361,6 +375,7 @@ export class ButterflyAllReduce {
       else vector.set(session.slice(r.report.index), r.report.offset)
     }
     const durationMs = this.clock.now() - startedAt
+    session.finished = true
     const linger = this.clock.setTimeout(() => {
       if (this.sessions.get(session.key) === session) this.sessions.delete(session.key)
       session.close()
@@ -383,7 +398,8 @@ export class ButterflyAllReduce {
       group: g,
       parts,
       contributors,
-      dropped: g.members.filter(m => session.dead.has(m)),
+      // Dropped: failed during the round, or missing from part of the average.
+      dropped: g.members.filter(m => session.dead.has(m) || (byPeer.get(m)?.elements ?? 0) < g.vectorLength),
       standIns: session.standIns,
       traffic,
       bytesSent: traffic.reduce((a, t) => a + t.sent, 0),
@@ -403,7 +419,6 @@ export class ButterflyAllReduce {
     for (let k = 0; k < n && outcome == null; k++) {
       const candidate = session.members[(part + k) % n]
       if (session.dead.has(candidate)) continue
-      if (k > 0) session.standIns.push({ part, failed: reducer, standIn: candidate })
       if (candidate === session.self) {
         if (k > 0 && !session.collectors.has(part)) {
           const expected = new Set(session.members.filter(m => m !== reducer && !session.dead.has(m)))
@@ -423,6 +438,7 @@ export class ButterflyAllReduce {
     }
     // A relayed result for a part this peer was asked to stand in for: pass it on.
     if (outcome != null) session.outcomes[part].resolve(outcome)
+    if (outcome != null && outcome.header.reducer !== reducer) session.standIns.push({ part, failed: reducer, standIn: outcome.header.reducer })
     const report: PartReport = {
       index: part,
       offset: session.partition.offsets[part],
@@ -528,8 +544,19 @@ export class ButterflyAllReduce {
         accept: async (h) => {
           if (h.type !== 'contribute') throw new InvalidMessageError(`expected a contribute frame, got ${h.type}`)
           header = h
-          session = await this.sessionFor(sessionKey(h.job, h.round))
-          if (session == null || session.closed) throw new RejectedError('no-session', `no round ${sessionKey(h.job, h.round)} here`)
+          // A round running here with another group will not change its mind: refuse at once.
+          const running = (): RoundSession<any> | undefined => [...this.sessions.values()].find(s => s.ctx.job === h.job && s.ctx.round === h.round && s.ctx.group !== h.group && !s.finished)
+          session = running() == null ? await this.sessionFor(sessionKey(h.job, h.round, h.group)) : undefined
+          if (session == null || session.closed) {
+            const sameRound = running()
+            if (sameRound != null) {
+              // Our view of the round's group differs: count it against the round we are running.
+              sameRound.rejectedFrames++
+              this.stats.rejectedFrames++
+              throw new RejectedError('group-mismatch', `round ${h.job}#${h.round} runs here with another group`)
+            }
+            throw new RejectedError('no-session', `no round ${h.job}#${h.round} with this group here`)
+          }
           validateFrameHeader(h, session.ctx, remote)
           return h
         },
