@@ -66,7 +66,9 @@ async function measureLookup (from: Host, target: Host): Promise<{ ms: number, h
 }
 
 async function run (n: number, k: number): Promise<Row> {
+  const t0 = performance.now()
   const nodes = await buildNetwork(n, k)
+  process.stderr.write(`  network of ${n} up in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`)
   try {
     const times: number[] = []
     const hops: number[] = []
@@ -75,6 +77,7 @@ async function run (n: number, k: number): Promise<Row> {
       let target = nodes[1 + (i * 13 + 5) % (n - 1)]
       if (target === from) target = nodes[0]
       const r = await measureLookup(from, target)
+      if (i % 10 === 9) process.stderr.write(`  ${i + 1}/${lookups} lookups\n`)
       times.push(r.ms)
       hops.push(r.hops)
     }

@@ -7,6 +7,8 @@ import { registerInit } from './commands/init.ts'
 import { registerConfig } from './commands/config.ts'
 import { registerNode } from './commands/node.ts'
 import { registerBootstrap } from './commands/bootstrap.ts'
+import { registerDataset } from './commands/dataset.ts'
+import { registerPin } from './commands/pin.ts'
 
 export function buildProgram (): Command {
   const program = new Command('nearai')
@@ -20,6 +22,8 @@ export function buildProgram (): Command {
   registerConfig(program)
   registerNode(program)
   registerBootstrap(program)
+  registerDataset(program)
+  registerPin(program)
   return program
 }
 

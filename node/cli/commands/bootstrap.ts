@@ -2,6 +2,7 @@ import { Option, type Command } from 'commander'
 import { commandContext, flagsToOverrides } from '../context.ts'
 import { addNetworkFlags, int } from './network-flags.ts'
 import { onShutdown } from '../../peer/lifecycle.ts'
+import { lockHome } from '../../peer/home-lock.ts'
 import { startBootstrapNode } from '../../../bootstrap/bootstrap-node.ts'
 
 export function registerBootstrap (program: Command): void {
@@ -14,7 +15,8 @@ export function registerBootstrap (program: Command): void {
   start.action(async (opts: Record<string, unknown>, cmd: Command) => {
     const flags = flagsToOverrides(opts, { ...map, metricsHost: ['bootstrap', 'metricsHost'], metricsPort: ['bootstrap', 'metricsPort'] })
     const ctx = await commandContext(cmd, flags)
+    const lock = await lockHome(ctx.home, 'nearai bootstrap start')
     const node = await startBootstrapNode(ctx)
-    await onShutdown(ctx.logger, node.stop)
+    await onShutdown(ctx.logger, async () => { await node.stop(); await lock.release() })
   })
 }

@@ -3,6 +3,7 @@ import { commandContext, flagsToOverrides } from '../context.ts'
 import { addNetworkFlags } from './network-flags.ts'
 import { startNodeFromHome } from '../../peer/start-peer.ts'
 import { onShutdown } from '../../peer/lifecycle.ts'
+import { lockHome } from '../../peer/home-lock.ts'
 
 export function registerNode (program: Command): void {
   const node = program.command('node').description('run a peer node')
@@ -19,7 +20,8 @@ export function registerNode (program: Command): void {
       ...(opts.relayClient === false ? { relayClient: ['network', 'relayClient'] } : {})
     })
     const ctx = await commandContext(cmd, flags)
+    const lock = await lockHome(ctx.home, 'nearai node start')
     const peer = await startNodeFromHome({ ...ctx, role: 'peer' })
-    await onShutdown(ctx.logger, async () => { await peer.stop() })
+    await onShutdown(ctx.logger, async () => { await peer.stop(); await lock.release() })
   })
 }

@@ -1,0 +1,46 @@
+/**
+ * One process at a time owns a node's home: two processes with one identity would be two nodes with the
+ * same PeerId, and two writers on one blockstore. The lock file holds the owner's pid; a lock whose pid is
+ * gone (a crash, kill -9) is stale and taken over.
+ */
+import { open, readFile, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+
+export class HomeLockedError extends Error {
+  override name = 'HomeLockedError'
+}
+
+export interface HomeLock {
+  release: () => Promise<void>
+}
+
+function alive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+export async function lockHome (home: string, purpose: string): Promise<HomeLock> {
+  const path = join(home, 'node.lock')
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fh = await open(path, 'wx', 0o600)
+      await fh.writeFile(JSON.stringify({ pid: process.pid, purpose, since: new Date().toISOString() }))
+      await fh.close()
+      let released = false
+      return { release: async () => { if (!released) { released = true; await rm(path, { force: true }) } } }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      let holder: { pid?: number, purpose?: string } = {}
+      try { holder = JSON.parse(await readFile(path, 'utf8')) } catch {}
+      if (holder.pid != null && holder.pid !== process.pid && alive(holder.pid)) {
+        throw new HomeLockedError(`${home} is in use by process ${holder.pid} (${holder.purpose ?? 'a node'}): stop it first, or use another --home`)
+      }
+      await rm(path, { force: true }) // stale: its owner is gone
+    }
+  }
+  throw new HomeLockedError(`could not lock ${home}`)
+}
