@@ -210,6 +210,8 @@ class RoundSession<T> {
   closed = false
   /** run() has returned; the session only answers late requests until it closes. */
   finished = false
+  /** Answers being written to members: the round is not over for this peer until they are delivered. */
+  readonly answering = new Set<Promise<void>>()
 
   constructor (
     readonly service: ButterflyAllReduce,
@@ -363,6 +365,7 @@ export class ButterflyAllReduce {
     try {
       session.startCollector(session.selfIndex, new Set(g.members), [])
       reports = await Promise.all(g.members.map(async (_m, part) => await this.obtainPart(session, part)))
+      await Promise.allSettled([...session.answering])
     } catch (err) {
       this.sessions.delete(session.key)
       session.close()
@@ -465,9 +468,10 @@ export class ButterflyAllReduce {
     let stream: Stream | undefined
     const onAbort = (): void => { stream?.abort(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason))) }
     signal.addEventListener('abort', onAbort, { once: true })
+    const started = performance.now()
     try {
       stream = await this.dial(to, signal)
-      const reader = new FrameReader(stream, this.clock.now)
+      const reader = new FrameReader(stream)
       const payload = session.aggregator.encodeContribution(session.slice(part), session.opts.weight)
       const header: ContributeHeader = { ...session.frameBase(part), type: 'contribute', from: session.self, weight: session.opts.weight, standIn }
       const sent = await writeFrame(stream, header, payload, signal)
@@ -484,7 +488,9 @@ export class ButterflyAllReduce {
       })
       session.count(to, 0, frame.bytes)
       if (frame.header.type === 'reject') throw new RejectedError(frame.header.reason, frame.header.message)
-      this.speeds.observeTransfer(to, frame.payload.byteLength, frame.payloadEndedAt - frame.payloadStartedAt)
+      // The whole exchange (upload, the reducer's wait for the others, download) as one sample: it can only
+      // underestimate the reducer's speed, which errs towards waiting longer, never towards a false drop.
+      this.speeds.observeTransfer(to, sent + frame.bytes, performance.now() - started)
       // Check the payload decodes before accepting the part from this member.
       session.aggregator.decodeResult(frame.payload, session.partition.lengths[part])
       return { header: frame.header, payload: frame.payload }
@@ -533,10 +539,25 @@ export class ButterflyAllReduce {
     return this.sessions.get(key)
   }
 
+  /** Writes a part's result to a member, within a timeout derived from that member's measured speed. */
+  private async answer (s: RoundSession<any>, stream: Stream, remote: string, outcome: PartOutcome): Promise<void> {
+    const timeoutMs = this.speeds.timeoutMs(remote, outcome.payload.byteLength)
+    const { signal, clear } = timeoutSignal(this.clock, timeoutMs, `${remote} did not take part ${outcome.header.part}'s result within ${timeoutMs} ms`)
+    try {
+      const sent = await writeFrame(stream, outcome.header, outcome.payload, signal)
+      s.count(remote, sent, 0)
+      await stream.close({ signal })
+    } finally {
+      clear()
+    }
+  }
+
   private async onStream (stream: Stream, connection: Connection): Promise<void> {
     this.stats.inboundStreams++
+    const opened = performance.now()
+    let waited = false
     const remote = connection.remotePeer.toString()
-    const reader = new FrameReader(stream, this.clock.now)
+    const reader = new FrameReader(stream)
     let session: RoundSession<any> | undefined
     let header: ContributeHeader | undefined
     try {
@@ -546,6 +567,7 @@ export class ButterflyAllReduce {
           header = h
           // A round running here with another group will not change its mind: refuse at once.
           const running = (): RoundSession<any> | undefined => [...this.sessions.values()].find(s => s.ctx.job === h.job && s.ctx.round === h.round && s.ctx.group !== h.group && !s.finished)
+          waited = !this.sessions.has(sessionKey(h.job, h.round, h.group))
           session = running() == null ? await this.sessionFor(sessionKey(h.job, h.round, h.group)) : undefined
           if (session == null || session.closed) {
             const sameRound = running()
@@ -565,7 +587,8 @@ export class ButterflyAllReduce {
       const s = session!
       const h = frame.header
       s.count(remote, 0, frame.bytes)
-      this.speeds.observeTransfer(remote, frame.payload.byteLength, frame.payloadEndedAt - frame.payloadStartedAt)
+      // From the stream's opening to the last byte: includes any queueing, so it errs on the slow side.
+      if (!waited) this.speeds.observeTransfer(remote, frame.bytes, performance.now() - opened)
       const contribution: WireContribution<unknown> = { peer: remote, weight: h.weight, value: s.aggregator.decodeContribution(frame.payload, h.elements) }
       await reader.expectEnd()
       const collector = s.collectors.get(h.part)
@@ -581,9 +604,9 @@ export class ButterflyAllReduce {
       if (outcome.localOnly === true) {
         throw new RejectedError('unavailable', `part ${h.part} could not be reduced`)
       }
-      const sent = await writeFrame(stream, outcome.header, outcome.payload)
-      s.count(remote, sent, 0)
-      await stream.close()
+      const answer = this.answer(s, stream, remote, outcome)
+      s.answering.add(answer)
+      try { await answer } finally { s.answering.delete(answer) }
     } catch (err) {
       let reason: RejectReason | null = null
       if (err instanceof RejectedError) reason = err.reason

@@ -26,9 +26,7 @@ export interface ReceivedFrame<H extends FrameHeader> {
   payload: Uint8Array
   /** Wire bytes of the whole frame. */
   bytes: number
-  /** When the payload's first and last bytes arrived (ms, the reader's clock): for throughput measurement. */
-  payloadStartedAt: number
-  payloadEndedAt: number
+
 }
 
 export class StreamEndedError extends Error {
@@ -39,7 +37,7 @@ export class StreamEndedError extends Error {
 export class FrameReader {
   private readonly iterator: AsyncIterator<Chunk>
   private pending: Uint8Array | null = null
-  constructor (stream: AsyncIterable<Chunk>, private readonly now: () => number = Date.now) {
+  constructor (stream: AsyncIterable<Chunk>) {
     this.iterator = stream[Symbol.asyncIterator]()
   }
 
@@ -57,12 +55,11 @@ export class FrameReader {
     }
   }
 
-  /** Reads exactly `target.byteLength` bytes into `target`; calls `onFirst` when the first of them arrives. */
-  private async readInto (target: Uint8Array, onFirst?: () => void): Promise<void> {
+  /** Reads exactly `target.byteLength` bytes into `target`. */
+  private async readInto (target: Uint8Array): Promise<void> {
     let at = 0
     while (at < target.byteLength) {
       const chunk = await this.nextChunk()
-      if (at === 0) onFirst?.()
       const n = Math.min(chunk.byteLength, target.byteLength - at)
       target.set(chunk.subarray(0, n), at)
       at += n
@@ -83,9 +80,8 @@ export class FrameReader {
     const header = await opts.accept(decodeFrameHeader(headerBytes))
     const payloadLength = checkAnnouncedLength(await this.readU32(), opts.maxPayload(header), `all-reduce ${header.type} payload`)
     const payload = new Uint8Array(payloadLength)
-    let payloadStartedAt = this.now()
-    await this.readInto(payload, () => { payloadStartedAt = this.now() })
-    return { header, payload, bytes: 8 + headerLength + payloadLength, payloadStartedAt, payloadEndedAt: this.now() }
+    await this.readInto(payload)
+    return { header, payload, bytes: 8 + headerLength + payloadLength }
   }
 
   /** Expects the remote to have nothing more to say; anything else is a protocol violation. */

@@ -4,9 +4,10 @@ import { ButterflyAllReduce } from '../../node/allreduce/butterfly.ts'
 import { makeGroup } from '../../node/allreduce/group.ts'
 import { plaintextAggregator, weightedMean } from '../../node/allreduce/combine.ts'
 import { ALLREDUCE_PROTOCOL } from '../../protocol/allreduce.ts'
+import type { AllReduceHost } from '../../node/allreduce/butterfly.ts'
 import { identityCodec, maxAbsDiff, randomVector, sameBits, startConnectedNodes, stopAll, weightedMeanReference } from './helpers.ts'
 
-const FAST = { floorMs: 400, multiplier: 2, defaultBps: 50 * 1024 * 1024, defaultLatencyMs: 20 }
+const FAST = { floorMs: 1000, multiplier: 2, defaultBps: 50 * 1024 * 1024, defaultLatencyMs: 20, minSampleBytes: 8 * 1024 }
 
 describe('butterfly all-reduce on 127.0.0.1', function () {
   this.timeout(60_000)
@@ -27,7 +28,7 @@ describe('butterfly all-reduce on 127.0.0.1', function () {
   const ids = (): string[] => nodes.map(n => n.peerId.toString())
 
   it('4 peers get the weighted mean, bit-identical everywhere', async () => {
-    const length = 100_003
+    const length = 1_000_003
     const weights = [1, 3, 17, 250]
     const vectors = nodes.map((_n, i) => randomVector(length, i + 1, 10))
     const group = makeGroup({ job: 'job-a', round: 7, members: ids(), vectorLength: length })
@@ -41,10 +42,13 @@ describe('butterfly all-reduce on 127.0.0.1', function () {
       assert.ok(maxAbsDiff(r.vector, reference) < 1e-5, `max error ${maxAbsDiff(r.vector, reference)}`)
       assert.equal(sameBits(r.vector, results[0].vector), true, 'bit-identical')
       assert.deepEqual(r.contributors.map(c => [c.peer, c.weight, c.fraction]), group.members.map(m => [m, weights[ids().indexOf(m)], 1]))
+      assert.equal(r.parts.every(p => p.contributors.length === 4 && !p.standIn), true)
       // Each peer uploads its 3 foreign parts and the 3 results of its own part: about 2·(N-1)/N of the vector.
       const fp32 = length * 4
       assert.ok(r.bytesSent > 1.4 * fp32 && r.bytesSent < 1.6 * fp32, `sent ${r.bytesSent} of ${fp32}`)
     }
+    // Every peer measured the others' throughput: the next round's timeouts start from it.
+    assert.ok(services[0].speeds.snapshot().filter(s => s.samples > 0).length >= 3)
   })
 
   it('a crashed member is dropped and its part is reduced by a stand-in', async () => {
@@ -89,6 +93,45 @@ describe('butterfly all-reduce on 127.0.0.1', function () {
       assert.equal(r.parts[3].standIn, true)
       assert.equal(r.parts[3].reducedBy, group.members[0])
       assert.ok(maxAbsDiff(r.vector, reference) < 1e-5, `max error ${maxAbsDiff(r.vector, reference)}`)
+      assert.equal(sameBits(r.vector, results[0].vector), true, 'bit-identical')
+    }
+  })
+
+  it('a member that crashes mid-round (on its first inbound stream) is dropped; each part is the mean of its reported contributors', async () => {
+    const length = 60_000
+    const weights = [3, 7, 2, 5]
+    const vectors = nodes.map((_n, i) => randomVector(length, 400 + i))
+    const group = makeGroup({ job: 'job-a', round: 10, members: ids(), vectorLength: length })
+    const crashIndex = ids().indexOf(group.members[2])
+    // The crashing member's host stops its whole node the moment a contribution reaches it.
+    await services[crashIndex].stop()
+    const node = nodes[crashIndex]
+    const crashing: AllReduceHost = {
+      peerId: node.peerId,
+      handle: async (protocol, handler, options) => {
+        await node.handle(protocol, (stream, connection) => { void node.stop(); handler(stream, connection) }, options)
+      },
+      unhandle: async (protocol) => { await node.unhandle(protocol) },
+      dialProtocol: async (peer, protocol, options) => await node.dialProtocol(peer, protocol, options)
+    }
+    services[crashIndex] = new ButterflyAllReduce({ host: crashing }, { timeouts: FAST })
+    await services[crashIndex].start()
+    const aggregator = plaintextAggregator(identityCodec)
+    const runs = services.map(async (s, i) => await s.run({ group, vector: vectors[i], weight: weights[i], aggregator }))
+    const alive = [0, 1, 2, 3].filter(i => i !== crashIndex)
+    const results = await Promise.all(alive.map(async i => await runs[i]))
+    await runs[crashIndex].catch(() => {})
+    const crashed = ids()[crashIndex]
+    for (const r of results) {
+      assert.equal(r.complete, true)
+      assert.equal(r.dropped.includes(crashed), true)
+      assert.equal(r.parts[2].standIn, true)
+      assert.equal(r.parts[2].contributors.some(c => c.peer === crashed), false)
+      for (const part of r.parts) {
+        const idx = part.contributors.map(c => ids().indexOf(c.peer))
+        const ref = weightedMeanReference(idx.map(i => vectors[i].subarray(part.offset, part.offset + part.elements)), idx.map(i => weights[i]))
+        assert.ok(maxAbsDiff(r.vector.subarray(part.offset, part.offset + part.elements), ref) < 1e-5, `part ${part.index}`)
+      }
       assert.equal(sameBits(r.vector, results[0].vector), true, 'bit-identical')
     }
   })
