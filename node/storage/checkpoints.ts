@@ -14,7 +14,7 @@ import {
 } from '../../protocol/checkpoint-manifest.ts'
 import { InvalidMessageError } from '../../protocol/errors.ts'
 import { ContentTooLargeError, HashMismatchError, InvalidContentError } from './errors.ts'
-import { concat, readSmallFile, readVerifiedFile, sha256Hex, withDeadline, type FetchOptions } from './fetch.ts'
+import { concat, readSmallFile, readVerifiedFile, sessionFor, sha256Hex, withDeadline, type FetchOptions } from './fetch.ts'
 import { unixfsImportOptions } from './import-options.ts'
 import { pinDag, provideAll, type ProvideResult } from './pins.ts'
 
@@ -129,8 +129,9 @@ export interface FetchedCheckpoint {
 export async function getCheckpoint (helia: Helia, cid: CID, opts: GetCheckpointOptions = {}): Promise<FetchedCheckpoint> {
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_CHECKPOINT_BYTES
   return await withDeadline(cid, opts, async (signal, state) => {
-    const common = { signal, state, offline: opts.offline, errorCid: cid, onProgress: opts.onProgress }
-    const manifestBytes = await readSmallFile(helia, cid, { signal, state, maxBytes: MAX_CHECKPOINT_MANIFEST_BYTES, path: CHECKPOINT_MANIFEST_FILE, offline: opts.offline, what: CHECKPOINT_MANIFEST_FILE })
+    const blockstore = sessionFor(helia, cid, signal, opts.offline)
+    const common = { signal, state, offline: opts.offline, errorCid: cid, onProgress: opts.onProgress, blockstore }
+    const manifestBytes = await readSmallFile(helia, cid, { signal, state, maxBytes: MAX_CHECKPOINT_MANIFEST_BYTES, path: CHECKPOINT_MANIFEST_FILE, offline: opts.offline, what: CHECKPOINT_MANIFEST_FILE, blockstore })
     let manifest: CheckpointManifest
     try {
       manifest = decodeCheckpointManifest(manifestBytes, `${CHECKPOINT_MANIFEST_FILE} of ${cid.toString()}`)

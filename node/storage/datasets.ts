@@ -19,7 +19,7 @@ import {
 } from '../../protocol/dataset-manifest.ts'
 import { InvalidMessageError } from '../../protocol/errors.ts'
 import { InvalidContentError, UnsupportedInputError } from './errors.ts'
-import { fetchBlock, readVerifiedFile, withDeadline, type BoundedFetchOptions, type FetchOptions } from './fetch.ts'
+import { fetchBlock, readVerifiedFile, sessionFor, withDeadline, type BoundedFetchOptions, type FetchOptions } from './fetch.ts'
 import { unixfsImportOptions } from './import-options.ts'
 import { csvSource, jsonLinesSource, textSource, type CsvOptions, type JsonLinesOptions } from './importers/lines.ts'
 import { mnistSource } from './importers/mnist.ts'
@@ -184,6 +184,8 @@ export function planShards (source: Pick<SampleSource, 'sampleEnds' | 'totalByte
 export interface GetDatasetOptions extends FetchOptions {
   /** Fetch only this shard (0-based); all shards when omitted. */
   shard?: number
+  /** Shards fetched at once (default 4). */
+  concurrency?: number
 }
 
 export interface FetchedShard { index: number, cid: CID, bytes: Uint8Array }
@@ -218,11 +220,15 @@ export function decodeDatasetManifest (cid: CID, bytes: Uint8Array): DatasetMani
 export async function getDataset (helia: Helia, cid: CID, opts: GetDatasetOptions = {}): Promise<FetchedDataset> {
   const manifest = await getDatasetManifest(helia, cid, opts)
   const indices = opts.shard != null ? [opts.shard] : manifest.shards.map((_, i) => i)
-  const shards: FetchedShard[] = []
-  for (const index of indices) {
-    const bytes = await getShardBytes(helia, cid, manifest, index, opts)
-    shards.push({ index, cid: manifest.shards[index].cid, bytes })
+  const shards: FetchedShard[] = new Array(indices.length)
+  let next = 0
+  const worker = async (): Promise<void> => {
+    for (let k = next++; k < indices.length; k = next++) {
+      const index = indices[k]
+      shards[k] = { index, cid: manifest.shards[index].cid, bytes: await getShardBytes(helia, cid, manifest, index, opts) }
+    }
   }
+  await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 4, indices.length) }, worker))
   return { cid, manifest, shards }
 }
 
@@ -239,6 +245,7 @@ export async function getShardBytes (helia: Helia, datasetCid: CID, manifest: Da
     sha256: shard.sha256,
     offline: opts.offline,
     discard: opts.discard,
+    blockstore: sessionFor(helia, shard.cid, signal, opts.offline),
     what: `shard ${index} of dataset ${datasetCid.toString()}`,
     onProgress: opts.onProgress
   }))

@@ -67,6 +67,18 @@ export async function fetchBlock (helia: Helia, cid: CID, maxBytes: number, sign
   return concat(chunks, size)
 }
 
+export type BlockSource = Parameters<typeof unixfs>[0]['blockstore']
+
+/**
+ * A bitswap session rooted at `root` for content the DHT knows providers of (published datasets and
+ * checkpoints are provided): one provider lookup for the whole DAG instead of one per block, which on
+ * loopback fetches several times faster. Offline reads need none.
+ */
+export function sessionFor (helia: Helia, root: CID, signal: AbortSignal, offline?: boolean): BlockSource | undefined {
+  if (offline === true) return undefined
+  return helia.blockstore.createSession(root, { signal })
+}
+
 export interface VerifiedReadOptions {
   signal: AbortSignal
   state: FetchState
@@ -82,13 +94,18 @@ export interface VerifiedReadOptions {
   /** The CID an error should name (the dataset or checkpoint), when it is not `cid` itself. */
   errorCid?: CID
   onProgress?: (evt: FetchProgressEvents) => void
+  /**
+   * Where to read blocks: a session (`sessionFor`) finds the root's providers once and asks only them;
+   * Helia's own blockstore (the default) runs a provider lookup for every missing block.
+   */
+  blockstore?: BlockSource
   /** Verify only: stream the bytes through the checks without keeping them (pinning large content). */
   discard?: boolean
 }
 
 /** Reads a UnixFS file fully, checking size as it streams and SHA-256 at the end. */
 export async function readVerifiedFile (helia: Helia, cid: CID, opts: VerifiedReadOptions): Promise<Uint8Array> {
-  const fs = unixfs(helia)
+  const fs = opts.blockstore != null ? unixfs({ blockstore: opts.blockstore }) : unixfs(helia)
   const errorCid = opts.errorCid ?? cid
   const hash = createHash('sha256')
   const out = new Uint8Array(opts.discard === true ? 0 : opts.bytes)
@@ -130,10 +147,11 @@ export function concat (chunks: Uint8Array[], size = chunks.reduce((s, c) => s +
 }
 
 /** Reads a small UnixFS file of unknown size (a manifest), refusing more than `maxBytes`. */
-export async function readSmallFile (helia: Helia, cid: CID, opts: { signal: AbortSignal, state: FetchState, maxBytes: number, path?: string, offline?: boolean, what: string }): Promise<Uint8Array> {
+export async function readSmallFile (helia: Helia, cid: CID, opts: { signal: AbortSignal, state: FetchState, maxBytes: number, path?: string, offline?: boolean, what: string, blockstore?: BlockSource }): Promise<Uint8Array> {
   const chunks: Uint8Array[] = []
   let size = 0
-  for await (const chunk of unixfs(helia).cat(cid, { signal: opts.signal, path: opts.path, offline: opts.offline })) {
+  const fs = opts.blockstore != null ? unixfs({ blockstore: opts.blockstore }) : unixfs(helia)
+  for await (const chunk of fs.cat(cid, { signal: opts.signal, path: opts.path, offline: opts.offline })) {
     size += chunk.byteLength
     opts.state.received += chunk.byteLength
     if (size > opts.maxBytes) throw new ContentTooLargeError(cid, `${opts.what} in ${cid.toString()} exceeds ${opts.maxBytes} bytes`, opts.maxBytes)

@@ -75,6 +75,7 @@ describe('storage: checkpoints', function () {
     tampered[100] ^= 0xff
     // Same checkpoint.json and model.json, one weight file replaced: a new, self-consistent IPFS folder.
     const forged = await fs.cp(await fs.addBytes(tampered), published.cid, file.path, { force: true })
+    await a.helia.routing.provide(forged) // the forger announces it like any checkpoint
     await assert.rejects(getCheckpoint(c.helia, forged, { timeoutMs: 30_000 }), (err: Error) => {
       assert.ok(err instanceof HashMismatchError, `${err.name}: ${err.message}`)
       assert.equal(err.cid, forged.toString())
