@@ -383,7 +383,8 @@ export class ButterflyAllReduce {
       if (this.sessions.get(session.key) === session) this.sessions.delete(session.key)
       session.close()
     }, this.lingerMs)
-    void linger
+    // Answering late requests is no reason to keep a process alive.
+    ;(linger as { unref?: () => void } | undefined)?.unref?.()
 
     const parts = reports.map(r => r.report)
     const byPeer = new Map<string, ContributorRecord>()

@@ -10,7 +10,8 @@ import { plaintextAggregator } from '../../node/allreduce/combine.ts'
 import type { Clock } from '../../node/allreduce/clock.ts'
 import { encodeReadyMessage, jobReadyTopic, parseReadyMessage } from '../../protocol/allreduce.ts'
 import { InvalidMessageError } from '../../protocol/errors.ts'
-import { identityCodec, randomVector, sameBits, startConnectedNodes, stopAll, waitFor } from './helpers.ts'
+import { identityCodec, maxAbsDiff, randomVector, sameBits, startConnectedNodes, stopAll, waitFor, weightedMeanReference } from './helpers.ts'
+import { GroupAverager, NotInGroupError } from '../../node/allreduce/round-averager.ts'
 
 /** A clock whose time moves only when the test says so. */
 class ManualClock implements Clock {
@@ -151,30 +152,34 @@ describe('matchmaking over gossipsub, then the all-reduce', function () {
   let nodes: Array<Libp2p<any>> = []
   after(async () => { await stopAll(nodes) })
 
-  it('3 peers form one group over real gossip and average; a late peer is not in it', async () => {
+  it('3 peers form one group over real gossip and average (GroupAverager); a late peer is not in it', async () => {
     nodes = await startConnectedNodes(4, true)
     const job = 'gossip-job'
     const mms = nodes.map(n => new Matchmaking({ pubsub: n.services.pubsub, peerId: n.peerId.toString() }, { confirmWindowMs: 1500, republishMs: 200 }))
     mms.forEach(m => { m.join(job) })
+    const services = nodes.map(n => new ButterflyAllReduce({ host: n }, { timeouts: { floorMs: 1000 } }))
+    await Promise.all(services.map(async s => { await s.start() }))
     const topic = jobReadyTopic(job)
     await waitFor('ready-topic subscriptions', () => nodes.every(n => n.services.pubsub.getSubscribers(topic).length === 3))
     const length = 5000
     const deadline = Date.now() + 1500
-    const opts = { job, round: 0, vectorLength: length, codec: 'none', speedBps: 1e8, deadline }
-    const onTime = mms.slice(0, 3).map(async m => await m.formGroup(opts))
+    const averagers = nodes.map((_n, i) => new GroupAverager({
+      job, matchmaking: mms[i], allReduce: services[i], codecId: 'none', aggregator: plaintextAggregator(identityCodec), deadlineFor: () => deadline
+    }))
+    const signal = new AbortController().signal
+    const vectors = nodes.map((_n, i) => randomVector(length, i))
+    const onTime = averagers.slice(0, 3).map(async (a, i) => await a.average(0, { pseudoGradient: vectors[i], samples: 10 * (i + 1) }, signal))
     await new Promise(resolve => setTimeout(resolve, deadline - Date.now() + 300))
-    const late = await mms[3].formGroup(opts)
-    const formed = await Promise.all(onTime)
-    const expected = nodes.slice(0, 3).map(n => n.peerId.toString()).sort()
-    for (const f of formed) assert.deepEqual(f.group?.members, expected)
-    assert.equal(late.group, null)
-
-    const services = nodes.slice(0, 3).map(n => new ButterflyAllReduce({ host: n }, { timeouts: { floorMs: 500 } }))
-    await Promise.all(services.map(async s => { await s.start() }))
-    const results = await Promise.all(services.map(async (s, i) => await s.run({
-      group: formed[i].group!, vector: randomVector(length, i), weight: i + 1, aggregator: plaintextAggregator(identityCodec)
-    })))
-    for (const r of results) assert.equal(sameBits(r.vector, results[0].vector), true)
+    await assert.rejects(averagers[3].average(0, { pseudoGradient: vectors[3], samples: 1 }, signal), NotInGroupError)
+    const results = await Promise.all(onTime)
+    const expected = nodes.slice(0, 3).map((n, i) => ({ peer: n.peerId.toString(), samples: 10 * (i + 1) })).sort((x, y) => (x.peer < y.peer ? -1 : 1))
+    const reference = weightedMeanReference(vectors.slice(0, 3), [10, 20, 30])
+    for (const r of results) {
+      assert.deepEqual(r.contributions, expected)
+      assert.deepEqual(r.dropped, [])
+      assert.equal(sameBits(r.average, results[0].average), true)
+      assert.ok(maxAbsDiff(r.average, reference) < 1e-6)
+    }
     await Promise.all(services.map(async s => { await s.stop() }))
     mms.forEach(m => { m.stop() })
   })
