@@ -136,3 +136,37 @@ describe('butterfly all-reduce on 127.0.0.1', function () {
     }
   })
 })
+
+describe('butterfly all-reduce: two adjacent members crash', function () {
+  this.timeout(60_000)
+  let nodes: Array<Libp2p<any>> = []
+  let services: ButterflyAllReduce[] = []
+  after(async () => {
+    await Promise.all(services.map(async s => { try { await s.stop() } catch {} }))
+    await stopAll(nodes)
+  })
+
+  it('a part whose reducer and first stand-in are both gone is reduced by the next member in the ring', async () => {
+    nodes = await startConnectedNodes(5)
+    services = nodes.map(n => new ButterflyAllReduce({ host: n }, { timeouts: FAST }))
+    await Promise.all(services.map(async s => { await s.start() }))
+    const ids = nodes.map(n => n.peerId.toString())
+    const length = 10_000
+    const weights = [1, 2, 3, 4, 5]
+    const vectors = nodes.map((_n, i) => randomVector(length, 500 + i))
+    const group = makeGroup({ job: 'job-b', round: 1, members: ids, vectorLength: length })
+    const dead = [group.members[1], group.members[2]].map(m => ids.indexOf(m))
+    for (const i of dead) { await services[i].stop(); await nodes[i].stop() }
+    const alive = [0, 1, 2, 3, 4].filter(i => !dead.includes(i))
+    const results = await Promise.all(alive.map(async i => await services[i].run({ group, vector: vectors[i], weight: weights[i], aggregator: plaintextAggregator(identityCodec) })))
+    const reference = weightedMeanReference(alive.map(i => vectors[i]), alive.map(i => weights[i]))
+    for (const r of results) {
+      assert.deepEqual([...r.dropped].sort(), dead.map(i => ids[i]).sort())
+      assert.equal(r.complete, true)
+      assert.equal(r.parts[1].reducedBy, group.members[3])
+      assert.equal(r.parts[2].reducedBy, group.members[3])
+      assert.ok(maxAbsDiff(r.vector, reference) < 1e-5, `max error ${maxAbsDiff(r.vector, reference)}`)
+      assert.equal(sameBits(r.vector, results[0].vector), true, 'bit-identical')
+    }
+  })
+})
