@@ -10,6 +10,16 @@
  * The header is small and bounded by {@link MAX_FRAME_HEADER_BYTES}; the payload is opaque to the
  * protocol (codec-encoded floats, or ciphertext for a homomorphic combine rule) and is bounded by the
  * receiver from the header it has already validated (the part's element count), never by the wire.
+ *
+ * One stream per (member, part), opened by the member:
+ *
+ *     member  → reducer   contribute header         (job, round, group hash, part, weight)
+ *     reducer → member    accept | reject            (empty payload)
+ *     member  → reducer   contribute payload length + payload, then half-close
+ *     reducer → member    result | reject            (the reduced part), then close
+ *
+ * The reducer answers the header before any bulk bytes move, so a member with another view of the
+ * group, an outsider, or a round that has not begun there costs a round trip, not a part's upload.
  */
 import { z } from 'zod'
 import { sha256 } from '@noble/hashes/sha2.js'
@@ -156,7 +166,14 @@ export const RejectHeader = z.object({
 }).strict()
 export type RejectHeader = z.infer<typeof RejectHeader>
 
-export const FrameHeader = z.discriminatedUnion('type', [ContributeHeader, ResultHeader, RejectHeader])
+/** The reducer takes the contribution announced by the header: the member may send its payload. */
+export const AcceptHeader = z.object({
+  ...FrameCommon,
+  type: z.literal('accept')
+}).strict()
+export type AcceptHeader = z.infer<typeof AcceptHeader>
+
+export const FrameHeader = z.discriminatedUnion('type', [ContributeHeader, AcceptHeader, ResultHeader, RejectHeader])
 export type FrameHeader = z.infer<typeof FrameHeader>
 
 export interface Frame<H extends FrameHeader = FrameHeader> {
@@ -164,16 +181,30 @@ export interface Frame<H extends FrameHeader = FrameHeader> {
   payload: Uint8Array
 }
 
-/** Encodes the bytes before a frame's payload: header length, header, payload length. */
-export function encodeFramePrefix (header: FrameHeader, payloadLength: number): Uint8Array {
+/** Encodes a frame's header block: header length, header. */
+export function encodeFrameHeader (header: FrameHeader): Uint8Array {
   const json = encodeJson(header)
   if (json.byteLength > MAX_FRAME_HEADER_BYTES) throw new MessageTooLargeError(`all-reduce frame header of ${json.byteLength} bytes exceeds ${MAX_FRAME_HEADER_BYTES}`)
-  if (!Number.isInteger(payloadLength) || payloadLength < 0 || payloadLength > 0xffffffff) throw new RangeError(`bad payload length ${payloadLength}`)
-  const out = new Uint8Array(4 + json.byteLength + 4)
-  const view = new DataView(out.buffer)
-  view.setUint32(0, json.byteLength)
+  const out = new Uint8Array(4 + json.byteLength)
+  new DataView(out.buffer).setUint32(0, json.byteLength)
   out.set(json, 4)
-  view.setUint32(4 + json.byteLength, payloadLength)
+  return out
+}
+
+/** Encodes the u32 that announces a payload's length. */
+export function encodePayloadLength (payloadLength: number): Uint8Array {
+  if (!Number.isInteger(payloadLength) || payloadLength < 0 || payloadLength > 0xffffffff) throw new RangeError(`bad payload length ${payloadLength}`)
+  const out = new Uint8Array(4)
+  new DataView(out.buffer).setUint32(0, payloadLength)
+  return out
+}
+
+/** Encodes the bytes before a frame's payload: header length, header, payload length. */
+export function encodeFramePrefix (header: FrameHeader, payloadLength: number): Uint8Array {
+  const head = encodeFrameHeader(header)
+  const out = new Uint8Array(head.byteLength + 4)
+  out.set(head, 0)
+  out.set(encodePayloadLength(payloadLength), head.byteLength)
   return out
 }
 

@@ -9,14 +9,14 @@
  * order, from the survivors (who still hold their own contributions). A member asked to stand in for a
  * part it already holds the result of relays that result, so members converge on the same bytes.
  *
- * One stream per (member, part): the member writes a `contribute` frame, half-closes, and reads one
- * `result` (or `reject`) frame.
+ * One stream per (member, part): the member sends a `contribute` header, waits for `accept` (or
+ * `reject`), sends the payload, half-closes, and reads one `result` (or `reject`) frame.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { AbortOptions, Connection, PeerId, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
 import {
   ALLREDUCE_PROTOCOL, ALLREDUCE_WIRE_VERSION, validateFrameHeader,
-  type ContributeHeader, type FrameContext, type FrameHeader, type RejectHeader, type RejectReason, type ResultHeader
+  type AcceptHeader, type ContributeHeader, type FrameContext, type FrameHeader, type RejectHeader, type RejectReason, type ResultHeader
 } from '../../protocol/allreduce.ts'
 import { InvalidMessageError } from '../../protocol/errors.ts'
 import { sleep, systemClock, timeoutSignal, type Clock } from './clock.ts'
@@ -24,7 +24,7 @@ import { inCanonicalOrder, type PartAggregator, type PartMeta, type WireContribu
 import { partitionGroup, type RoundGroup } from './group.ts'
 import type { Partition } from './partition.ts'
 import { PeerSpeedTracker, type TimeoutPolicy } from './timeouts.ts'
-import { FrameReader, writeFrame } from './wire.ts'
+import { FrameReader, writeFrame, writeHeader, writePayload } from './wire.ts'
 
 /** The part of a libp2p node the all-reduce uses (a `Libp2p` fits). */
 export interface AllReduceHost {
@@ -471,20 +471,26 @@ export class ButterflyAllReduce {
     signal.addEventListener('abort', onAbort, { once: true })
     const started = performance.now()
     try {
+      const payload = session.aggregator.encodeContribution(session.slice(part), session.opts.weight)
       stream = await this.dial(to, signal)
       const reader = new FrameReader(stream)
-      const payload = session.aggregator.encodeContribution(session.slice(part), session.opts.weight)
+      const answerTo = <H extends FrameHeader>(types: Array<H['type']>) => (h: FrameHeader): H => {
+        if (!(types as string[]).includes(h.type)) throw new InvalidMessageError(`unexpected ${h.type} frame from ${to}`)
+        validateFrameHeader(h, session.ctx, to)
+        if (h.part !== part) throw new InvalidMessageError(`answer for part ${h.part} from ${to}, asked for ${part}`)
+        return h as H
+      }
+      // Handshake: the header first; the payload only once the reducer has taken it.
       const header: ContributeHeader = { ...session.frameBase(part), type: 'contribute', from: session.self, weight: session.opts.weight, standIn }
-      const sent = await writeFrame(stream, header, payload, signal)
-      session.count(to, sent, 0)
+      const headerBytes = await writeHeader(stream, header, signal)
+      const go = await reader.readFrame<AcceptHeader | RejectHeader>({ accept: answerTo<AcceptHeader | RejectHeader>(['accept', 'reject']), maxPayload: () => 0 })
+      session.count(to, headerBytes, go.bytes)
+      if (go.header.type === 'reject') throw new RejectedError(go.header.reason, go.header.message)
+      const sent = headerBytes + await writePayload(stream, payload, signal)
+      session.count(to, sent - headerBytes, 0)
       await stream.close({ signal })
       const frame = await reader.readFrame<ResultHeader | RejectHeader>({
-        accept: (h) => {
-          if (h.type === 'contribute') throw new InvalidMessageError(`unexpected contribute frame from ${to}`)
-          validateFrameHeader(h, session.ctx, to)
-          if (h.part !== part) throw new InvalidMessageError(`answer for part ${h.part} from ${to}, asked for ${part}`)
-          return h
-        },
+        accept: answerTo<ResultHeader | RejectHeader>(['result', 'reject']),
         maxPayload: (h) => h.type === 'result' ? session.aggregator.maxResultBytes(session.partition.lengths[part]) : 0
       })
       session.count(to, 0, frame.bytes)
@@ -555,21 +561,22 @@ export class ButterflyAllReduce {
 
   private async onStream (stream: Stream, connection: Connection): Promise<void> {
     this.stats.inboundStreams++
-    const opened = performance.now()
-    let waited = false
     const remote = connection.remotePeer.toString()
     const reader = new FrameReader(stream)
     let session: RoundSession<any> | undefined
     let header: ContributeHeader | undefined
     try {
-      const frame = await reader.readFrame<ContributeHeader>({
-        accept: async (h) => {
+      const { header: h, bytes: headerBytes } = await reader.readHeader<ContributeHeader>(async (h) => {
           if (h.type !== 'contribute') throw new InvalidMessageError(`expected a contribute frame, got ${h.type}`)
           header = h
           // A round running here with another group will not change its mind: refuse at once.
           const running = (): RoundSession<any> | undefined => [...this.sessions.values()].find(s => s.ctx.job === h.job && s.ctx.round === h.round && s.ctx.group !== h.group && !s.finished)
-          waited = !this.sessions.has(sessionKey(h.job, h.round, h.group))
+          const waited = !this.sessions.has(sessionKey(h.job, h.round, h.group))
+          // While it waits for the round to begin here, the stream is paused: what the sender pushes meanwhile
+          // stays within the muxer's bounded buffers instead of piling up in memory.
+          if (waited) stream.pause()
           session = running() == null ? await this.sessionFor(sessionKey(h.job, h.round, h.group)) : undefined
+          if (waited && stream.readStatus === 'paused') stream.resume()
           if (session == null || session.closed) {
             const sameRound = running()
             if (sameRound != null) {
@@ -582,15 +589,15 @@ export class ButterflyAllReduce {
           }
           validateFrameHeader(h, session.ctx, remote)
           return h
-        },
-        maxPayload: () => session!.aggregator.maxContributionBytes(session!.partition.lengths[header!.part])
       })
       const s = session!
-      const h = frame.header
-      s.count(remote, 0, frame.bytes)
-      // From the stream's opening to the last byte: includes any queueing, so it errs on the slow side.
-      if (!waited) this.speeds.observeTransfer(remote, frame.bytes, performance.now() - opened)
-      const contribution: WireContribution<unknown> = { peer: remote, weight: h.weight, value: s.aggregator.decodeContribution(frame.payload, h.elements) }
+      const accepted = await writeFrame(stream, { ...s.frameBase(h.part), type: 'accept' }, new Uint8Array(0))
+      const acceptedAt = performance.now()
+      const payload = await reader.readPayload(s.aggregator.maxContributionBytes(h.elements), 'all-reduce contribute payload')
+      s.count(remote, accepted, headerBytes + 4 + payload.byteLength)
+      // From our go-ahead to the last byte, a round trip included: it errs on the slow side.
+      this.speeds.observeTransfer(remote, payload.byteLength, performance.now() - acceptedAt)
+      const contribution: WireContribution<unknown> = { peer: remote, weight: h.weight, value: s.aggregator.decodeContribution(payload, h.elements) }
       await reader.expectEnd()
       const collector = s.collectors.get(h.part)
       if (collector != null) {

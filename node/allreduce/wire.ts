@@ -4,7 +4,7 @@
  */
 import type { MessageStream } from '@libp2p/interface'
 import {
-  checkAnnouncedLength, decodeFrameHeader, encodeFramePrefix, MAX_FRAME_HEADER_BYTES,
+  checkAnnouncedLength, decodeFrameHeader, encodeFrameHeader, encodePayloadLength, MAX_FRAME_HEADER_BYTES,
   type FrameHeader
 } from '../../protocol/allreduce.ts'
 import { InvalidMessageError } from '../../protocol/errors.ts'
@@ -74,14 +74,25 @@ export class FrameReader {
   }
 
   async readFrame<H extends FrameHeader> (opts: ReadFrameOptions<H>): Promise<ReceivedFrame<H>> {
+    const { header, bytes } = await this.readHeader(opts.accept)
+    const payload = await this.readPayload(opts.maxPayload(header), `all-reduce ${header.type} payload`)
+    return { header, payload, bytes: bytes + 4 + payload.byteLength }
+  }
+
+  /** Reads a frame's header block only (the payload follows later, e.g. after a handshake). */
+  async readHeader<H extends FrameHeader> (accept: (header: FrameHeader) => H | Promise<H>): Promise<{ header: H, bytes: number }> {
     const headerLength = checkAnnouncedLength(await this.readU32(), MAX_FRAME_HEADER_BYTES, 'all-reduce frame header')
     const headerBytes = new Uint8Array(headerLength)
     await this.readInto(headerBytes)
-    const header = await opts.accept(decodeFrameHeader(headerBytes))
-    const payloadLength = checkAnnouncedLength(await this.readU32(), opts.maxPayload(header), `all-reduce ${header.type} payload`)
+    return { header: await accept(decodeFrameHeader(headerBytes)), bytes: 4 + headerLength }
+  }
+
+  /** Reads a payload length (checked against `max` before anything else) and the payload. */
+  async readPayload (max: number, what: string): Promise<Uint8Array> {
+    const payloadLength = checkAnnouncedLength(await this.readU32(), max, what)
     const payload = new Uint8Array(payloadLength)
     await this.readInto(payload)
-    return { header, payload, bytes: 8 + headerLength + payloadLength }
+    return payload
   }
 
   /** Expects the remote to have nothing more to say; anything else is a protocol violation. */
@@ -94,12 +105,23 @@ export class FrameReader {
 
 /** Writes one frame; resolves when all of it has been handed to the stream. Returns the bytes written. */
 export async function writeFrame (stream: MessageStream, header: FrameHeader, payload: Uint8Array, signal?: AbortSignal): Promise<number> {
-  const prefix = encodeFramePrefix(header, payload.byteLength)
-  await sendAll(stream, prefix, signal)
+  return await writeHeader(stream, header, signal) + await writePayload(stream, payload, signal)
+}
+
+/** Writes a frame's header block only. */
+export async function writeHeader (stream: MessageStream, header: FrameHeader, signal?: AbortSignal): Promise<number> {
+  const head = encodeFrameHeader(header)
+  await sendAll(stream, head, signal)
+  return head.byteLength
+}
+
+/** Writes a payload length and the payload, in slices, honouring backpressure. */
+export async function writePayload (stream: MessageStream, payload: Uint8Array, signal?: AbortSignal): Promise<number> {
+  await sendAll(stream, encodePayloadLength(payload.byteLength), signal)
   for (let at = 0; at < payload.byteLength; at += WRITE_SLICE_BYTES) {
     await sendAll(stream, payload.subarray(at, Math.min(payload.byteLength, at + WRITE_SLICE_BYTES)), signal)
   }
-  return prefix.byteLength + payload.byteLength
+  return 4 + payload.byteLength
 }
 
 async function sendAll (stream: MessageStream, bytes: Uint8Array, signal?: AbortSignal): Promise<void> {

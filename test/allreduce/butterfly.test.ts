@@ -51,6 +51,24 @@ describe('butterfly all-reduce on 127.0.0.1', function () {
     assert.ok(services[0].speeds.snapshot().filter(s => s.samples > 0).length >= 3)
   })
 
+  it('contributions that arrive before a member has begun the round wait for it (paused), then count', async () => {
+    const length = 200_000
+    const weights = [5, 6, 7, 8]
+    const vectors = nodes.map((_n, i) => randomVector(length, 600 + i))
+    const group = makeGroup({ job: 'job-a', round: 11, members: ids(), vectorLength: length })
+    const aggregator = plaintextAggregator(identityCodec)
+    const early = services.slice(0, 3).map(async (s, i) => await s.run({ group, vector: vectors[i], weight: weights[i], aggregator }))
+    await new Promise(resolve => setTimeout(resolve, 300))
+    const late = services[3].run({ group, vector: vectors[3], weight: weights[3], aggregator })
+    const results = await Promise.all([...early, late])
+    const reference = weightedMeanReference(vectors, weights)
+    for (const r of results) {
+      assert.deepEqual(r.dropped, [])
+      assert.ok(maxAbsDiff(r.vector, reference) < 1e-5)
+      assert.equal(sameBits(r.vector, results[0].vector), true, 'bit-identical')
+    }
+  })
+
   it('a crashed member is dropped and its part is reduced by a stand-in', async () => {
     const length = 20_000
     const weights = [2, 5, 11, 3]

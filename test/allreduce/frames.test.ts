@@ -18,7 +18,11 @@ async function exchange (from: Libp2p<any>, to: Libp2p<any>, bytes: Uint8Array):
   stream.send(bytes)
   await stream.close()
   try {
-    return (await reader.readFrame({ accept: h => h, maxPayload: () => 1 << 20 })).header
+    // A header the reducer takes is answered with 'accept'; what is wrong with the payload comes after.
+    for (;;) {
+      const { header } = await reader.readFrame({ accept: h => h, maxPayload: () => 1 << 20 })
+      if (header.type !== 'accept') return header
+    }
   } catch (err) {
     return err as Error
   }
