@@ -69,6 +69,16 @@ describe('butterfly all-reduce on 127.0.0.1', function () {
     }
   })
 
+  it('a round aborted through its signal rejects, and answers its waiting streams', async () => {
+    const length = 1000
+    const group = makeGroup({ job: 'job-a', round: 12, members: ids(), vectorLength: length })
+    const controller = new AbortController()
+    // Only two members run: the others never answer, so the round would wait out its timeouts.
+    const runs = [0, 1].map(async i => await services[i].run({ group, vector: randomVector(length, i), weight: 1, aggregator: plaintextAggregator(identityCodec), signal: controller.signal }))
+    setTimeout(() => { controller.abort(new Error('round cancelled')) }, 100)
+    for (const r of runs) await assert.rejects(r, /round cancelled/)
+  })
+
   it('a crashed member is dropped and its part is reduced by a stand-in', async () => {
     const length = 20_000
     const weights = [2, 5, 11, 3]

@@ -69,3 +69,28 @@ describe('all-reduce building blocks', () => {
     })
   })
 })
+
+describe('ButterflyAllReduce without the network', () => {
+  it('a group of one averages to its own (codec round-tripped) vector', async () => {
+    const { generateKeyPair } = await import('@libp2p/crypto/keys')
+    const { peerIdFromPrivateKey } = await import('@libp2p/peer-id')
+    const { ButterflyAllReduce } = await import('../../node/allreduce/butterfly.ts')
+    const peerId = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    const host = {
+      peerId,
+      handle: async () => {},
+      unhandle: async () => {},
+      dialProtocol: async () => { throw new Error('no network in this test') }
+    }
+    const service = new ButterflyAllReduce({ host })
+    await service.start()
+    const vector = randomVector(1001, 9)
+    const group = makeGroup({ job: 'solo', round: 0, members: [peerId.toString()], vectorLength: vector.length })
+    const r = await service.run({ group, vector, weight: 12, aggregator: plaintextAggregator(identityCodec) })
+    assert.equal(sameBits(r.vector, vector), true)
+    assert.deepEqual(r.contributors, [{ peer: peerId.toString(), weight: 12, elements: 1001, fraction: 1 }])
+    assert.equal(r.bytesSent, 0)
+    await assert.rejects(service.run({ group, vector: vector.subarray(1), weight: 1, aggregator: plaintextAggregator(identityCodec) }), RangeError)
+    await service.stop()
+  })
+})
