@@ -10,7 +10,12 @@
  * table, so lookups take one hop; the small bucket size shows the log N growth at sizes a laptop can run.
  */
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { createHost, type Host } from '../node/network/host.ts'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import type { SingleKadDHT } from '@libp2p/kad-dht'
+import { buildLibp2pOptions } from '../node/network/libp2p-options.ts'
+
+/** The node's own libp2p configuration, reduced to what a lookup uses (no gossip, no Helia), so 100 fit in one process. */
+interface Host { libp2p: Libp2p<{ dht: SingleKadDHT }>, stop: () => Promise<void> }
 
 interface Row { n: number, k: number, lookups: number, meanMs: number, p95Ms: number, meanHops: number, maxHops: number }
 
@@ -18,30 +23,51 @@ const sizes = (process.env.NEARAI_BENCH_SIZES ?? '10,30,100').split(',').map(Num
 const buckets = (process.env.NEARAI_BENCH_K ?? '20,4').split(',').map(Number)
 const lookups = Number(process.env.NEARAI_BENCH_LOOKUPS ?? 50)
 
-async function startNode (k: number, bootstrap?: string): Promise<Host> {
-  return await createHost({
+async function startNode (k: number): Promise<Host> {
+  const options = buildLibp2pOptions({
     privateKey: await generateKeyPair('Ed25519'),
     listen: ['/ip4/127.0.0.1/tcp/0'],
-    bootstrap: bootstrap != null ? [bootstrap] : [],
     dhtServer: true,
     relayClient: false,
     maxConnections: 1000,
     inboundConnectionsPerSecond: 100_000,
     kBucketSize: k
   })
+  const { identify, ping, dht } = options.services as Record<string, unknown>
+  const libp2p = await createLibp2p({ ...options, transports: options.transports?.slice(0, 1), services: { identify, ping, dht } } as never) as unknown as Libp2p<{ dht: SingleKadDHT }>
+  return { libp2p, stop: async () => { await libp2p.stop() } }
 }
 
+// Background maintenance dials of 100 nodes in one event loop can time out; that is load, not a bug to crash on.
+process.on('unhandledRejection', (err) => { process.stderr.write(`  (background: ${(err as Error).message})\n`) })
+
+async function dialWithRetry (node: Host, addr: Host): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await node.libp2p.dial(addr.libp2p.getMultiaddrs()[0], { signal: AbortSignal.timeout(30_000) })
+      return
+    } catch (err) {
+      if (attempt === 3) throw err
+      await new Promise(resolve => setTimeout(resolve, 500 * attempt))
+    }
+  }
+}
+
+/**
+ * All nodes share one process (and its event loop), so the network is grown gently: one node at a time
+ * joins through the bootstrap node, then each refreshes its routing table in turn, as nodes do over time.
+ */
 async function buildNetwork (n: number, k: number): Promise<Host[]> {
   const boot = await startNode(k)
-  const addr = boot.libp2p.getMultiaddrs()[0].toString()
   const nodes = [boot]
   for (let i = 1; i < n; i++) {
-    const node = await startNode(k, addr)
-    await node.libp2p.dial(boot.libp2p.getMultiaddrs()[0])
+    const node = await startNode(k)
+    await dialWithRetry(node, boot)
     nodes.push(node)
   }
-  // Let every node run its self-lookups so routing tables reflect the network, as they would after a while.
-  await Promise.all(nodes.map(async n => { await n.libp2p.services.dht.refreshRoutingTable().catch(() => {}) }))
+  for (const node of nodes) {
+    await node.libp2p.services.dht.refreshRoutingTable({ signal: AbortSignal.timeout(30_000) }).catch(() => {})
+  }
   await new Promise(resolve => setTimeout(resolve, 3000))
   return nodes
 }

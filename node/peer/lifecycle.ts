@@ -1,29 +1,51 @@
 /**
  * Graceful shutdown: on SIGINT or SIGTERM the node leaves cleanly (closes connections, flushes and closes
- * its stores) so nothing is left half-written; a second signal forces the exit.
+ * its stores, releases its home) so nothing is left half-written; a second signal forces the exit.
+ * Handlers are installed before anything starts, so a signal during start-up also ends in a clean stop.
  */
 import type { Logger } from 'pino'
 
-export function onShutdown (logger: Logger, stop: () => Promise<void>): Promise<void> {
-  return new Promise((resolve) => {
-    let stopping = false
-    const handler = (signal: NodeJS.Signals): void => {
-      if (stopping) {
-        logger.warn({ signal }, 'second signal: exiting without a clean shutdown')
-        process.exit(130)
-      }
-      stopping = true
-      logger.info({ signal }, 'shutting down')
-      stop().then(() => {
-        logger.info('stopped cleanly')
-        resolve()
-      }, (err) => {
-        logger.error({ err }, 'error during shutdown')
-        process.exitCode = 1
-        resolve()
-      })
+export interface Shutdown {
+  /** Registers a cleanup step; steps run in reverse order of registration, like a stack of resources. */
+  defer: (step: () => Promise<void>) => void
+  /** Resolves once a signal has arrived and every step has run. */
+  done: Promise<void>
+  /** True once a signal arrived (start-up code checks it between steps). */
+  readonly requested: boolean
+}
+
+export function gracefulShutdown (logger: Logger): Shutdown {
+  const steps: Array<() => Promise<void>> = []
+  let requested = false
+  let resolveDone: () => void = () => {}
+  const done = new Promise<void>(resolve => { resolveDone = resolve })
+  const handler = (signal: NodeJS.Signals): void => {
+    if (requested) {
+      logger.warn({ signal }, 'second signal: exiting without a clean shutdown')
+      process.exit(130)
     }
-    process.once('SIGINT', handler)
-    process.once('SIGTERM', handler)
-  })
+    requested = true
+    logger.info({ signal }, 'shutting down')
+    void (async () => {
+      for (const step of steps.reverse()) {
+        try {
+          await step()
+        } catch (err) {
+          logger.error({ err }, 'error during shutdown')
+          process.exitCode = 1
+        }
+      }
+      logger.info('stopped cleanly')
+      process.off('SIGINT', handler)
+      process.off('SIGTERM', handler)
+      resolveDone()
+    })()
+  }
+  process.on('SIGINT', handler)
+  process.on('SIGTERM', handler)
+  return {
+    defer: (step) => { steps.push(step) },
+    done,
+    get requested () { return requested }
+  }
 }

@@ -6,9 +6,11 @@ import type { Logger } from 'pino'
 import type { NodeConfig } from '../config/schema.ts'
 import type { PeerNode } from '../network/peer-node.ts'
 import { lockHome } from './home-lock.ts'
+import { loadIdentity } from '../config/home.ts'
 import { startNodeFromHome } from './start-peer.ts'
 
 export async function withHomeNode<T> (ctx: { home: string, config: NodeConfig, logger: Logger }, purpose: string, fn: (node: PeerNode) => Promise<T>): Promise<T> {
+  await loadIdentity(ctx.home) // a clear "run nearai init" error before anything else
   const lock = await lockHome(ctx.home, purpose)
   try {
     // A one-shot node must not take the daemon's port (another home's node may hold it): same hosts, port 0.

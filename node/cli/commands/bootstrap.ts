@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander'
 import { commandContext, flagsToOverrides } from '../context.ts'
 import { addNetworkFlags, int } from './network-flags.ts'
-import { onShutdown } from '../../peer/lifecycle.ts'
+import { gracefulShutdown } from '../../peer/lifecycle.ts'
 import { lockHome } from '../../peer/home-lock.ts'
 import { startBootstrapNode } from '../../../bootstrap/bootstrap-node.ts'
 
@@ -15,8 +15,11 @@ export function registerBootstrap (program: Command): void {
   start.action(async (opts: Record<string, unknown>, cmd: Command) => {
     const flags = flagsToOverrides(opts, { ...map, metricsHost: ['bootstrap', 'metricsHost'], metricsPort: ['bootstrap', 'metricsPort'] })
     const ctx = await commandContext(cmd, flags)
+    const shutdown = gracefulShutdown(ctx.logger)
     const lock = await lockHome(ctx.home, 'nearai bootstrap start')
+    shutdown.defer(lock.release)
     const node = await startBootstrapNode(ctx)
-    await onShutdown(ctx.logger, async () => { await node.stop(); await lock.release() })
+    shutdown.defer(node.stop)
+    await shutdown.done
   })
 }

@@ -2,7 +2,7 @@ import { Option, type Command } from 'commander'
 import { commandContext, flagsToOverrides } from '../context.ts'
 import { addNetworkFlags } from './network-flags.ts'
 import { startNodeFromHome } from '../../peer/start-peer.ts'
-import { onShutdown } from '../../peer/lifecycle.ts'
+import { gracefulShutdown } from '../../peer/lifecycle.ts'
 import { lockHome } from '../../peer/home-lock.ts'
 
 export function registerNode (program: Command): void {
@@ -20,8 +20,11 @@ export function registerNode (program: Command): void {
       ...(opts.relayClient === false ? { relayClient: ['network', 'relayClient'] } : {})
     })
     const ctx = await commandContext(cmd, flags)
+    const shutdown = gracefulShutdown(ctx.logger)
     const lock = await lockHome(ctx.home, 'nearai node start')
+    shutdown.defer(lock.release)
     const peer = await startNodeFromHome({ ...ctx, role: 'peer' })
-    await onShutdown(ctx.logger, async () => { await peer.stop(); await lock.release() })
+    shutdown.defer(async () => { await peer.stop() })
+    await shutdown.done
   })
 }
