@@ -14,7 +14,7 @@ import {
 } from '../../protocol/checkpoint-manifest.ts'
 import { InvalidMessageError } from '../../protocol/errors.ts'
 import { ContentTooLargeError, HashMismatchError, InvalidContentError } from './errors.ts'
-import { concat, readSmallFile, readVerifiedFile, sessionFor, sha256Hex, withDeadline, type FetchOptions } from './fetch.ts'
+import { concat, readSmallFile, readVerifiedFile, sessionFor, sha256Hex, withDeadline, type BlockSource, type FetchOptions, type FetchState } from './fetch.ts'
 import { unixfsImportOptions } from './import-options.ts'
 import { pinDag, provideAll, type ProvideResult } from './pins.ts'
 
@@ -129,46 +129,55 @@ export interface FetchedCheckpoint {
 export async function getCheckpoint (helia: Helia, cid: CID, opts: GetCheckpointOptions = {}): Promise<FetchedCheckpoint> {
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_CHECKPOINT_BYTES
   return await withDeadline(cid, opts, async (signal, state) => {
-    const blockstore = sessionFor(helia, cid, signal, opts.offline)
-    const common = { signal, state, offline: opts.offline, errorCid: cid, onProgress: opts.onProgress, blockstore }
-    const manifestBytes = await readSmallFile(helia, cid, { signal, state, maxBytes: MAX_CHECKPOINT_MANIFEST_BYTES, path: CHECKPOINT_MANIFEST_FILE, offline: opts.offline, what: CHECKPOINT_MANIFEST_FILE, blockstore })
-    let manifest: CheckpointManifest
     try {
-      manifest = decodeCheckpointManifest(manifestBytes, `${CHECKPOINT_MANIFEST_FILE} of ${cid.toString()}`)
+      return await fetchCheckpoint(helia, cid, opts, maxBytes, signal, state, sessionFor(helia, cid, signal, opts.offline))
     } catch (err) {
-      if (err instanceof InvalidMessageError) throw new InvalidContentError(cid, err.message, { cause: err })
-      throw err
+      // No provider record for the folder: ask connected peers directly (see getShardBytes).
+      if (signal.aborted || state.received > 0 || opts.offline === true) throw err
+      return await fetchCheckpoint(helia, cid, opts, maxBytes, signal, state, undefined)
     }
-    if (manifest.totalBytes > maxBytes) throw new ContentTooLargeError(cid, `checkpoint ${cid.toString()} declares ${manifest.totalBytes} bytes, over the limit of ${maxBytes}`, maxBytes)
-    if (manifest.model.bytes > MAX_MODEL_JSON_BYTES) throw new ContentTooLargeError(cid, `model.json of ${cid.toString()} declares ${manifest.model.bytes} bytes`, MAX_MODEL_JSON_BYTES)
-
-    const read = async (file: CheckpointFile): Promise<Uint8Array> => await readVerifiedFile(helia, cid, { ...common, path: file.path, bytes: file.bytes, sha256: file.sha256, what: `${file.path} of checkpoint ${cid.toString()}` })
-    const modelJson = JSON.parse(new TextDecoder().decode(await read(manifest.model))) as io.ModelJSON
-    const groups = modelJson.weightsManifest ?? []
-    const paths = groups.flatMap(g => g.paths)
-    const listed = manifest.weights.files.map(f => f.path)
-    if (paths.length !== listed.length || paths.some((p, i) => p !== listed[i])) {
-      throw new InvalidContentError(cid, `checkpoint ${cid.toString()}: model.json names weight files [${paths.join(', ')}], ${CHECKPOINT_MANIFEST_FILE} lists [${listed.join(', ')}]`)
-    }
-    const parts: Uint8Array[] = []
-    for (const file of manifest.weights.files) parts.push(await read(file))
-    const weightData = concat(parts, manifest.weights.bytes)
-    const actual = sha256Hex(weightData)
-    for (const expected of [manifest.weights.sha256, opts.expectedWeightsSha256]) {
-      if (expected != null && expected !== actual) throw new HashMismatchError(cid, `weights of checkpoint ${cid.toString()} have SHA-256 ${actual}, expected ${expected}`, expected, actual)
-    }
-    const extraFiles = new Map<string, Uint8Array>()
-    for (const file of manifest.extraFiles) extraFiles.set(file.path, await read(file))
-    const artifacts: io.ModelArtifacts = {
-      modelTopology: modelJson.modelTopology,
-      weightSpecs: groups.flatMap(g => g.weights),
-      weightData: weightData.slice().buffer,
-      format: modelJson.format,
-      generatedBy: modelJson.generatedBy,
-      convertedBy: modelJson.convertedBy ?? undefined,
-      trainingConfig: modelJson.trainingConfig,
-      userDefinedMetadata: modelJson.userDefinedMetadata
-    }
-    return { cid, manifest, artifacts, weightData, extraFiles }
   })
+}
+
+async function fetchCheckpoint (helia: Helia, cid: CID, opts: GetCheckpointOptions, maxBytes: number, signal: AbortSignal, state: FetchState, blockstore: BlockSource | undefined): Promise<FetchedCheckpoint> {
+  const common = { signal, state, offline: opts.offline, errorCid: cid, onProgress: opts.onProgress, blockstore }
+  const manifestBytes = await readSmallFile(helia, cid, { signal, state, maxBytes: MAX_CHECKPOINT_MANIFEST_BYTES, path: CHECKPOINT_MANIFEST_FILE, offline: opts.offline, what: CHECKPOINT_MANIFEST_FILE, blockstore })
+  let manifest: CheckpointManifest
+  try {
+    manifest = decodeCheckpointManifest(manifestBytes, `${CHECKPOINT_MANIFEST_FILE} of ${cid.toString()}`)
+  } catch (err) {
+    if (err instanceof InvalidMessageError) throw new InvalidContentError(cid, err.message, { cause: err })
+    throw err
+  }
+  if (manifest.totalBytes > maxBytes) throw new ContentTooLargeError(cid, `checkpoint ${cid.toString()} declares ${manifest.totalBytes} bytes, over the limit of ${maxBytes}`, maxBytes)
+  if (manifest.model.bytes > MAX_MODEL_JSON_BYTES) throw new ContentTooLargeError(cid, `model.json of ${cid.toString()} declares ${manifest.model.bytes} bytes`, MAX_MODEL_JSON_BYTES)
+
+  const read = async (file: CheckpointFile): Promise<Uint8Array> => await readVerifiedFile(helia, cid, { ...common, path: file.path, bytes: file.bytes, sha256: file.sha256, what: `${file.path} of checkpoint ${cid.toString()}` })
+  const modelJson = JSON.parse(new TextDecoder().decode(await read(manifest.model))) as io.ModelJSON
+  const groups = modelJson.weightsManifest ?? []
+  const paths = groups.flatMap(g => g.paths)
+  const listed = manifest.weights.files.map(f => f.path)
+  if (paths.length !== listed.length || paths.some((p, i) => p !== listed[i])) {
+    throw new InvalidContentError(cid, `checkpoint ${cid.toString()}: model.json names weight files [${paths.join(', ')}], ${CHECKPOINT_MANIFEST_FILE} lists [${listed.join(', ')}]`)
+  }
+  const parts: Uint8Array[] = []
+  for (const file of manifest.weights.files) parts.push(await read(file))
+  const weightData = concat(parts, manifest.weights.bytes)
+  const actual = sha256Hex(weightData)
+  for (const expected of [manifest.weights.sha256, opts.expectedWeightsSha256]) {
+    if (expected != null && expected !== actual) throw new HashMismatchError(cid, `weights of checkpoint ${cid.toString()} have SHA-256 ${actual}, expected ${expected}`, expected, actual)
+  }
+  const extraFiles = new Map<string, Uint8Array>()
+  for (const file of manifest.extraFiles) extraFiles.set(file.path, await read(file))
+  const artifacts: io.ModelArtifacts = {
+    modelTopology: modelJson.modelTopology,
+    weightSpecs: groups.flatMap(g => g.weights),
+    weightData: weightData.slice().buffer,
+    format: modelJson.format,
+    generatedBy: modelJson.generatedBy,
+    convertedBy: modelJson.convertedBy ?? undefined,
+    trainingConfig: modelJson.trainingConfig,
+    userDefinedMetadata: modelJson.userDefinedMetadata
+  }
+  return { cid, manifest, artifacts, weightData, extraFiles }
 }

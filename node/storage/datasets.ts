@@ -238,17 +238,28 @@ export async function getShardBytes (helia: Helia, datasetCid: CID, manifest: Da
     throw new RangeError(`dataset ${datasetCid.toString()} has ${manifest.shards.length} shards; there is no shard ${index}`)
   }
   const shard = manifest.shards[index]
-  return await withDeadline(shard.cid, opts, async (signal, state) => await readVerifiedFile(helia, shard.cid, {
-    signal,
-    state,
-    bytes: shard.bytes,
-    sha256: shard.sha256,
-    offline: opts.offline,
-    discard: opts.discard,
-    blockstore: sessionFor(helia, shard.cid, signal, opts.offline),
-    what: `shard ${index} of dataset ${datasetCid.toString()}`,
-    onProgress: opts.onProgress
-  }))
+  return await withDeadline(shard.cid, opts, async (signal, state) => {
+    const read = async (viaSession: boolean): Promise<Uint8Array> => await readVerifiedFile(helia, shard.cid, {
+      signal,
+      state,
+      bytes: shard.bytes,
+      sha256: shard.sha256,
+      offline: opts.offline,
+      discard: opts.discard,
+      blockstore: viaSession ? sessionFor(helia, shard.cid, signal, opts.offline) : undefined,
+      what: `shard ${index} of dataset ${datasetCid.toString()}`,
+      onProgress: opts.onProgress
+    })
+    try {
+      return await read(opts.offline !== true)
+    } catch (err) {
+      // A session only asks peers the DHT names as providers; when it finds none (Helia's
+      // InsufficientProvidersError inside a LoadBlockFailedError), fall back to asking every connected
+      // peer (and the DHT block by block) until the deadline.
+      if (signal.aborted || state.received > 0) throw err
+      return await read(false)
+    }
+  })
 }
 
 export interface DatasetSummary {

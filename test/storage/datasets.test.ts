@@ -88,6 +88,21 @@ describe('storage: datasets over the DHT', function () {
     assert.ok(Date.now() - started < 6000, `gave up after ${Date.now() - started} ms`)
   })
 
+  it('fetches from a connected holder that never announced the dataset (no provider records)', async () => {
+    const b = await startHost({ bootstrap: boot })
+    const d = await startHost({ bootstrap: boot })
+    try {
+      const path = join(dir, 'quiet.txt')
+      await writeFile(path, Array.from({ length: 400 }, (_, i) => `quiet line ${i}`).join('\n') + '\n')
+      const added = await addDataset(b.helia, path, { name: 'quiet', license: 'CC0-1.0', shards: 4, provide: false })
+      await d.libp2p.dial(b.libp2p.getMultiaddrs()[0])
+      const got = await getDataset(d.helia, added.cid, { timeoutMs: 20_000 })
+      assert.equal(Buffer.concat(got.shards.map(s => s.bytes)).toString(), await readFile(path, 'utf-8'))
+    } finally {
+      await stopAll([d, b])
+    }
+  })
+
   it('rejects a block that does not match its CID, served by the only provider', async () => {
     const b = await startHost({ bootstrap: boot })
     const d = await startHost({ bootstrap: boot })
