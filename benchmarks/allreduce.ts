@@ -64,9 +64,13 @@ class BenchPeer {
       transports: [tcp()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
+      // Every peer is on 127.0.0.1: libp2p's default of 5 inbound connections a second per host would refuse the mesh.
+      connectionManager: { inboundConnectionThreshold: 1000, maxConnections: 1000 },
       services: { identify: identify(), ping: ping() }
     })
-    this.service = new ButterflyAllReduce({ host: this.node })
+    const debug = process.env.NEARAI_BENCH_DEBUG === '1'
+    const me = this.node.peerId.toString().slice(-6)
+    this.service = new ButterflyAllReduce({ host: this.node, logger: debug ? { debug: (o, m) => { console.error(new Date().toISOString().slice(14, 23), me, m, JSON.stringify(o)) } } : undefined })
     await this.service.start()
     // Copy probe: count the bytes, answer one byte when all have arrived.
     await this.node.handle(PROBE_PROTOCOL, (stream) => {
@@ -275,9 +279,14 @@ async function main (): Promise<void> {
   const probeBytes = probeMB * MB
   const libp2pMs: number[] = []
   const tcpMs: number[] = []
+  const retry = async <T>(fn: () => Promise<T>): Promise<T> => {
+    for (let attempt = 1; ; attempt++) {
+      try { return await fn() } catch (err) { if (attempt >= 5) throw err; console.error('probe failed, retrying:', (err as Error).message.split('\n')[0]); await new Promise(resolve => setTimeout(resolve, 500)) }
+    }
+  }
   for (let i = 0; i < 3; i++) {
-    libp2pMs.push(await handles[0].call<number>('probeLibp2p', infos[1].peerId, infos[1].addr, probeBytes))
-    tcpMs.push(await handles[0].call<number>('probeTcp', infos[1].tcpPort, probeBytes))
+    libp2pMs.push(await retry(async () => await handles[0].call<number>('probeLibp2p', infos[1].peerId, infos[1].addr, probeBytes)))
+    tcpMs.push(await retry(async () => await handles[0].call<number>('probeTcp', infos[1].tcpPort, probeBytes)))
   }
   const libp2pBps = probeBytes / (median(libp2pMs) / 1000)
   const tcpBps = probeBytes / (median(tcpMs) / 1000)
@@ -298,6 +307,7 @@ async function main (): Promise<void> {
       const members = infos.slice(0, n).map(i => i.peerId)
       const elements = Math.floor(sizeMB * MB / 4)
       await Promise.all(peers.map(async (p, i) => { await p.call('prepare', elements, round * 100 + i + 1) }))
+      if (process.env.NEARAI_BENCH_DEBUG === '1') console.error(new Date().toISOString().slice(14, 23), 'start', sizeMB, n)
       const reports = await Promise.all(peers.map(async (p, i) => await p.call<RunReport>('allReduce', 'bench', round, members, i + 1)))
       round++
       const bytes = sizeMB * MB

@@ -19,6 +19,7 @@ export async function startNode (withPubsub = false): Promise<Libp2p<any>> {
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
+    connectionManager: { inboundConnectionThreshold: 1000 },
     services
   })
 }
