@@ -18,7 +18,7 @@ import {
   parseDatasetManifest, type DatasetManifest, type DatasetShard
 } from '../../protocol/dataset-manifest.ts'
 import { InvalidMessageError } from '../../protocol/errors.ts'
-import { InvalidContentError, UnsupportedInputError } from './errors.ts'
+import { ContentTooLargeError, InvalidContentError, UnsupportedInputError } from './errors.ts'
 import { fetchBlock, readVerifiedFile, sessionFor, withDeadline, type BoundedFetchOptions, type FetchOptions } from './fetch.ts'
 import { unixfsImportOptions } from './import-options.ts'
 import { csvSource, jsonLinesSource, textSource, type CsvOptions, type JsonLinesOptions } from './importers/lines.ts'
@@ -186,6 +186,8 @@ export interface GetDatasetOptions extends FetchOptions {
   shard?: number
   /** Shards fetched at once (default 4). */
   concurrency?: number
+  /** Refuse (ContentTooLargeError) when the shards asked for add up to more bytes than this. */
+  maxBytes?: number
 }
 
 export interface FetchedShard { index: number, cid: CID, bytes: Uint8Array }
@@ -220,6 +222,10 @@ export function decodeDatasetManifest (cid: CID, bytes: Uint8Array): DatasetMani
 export async function getDataset (helia: Helia, cid: CID, opts: GetDatasetOptions = {}): Promise<FetchedDataset> {
   const manifest = await getDatasetManifest(helia, cid, opts)
   const indices = opts.shard != null ? [opts.shard] : manifest.shards.map((_, i) => i)
+  const wanted = indices.reduce((sum, i) => sum + (manifest.shards[i]?.bytes ?? 0), 0)
+  if (opts.maxBytes != null && wanted > opts.maxBytes) {
+    throw new ContentTooLargeError(cid, `dataset ${cid.toString()}: the ${indices.length} shard(s) asked for hold ${wanted} bytes, over the limit of ${opts.maxBytes}`, opts.maxBytes)
+  }
   const shards: FetchedShard[] = new Array(indices.length)
   let next = 0
   const worker = async (): Promise<void> => {

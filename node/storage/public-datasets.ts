@@ -59,6 +59,7 @@ export async function keepPublicDatasetsPinned (helia: Helia, cids: CID[], opts:
   const interval = opts.intervalMs ?? 30 * 60_000
   while (!opts.signal.aborted) {
     await pinPublicDatasets(helia, cids, opts).catch(() => {})
+    if (opts.signal.aborted) break
     await new Promise<void>(resolve => {
       const t = setTimeout(resolve, interval)
       opts.signal.addEventListener('abort', () => { clearTimeout(t); resolve() }, { once: true })

@@ -9,7 +9,7 @@ import * as raw from 'multiformats/codecs/raw'
 import type { Host } from '../../node/network/host.ts'
 import { addDataset, getDataset, listDatasets } from '../../node/storage/datasets.ts'
 import { mnistCsv } from '../../node/storage/importers/mnist.ts'
-import { ContentNotFoundError } from '../../node/storage/errors.ts'
+import { ContentNotFoundError, ContentTooLargeError } from '../../node/storage/errors.ts'
 import type { PeerId } from '@libp2p/interface'
 import { rawBlockstore, startHost, stopAll } from './helpers.ts'
 
@@ -67,6 +67,7 @@ describe('storage: datasets over the DHT', function () {
     assert.deepEqual(Buffer.from(got.shards[0].bytes), expected)
     assert.ok(c.libp2p.getConnections(a.libp2p.peerId).length > 0, 'C found A as provider and dialled it')
     assert.equal(got.manifest.shards[5].samples, 250)
+    await assert.rejects(getDataset(c.helia, added.cid, { maxBytes: 1000, timeoutMs: 10_000 }), (err: Error) => err instanceof ContentTooLargeError && err.message.includes(added.cid.toString()))
   })
 
   it('lists the datasets pinned on a node', async () => {

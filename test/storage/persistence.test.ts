@@ -8,9 +8,9 @@ import type { Host } from '../../node/network/host.ts'
 import { addDataset, getDataset } from '../../node/storage/datasets.ts'
 import { exportCar, importCar } from '../../node/storage/car.ts'
 import { pinAdd, pinLs, pinnedBytes, pinRm } from '../../node/storage/pins.ts'
-import { pinPublicDatasets } from '../../node/storage/public-datasets.ts'
+import { keepPublicDatasetsPinned, pinPublicDatasets } from '../../node/storage/public-datasets.ts'
 import { dagSize } from '../../node/storage/dag.ts'
-import { startHost, stopAll } from './helpers.ts'
+import { startHost, stopAll, waitFor } from './helpers.ts'
 
 describe('storage: pins, restart, garbage collection, CAR', function () {
   this.timeout(120_000)
@@ -98,6 +98,14 @@ describe('storage: pins, restart, garbage collection, CAR', function () {
     assert.deepEqual((await pinLs(boot.helia)).map(p => p.cid.toString()).sort(), [one.cid.toString(), two.cid.toString()].sort())
     await boot.helia.gc()
     assert.ok((await getDataset(boot.helia, two.cid, { offline: true })).shards.length === 2, 'kept through gc')
+    // keepPublicDatasetsPinned: a first pass pins what is there and the loop ends with its signal.
+    const keeper = await startHost({ bootstrap: boot })
+    started.push(keeper)
+    const stop = new AbortController()
+    const keeping = keepPublicDatasetsPinned(keeper.helia, [two.cid], { signal: stop.signal, intervalMs: 60_000, timeoutMs: 30_000 })
+    await waitFor('the keeper to pin', async () => await keeper.helia.pins.isPinned(two.cid))
+    stop.abort()
+    await keeping
     // pin add / rm by hand on another peer
     const b = await startHost({ bootstrap: boot })
     started.push(b)
