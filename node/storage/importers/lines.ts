@@ -82,7 +82,7 @@ export async function csvSource (path: string, opts: CsvOptions = {}, signal?: A
   }
   if (header == null) throw new UnsupportedInputError(`${path}: empty file`)
   const headerBytes = Buffer.byteLength(header) + 1
-  const columns = header.replace(/\r$/, '').split(',').map(c => c.trim().replace(/^"(.*)"$/, '$1'))
+  const columns = header.replace(/\r$/, '').replace(/^\ufeff/, '').split(',').map(c => c.trim().replace(/^"(.*)"$/, '$1'))
   if (columns.length < 2 || columns.some(c => c === '')) throw new UnsupportedInputError(`${path}: the header must name at least two columns`)
   const label = opts.label ?? columns.find(c => LABEL_NAMES.includes(c.toLowerCase()))
   if (label == null) throw new UnsupportedInputError(`${path}: no label column (named one of ${LABEL_NAMES.join(', ')}); pass the label option`)
