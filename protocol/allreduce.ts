@@ -16,10 +16,12 @@
  *     member  → reducer   contribute header         (job, round, group hash, part, weight)
  *     reducer → member    accept | reject            (empty payload)
  *     member  → reducer   contribute payload length + payload, then half-close
+ *     reducer → member    wait*                      (heartbeats while it collects the others' parts)
  *     reducer → member    result | reject            (the reduced part), then close
  *
  * The reducer answers the header before any bulk bytes move, so a member with another view of the
  * group, an outsider, or a round that has not begun there costs a round trip, not a part's upload.
+ * Heartbeats let the member tell a reducer that is waiting for slow peers from one that has stalled.
  */
 import { z } from 'zod'
 import { sha256 } from '@noble/hashes/sha2.js'
@@ -173,7 +175,14 @@ export const AcceptHeader = z.object({
 }).strict()
 export type AcceptHeader = z.infer<typeof AcceptHeader>
 
-export const FrameHeader = z.discriminatedUnion('type', [ContributeHeader, AcceptHeader, ResultHeader, RejectHeader])
+/** The reducer is alive and still collecting the part: the member keeps waiting. */
+export const WaitHeader = z.object({
+  ...FrameCommon,
+  type: z.literal('wait')
+}).strict()
+export type WaitHeader = z.infer<typeof WaitHeader>
+
+export const FrameHeader = z.discriminatedUnion('type', [ContributeHeader, AcceptHeader, WaitHeader, ResultHeader, RejectHeader])
 export type FrameHeader = z.infer<typeof FrameHeader>
 
 export interface Frame<H extends FrameHeader = FrameHeader> {

@@ -15,11 +15,11 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { AbortOptions, Connection, PeerId, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
 import {
-  ALLREDUCE_PROTOCOL, ALLREDUCE_WIRE_VERSION, validateFrameHeader,
-  type AcceptHeader, type ContributeHeader, type FrameContext, type FrameHeader, type RejectHeader, type RejectReason, type ResultHeader
+  ALLREDUCE_PROTOCOL, ALLREDUCE_WIRE_VERSION, encodeFrame, validateFrameHeader,
+  type AcceptHeader, type WaitHeader, type ContributeHeader, type FrameContext, type FrameHeader, type RejectHeader, type RejectReason, type ResultHeader
 } from '../../protocol/allreduce.ts'
 import { InvalidMessageError } from '../../protocol/errors.ts'
-import { sleep, systemClock, timeoutSignal, type Clock } from './clock.ts'
+import { sleep, StallTimer, systemClock, TimeoutError, timeoutSignal, type Clock } from './clock.ts'
 import { inCanonicalOrder, type PartAggregator, type PartMeta, type WireContribution } from './combine.ts'
 import { partitionGroup, type RoundGroup } from './group.ts'
 import type { Partition } from './partition.ts'
@@ -149,7 +149,26 @@ class PartCollector<T> {
     readonly expected: ReadonlySet<string>,
     timeoutMs: number
   ) {
-    this.timer = session.clock.setTimeout(() => { this.finish() }, timeoutMs)
+    this.timer = session.clock.setTimeout(() => { this.onDeadline() }, timeoutMs)
+  }
+
+  /**
+   * At the deadline, a contributor whose bytes are still arriving is slow, not gone: wait on, re-checking
+   * within its stall window. Members that never started, or went silent, are dropped.
+   */
+  private onDeadline (): void {
+    if (this.done.settled) return
+    const s = this.session
+    const now = s.clock.now()
+    let recheck = Infinity
+    for (const p of this.expected) {
+      if (this.received.has(p) || s.dead.has(p)) continue
+      const last = s.lastProgress.get(p)
+      const window = s.service.speeds.stallMs(p)
+      if (last != null && now - last < window) recheck = Math.min(recheck, window - (now - last))
+    }
+    if (recheck === Infinity) this.finish()
+    else this.timer = s.clock.setTimeout(() => { this.onDeadline() }, Math.max(10, recheck))
   }
 
   add (c: WireContribution<T>): boolean {
@@ -212,6 +231,8 @@ class RoundSession<T> {
   finished = false
   /** Answers being written to members: the round is not over for this peer until they are delivered. */
   readonly answering = new Set<Promise<void>>()
+  /** When bytes last arrived from each member (inactivity, not total time, decides who stalled). */
+  readonly lastProgress = new Map<string, number>()
 
   constructor (
     readonly service: ButterflyAllReduce,
@@ -273,10 +294,8 @@ class RoundSession<T> {
     return this.service.speeds.slowestTimeoutMs(senders, bytes)
   }
 
-  /** How long a member waits for `reducer` to answer for `part`: its collection, then its n-1 result uploads. */
-  resultTimeoutMs (part: number, reducer: string): number {
-    const bytes = this.partBytes(part) * Math.max(1, this.members.length - 1)
-    return this.collectTimeoutMs(part, this.members) + this.service.speeds.timeoutMs(reducer, bytes)
+  touch (peer: string): void {
+    this.lastProgress.set(peer, this.clock.now())
   }
 
   startCollector (part: number, expected: Set<string>, seed: Iterable<WireContribution<T>>): PartCollector<T> {
@@ -464,8 +483,16 @@ export class ButterflyAllReduce {
 
   /** Sends this peer's contribution to `part` to `to` and reads back the part's result. */
   private async request<T> (session: RoundSession<T>, to: string, part: number, standIn: boolean): Promise<PartOutcome> {
-    const timeoutMs = session.resultTimeoutMs(part, to)
-    const { signal, clear } = timeoutSignal(this.clock, timeoutMs, `no result for part ${part} from ${to} within ${timeoutMs} ms`, session.opts.signal)
+    // Silence, not size, decides: the reducer sends heartbeats while it waits for the others, so a member
+    // waits as long as bytes or heartbeats keep coming, up to the policy's ceiling.
+    const ceiling = this.speeds.policy.ceilingMs
+    const capped = timeoutSignal(this.clock, ceiling, `part ${part} from ${to} took longer than ${ceiling} ms`, session.opts.signal)
+    const silence = new AbortController()
+    const signal = AbortSignal.any([capped.signal, silence.signal])
+    const stallMs = this.speeds.stallMs(to)
+    // Until it accepts, the reducer may be waiting (bounded) for its own round to begin.
+    const stall = new StallTimer(this.clock, stallMs + this.sessionWaitMs, (ms) => { silence.abort(new TimeoutError(`${to} silent for ${ms} ms on part ${part}`)) })
+    const clear = (): void => { capped.clear(); stall.clear() }
     let stream: Stream | undefined
     const onAbort = (): void => { stream?.abort(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason))) }
     signal.addEventListener('abort', onAbort, { once: true })
@@ -473,7 +500,7 @@ export class ButterflyAllReduce {
     try {
       const payload = session.aggregator.encodeContribution(session.slice(part), session.opts.weight)
       stream = await this.dial(to, signal)
-      const reader = new FrameReader(stream)
+      const reader = new FrameReader(stream, () => { stall.touch() })
       const answerTo = <H extends FrameHeader>(types: Array<H['type']>) => (h: FrameHeader): H => {
         if (!(types as string[]).includes(h.type)) throw new InvalidMessageError(`unexpected ${h.type} frame from ${to}`)
         validateFrameHeader(h, session.ctx, to)
@@ -486,21 +513,26 @@ export class ButterflyAllReduce {
       const go = await reader.readFrame<AcceptHeader | RejectHeader>({ accept: answerTo<AcceptHeader | RejectHeader>(['accept', 'reject']), maxPayload: () => 0 })
       session.count(to, headerBytes, go.bytes)
       if (go.header.type === 'reject') throw new RejectedError(go.header.reason, go.header.message)
-      const sent = headerBytes + await writePayload(stream, payload, signal)
+      stall.setWindow(stallMs)
+      const sent = headerBytes + await writePayload(stream, payload, signal, () => { stall.touch() })
       session.count(to, sent - headerBytes, 0)
       await stream.close({ signal })
-      const frame = await reader.readFrame<ResultHeader | RejectHeader>({
-        accept: answerTo<ResultHeader | RejectHeader>(['result', 'reject']),
-        maxPayload: (h) => h.type === 'result' ? session.aggregator.maxResultBytes(session.partition.lengths[part]) : 0
-      })
-      session.count(to, 0, frame.bytes)
+      let frame
+      for (;;) {
+        frame = await reader.readFrame<WaitHeader | ResultHeader | RejectHeader>({
+          accept: answerTo<WaitHeader | ResultHeader | RejectHeader>(['wait', 'result', 'reject']),
+          maxPayload: (h) => h.type === 'result' ? session.aggregator.maxResultBytes(session.partition.lengths[part]) : 0
+        })
+        session.count(to, 0, frame.bytes)
+        if (frame.header.type !== 'wait') break
+      }
       if (frame.header.type === 'reject') throw new RejectedError(frame.header.reason, frame.header.message)
       // The whole exchange (upload, the reducer's wait for the others, download) as one sample: it can only
       // underestimate the reducer's speed, which errs towards waiting longer, never towards a false drop.
       this.speeds.observeTransfer(to, sent + frame.bytes, performance.now() - started)
       // Check the payload decodes before accepting the part from this member.
       session.aggregator.decodeResult(frame.payload, session.partition.lengths[part])
-      return { header: frame.header, payload: frame.payload }
+      return { header: frame.header as ResultHeader, payload: frame.payload }
     } catch (err) {
       if (err instanceof InvalidMessageError) session.rejectedFrames++
       stream?.abort(err as Error)
@@ -548,23 +580,25 @@ export class ButterflyAllReduce {
 
   /** Writes a part's result to a member, within a timeout derived from that member's measured speed. */
   private async answer (s: RoundSession<any>, stream: Stream, remote: string, outcome: PartOutcome): Promise<void> {
-    const timeoutMs = this.speeds.timeoutMs(remote, outcome.payload.byteLength)
-    const { signal, clear } = timeoutSignal(this.clock, timeoutMs, `${remote} did not take part ${outcome.header.part}'s result within ${timeoutMs} ms`)
+    const controller = new AbortController()
+    const stall = new StallTimer(this.clock, this.speeds.stallMs(remote), (ms) => {
+      controller.abort(new TimeoutError(`${remote} took no bytes of part ${outcome.header.part}'s result for ${ms} ms`))
+    })
     try {
-      const sent = await writeFrame(stream, outcome.header, outcome.payload, signal)
+      const sent = await writeFrame(stream, outcome.header, outcome.payload, controller.signal, () => { stall.touch() })
       s.count(remote, sent, 0)
-      await stream.close({ signal })
+      await stream.close({ signal: controller.signal })
     } finally {
-      clear()
+      stall.clear()
     }
   }
 
   private async onStream (stream: Stream, connection: Connection): Promise<void> {
     this.stats.inboundStreams++
     const remote = connection.remotePeer.toString()
-    const reader = new FrameReader(stream)
     let session: RoundSession<any> | undefined
     let header: ContributeHeader | undefined
+    const reader = new FrameReader(stream, () => { session?.touch(remote) })
     try {
       const { header: h, bytes: headerBytes } = await reader.readHeader<ContributeHeader>(async (h) => {
           if (h.type !== 'contribute') throw new InvalidMessageError(`expected a contribute frame, got ${h.type}`)
@@ -608,7 +642,22 @@ export class ButterflyAllReduce {
         if (!pending.has(remote)) pending.set(remote, contribution)
         s.pendingStandIn.set(h.part, pending)
       }
-      const outcome = await s.outcomes[h.part].promise
+      // Heartbeats while the part is being collected: the member can tell waiting from stalled.
+      const beatEvery = Math.max(50, Math.floor(this.speeds.stallMs(remote) / 3))
+      const wait = encodeFrame({ ...s.frameBase(h.part), type: 'wait' }, new Uint8Array(0))
+      let beat: unknown
+      const heartbeat = (): void => {
+        if (stream.writeStatus !== 'writable') return
+        try { stream.send(wait); s.count(remote, wait.byteLength, 0) } catch { return }
+        beat = this.clock.setTimeout(heartbeat, beatEvery)
+      }
+      beat = this.clock.setTimeout(heartbeat, beatEvery)
+      let outcome: PartOutcome
+      try {
+        outcome = await s.outcomes[h.part].promise
+      } finally {
+        this.clock.clearTimeout(beat)
+      }
       if (outcome.localOnly === true) {
         throw new RejectedError('unavailable', `part ${h.part} could not be reduced`)
       }

@@ -37,3 +37,41 @@ export function timeoutSignal (clock: Clock, ms: number, reason: string, parent?
 export class TimeoutError extends Error {
   override name = 'TimeoutError'
 }
+
+/**
+ * Fires `onStall` when `touch()` has not been called for `windowMs`: a transfer that is slow but moving is
+ * left alone; one that has gone silent is given up on.
+ */
+export class StallTimer {
+  private handle: unknown
+  private last: number
+  private done = false
+
+  constructor (private readonly clock: Clock, private windowMs: number, private readonly onStall: (silentMs: number) => void) {
+    this.last = clock.now()
+    this.arm(windowMs)
+  }
+
+  private arm (ms: number): void {
+    this.handle = this.clock.setTimeout(() => {
+      if (this.done) return
+      const silent = this.clock.now() - this.last
+      if (silent >= this.windowMs) { this.done = true; this.onStall(silent) } else this.arm(this.windowMs - silent)
+    }, ms)
+  }
+
+  touch (): void { this.last = this.clock.now() }
+
+  /** Changes the window (e.g. from the handshake's to the transfer's); counts from now. */
+  setWindow (ms: number): void {
+    this.windowMs = ms
+    this.touch()
+    this.clock.clearTimeout(this.handle)
+    if (!this.done) this.arm(ms)
+  }
+
+  clear (): void {
+    this.done = true
+    this.clock.clearTimeout(this.handle)
+  }
+}

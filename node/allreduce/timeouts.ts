@@ -87,6 +87,14 @@ export class PeerSpeedTracker {
     return this.clamp(this.policy.floorMs + this.policy.multiplier * this.expectedMs(peer, bytes))
   }
 
+  /**
+   * How long `peer` may stay silent in the middle of an exchange before it counts as stalled:
+   * floor + multiplier × its round-trip latency (a transfer that moves is never cut by size).
+   */
+  stallMs (peer: string): number {
+    return this.clamp(this.policy.floorMs + this.policy.multiplier * this.latencyMs(peer))
+  }
+
   /** As {@link timeoutMs}, for the slowest of `peers` (a reducer waits for all of its contributors). */
   slowestTimeoutMs (peers: Iterable<string>, bytes: number): number {
     let worst = 0

@@ -37,7 +37,8 @@ export class StreamEndedError extends Error {
 export class FrameReader {
   private readonly iterator: AsyncIterator<Chunk>
   private pending: Uint8Array | null = null
-  constructor (stream: AsyncIterable<Chunk>) {
+  /** `onProgress` is called for every chunk that arrives (inactivity timers hang on it). */
+  constructor (stream: AsyncIterable<Chunk>, private readonly onProgress?: () => void) {
     this.iterator = stream[Symbol.asyncIterator]()
   }
 
@@ -50,6 +51,7 @@ export class FrameReader {
     for (;;) {
       const { done, value } = await this.iterator.next()
       if (done === true) throw new StreamEndedError('stream ended in the middle of a frame')
+      this.onProgress?.()
       const bytes = value instanceof Uint8Array ? value : value.subarray()
       if (bytes.byteLength > 0) return bytes
     }
@@ -104,8 +106,8 @@ export class FrameReader {
 }
 
 /** Writes one frame; resolves when all of it has been handed to the stream. Returns the bytes written. */
-export async function writeFrame (stream: MessageStream, header: FrameHeader, payload: Uint8Array, signal?: AbortSignal): Promise<number> {
-  return await writeHeader(stream, header, signal) + await writePayload(stream, payload, signal)
+export async function writeFrame (stream: MessageStream, header: FrameHeader, payload: Uint8Array, signal?: AbortSignal, onProgress?: () => void): Promise<number> {
+  return await writeHeader(stream, header, signal) + await writePayload(stream, payload, signal, onProgress)
 }
 
 /** Writes a frame's header block only. */
@@ -115,11 +117,13 @@ export async function writeHeader (stream: MessageStream, header: FrameHeader, s
   return head.byteLength
 }
 
-/** Writes a payload length and the payload, in slices, honouring backpressure. */
-export async function writePayload (stream: MessageStream, payload: Uint8Array, signal?: AbortSignal): Promise<number> {
+/** Writes a payload length and the payload, in slices, honouring backpressure; `onProgress` after each slice. */
+export async function writePayload (stream: MessageStream, payload: Uint8Array, signal?: AbortSignal, onProgress?: () => void): Promise<number> {
   await sendAll(stream, encodePayloadLength(payload.byteLength), signal)
+  onProgress?.()
   for (let at = 0; at < payload.byteLength; at += WRITE_SLICE_BYTES) {
     await sendAll(stream, payload.subarray(at, Math.min(payload.byteLength, at + WRITE_SLICE_BYTES)), signal)
+    onProgress?.()
   }
   return 4 + payload.byteLength
 }

@@ -198,3 +198,53 @@ describe('butterfly all-reduce: two adjacent members crash', function () {
     }
   })
 })
+
+describe('butterfly all-reduce: slow is not stalled', function () {
+  this.timeout(60_000)
+  let nodes: Array<Libp2p<any>> = []
+  let services: ButterflyAllReduce[] = []
+  after(async () => {
+    await Promise.all(services.map(async s => { try { await s.stop() } catch {} }))
+    await stopAll(nodes)
+  })
+
+  it('a contributor still uploading past the collection deadline is waited for, and heartbeats keep its reducer alive', async () => {
+    nodes = await startConnectedNodes(2)
+    // Deadlines that assume an infinitely fast network: only progress keeps the round together.
+    const policy = { floorMs: 300, multiplier: 1, defaultBps: 1e12, defaultLatencyMs: 1 }
+    const slow = nodes[1]
+    // The slow member's streams take one 1 MiB slice every 150 ms.
+    const throttled: AllReduceHost = {
+      peerId: slow.peerId,
+      handle: async (protocol, handler, options) => { await slow.handle(protocol, handler, options) },
+      unhandle: async (protocol) => { await slow.unhandle(protocol) },
+      dialProtocol: async (peer, protocol, options) => {
+        const stream = await slow.dialProtocol(peer, protocol, options)
+        return new Proxy(stream, {
+          get (target, prop) {
+            if (prop === 'send') return (data: Uint8Array) => { target.send(data); return false }
+            if (prop === 'onDrain') return async () => { await new Promise(resolve => setTimeout(resolve, 150)) }
+            const value = Reflect.get(target, prop)
+            return typeof value === 'function' ? value.bind(target) : value
+          }
+        })
+      }
+    }
+    const logger = (who: string) => ({ debug: (o: object, m?: string) => { if (process.env.DBG != null) console.log(Date.now() % 100000, who, m, JSON.stringify(o)) } })
+    services = [new ButterflyAllReduce({ host: nodes[0], logger: logger('fast') }, { timeouts: policy }), new ButterflyAllReduce({ host: throttled, logger: logger('slow') }, { timeouts: policy })]
+    await Promise.all(services.map(async s => { await s.start() }))
+    const length = 2_000_000
+    const vectors = [randomVector(length, 700), randomVector(length, 701)]
+    const group = makeGroup({ job: 'slow', round: 1, members: nodes.map(n => n.peerId.toString()), vectorLength: length })
+    const started = Date.now()
+    const results = await Promise.all(services.map(async (s, i) => await s.run({ group, vector: vectors[i], weight: i + 1, aggregator: plaintextAggregator(identityCodec) })))
+    assert.ok(Date.now() - started > 600, 'the upload was throttled past the deadline')
+    const reference = weightedMeanReference(vectors, [1, 2])
+    for (const r of results) {
+      assert.deepEqual(r.dropped, [])
+      assert.deepEqual(r.standIns, [])
+      assert.ok(maxAbsDiff(r.vector, reference) < 1e-5)
+      assert.equal(sameBits(r.vector, results[0].vector), true)
+    }
+  })
+})
