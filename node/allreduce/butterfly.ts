@@ -4,13 +4,19 @@
  * aggregator and sends the result back to every member, and each member assembles the full result.
  * No peer ever holds another peer's whole update.
  *
- * Faults: a member that cannot be reached, refuses, or does not answer within its adaptive timeout is
- * dropped. Parts whose reducer was dropped are re-collected by a stand-in, the next live member in ring
- * order, from the survivors (who still hold their own contributions). A member asked to stand in for a
- * part it already holds the result of relays that result, so members converge on the same bytes.
+ * Faults: a member that cannot be reached, refuses, or goes silent is dropped. Parts whose reducer was
+ * dropped are re-collected by a stand-in, the next live member in ring order, from the survivors (who
+ * still hold their own contributions). A member asked to stand in for a part it already holds the
+ * result of relays that result, so members converge on the same bytes.
+ *
+ * Timeouts adapt to each peer (see timeouts.ts): a reducer waits for contributions until a deadline
+ * sized from the senders' measured throughput (EWMA across rounds), and past it only for senders whose
+ * bytes are still arriving; a member waits for its reducer as long as bytes or heartbeats keep coming
+ * (silence longer than floor + multiplier × latency is a stall), up to the policy's ceiling.
  *
  * One stream per (member, part): the member sends a `contribute` header, waits for `accept` (or
- * `reject`), sends the payload, half-closes, and reads one `result` (or `reject`) frame.
+ * `reject`), sends the payload, half-closes, and reads `wait` heartbeats then one `result` (or
+ * `reject`) frame.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { AbortOptions, Connection, PeerId, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
@@ -491,7 +497,8 @@ export class ButterflyAllReduce {
     const signal = AbortSignal.any([capped.signal, silence.signal])
     const stallMs = this.speeds.stallMs(to)
     // Until it accepts, the reducer may be waiting (bounded) for its own round to begin.
-    const stall = new StallTimer(this.clock, stallMs + this.sessionWaitMs, (ms) => { silence.abort(new TimeoutError(`${to} silent for ${ms} ms on part ${part}`)) })
+    // Bytes from the same peer on any stream (its contributions to our part) also show it is alive.
+    const stall = new StallTimer(this.clock, stallMs + this.sessionWaitMs, (ms) => { silence.abort(new TimeoutError(`${to} silent for ${ms} ms on part ${part}`)) }, () => session.lastProgress.get(to))
     const clear = (): void => { capped.clear(); stall.clear() }
     let stream: Stream | undefined
     const onAbort = (): void => { stream?.abort(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason))) }
@@ -530,6 +537,7 @@ export class ButterflyAllReduce {
       // The whole exchange (upload, the reducer's wait for the others, download) as one sample: it can only
       // underestimate the reducer's speed, which errs towards waiting longer, never towards a false drop.
       this.speeds.observeTransfer(to, sent + frame.bytes, performance.now() - started)
+      this.speeds.observeGap(to, stall.longestGap)
       // Check the payload decodes before accepting the part from this member.
       session.aggregator.decodeResult(frame.payload, session.partition.lengths[part])
       return { header: frame.header as ResultHeader, payload: frame.payload }
@@ -598,6 +606,7 @@ export class ButterflyAllReduce {
     const remote = connection.remotePeer.toString()
     let session: RoundSession<any> | undefined
     let header: ContributeHeader | undefined
+    let stopHeartbeat = (): void => {}
     const reader = new FrameReader(stream, () => { session?.touch(remote) })
     try {
       const { header: h, bytes: headerBytes } = await reader.readHeader<ContributeHeader>(async (h) => {
@@ -626,6 +635,18 @@ export class ButterflyAllReduce {
       })
       const s = session!
       const accepted = await writeFrame(stream, { ...s.frameBase(h.part), type: 'accept' }, new Uint8Array(0))
+      // Heartbeats from the go-ahead until the result: while the payload arrives and while the part is
+      // collected, the member can tell a reducer that waits from one that has stalled.
+      const beatEvery = Math.max(50, Math.floor(this.speeds.stallMs(remote) / 3))
+      const wait = encodeFrame({ ...s.frameBase(h.part), type: 'wait' }, new Uint8Array(0))
+      let beat: unknown
+      const heartbeat = (): void => {
+        if (stream.writeStatus !== 'writable') return
+        try { stream.send(wait); s.count(remote, wait.byteLength, 0) } catch { return }
+        beat = this.clock.setTimeout(heartbeat, beatEvery)
+      }
+      beat = this.clock.setTimeout(heartbeat, beatEvery)
+      stopHeartbeat = () => { this.clock.clearTimeout(beat) }
       const acceptedAt = performance.now()
       const payload = await reader.readPayload(s.aggregator.maxContributionBytes(h.elements), 'all-reduce contribute payload')
       s.count(remote, accepted, headerBytes + 4 + payload.byteLength)
@@ -642,21 +663,11 @@ export class ButterflyAllReduce {
         if (!pending.has(remote)) pending.set(remote, contribution)
         s.pendingStandIn.set(h.part, pending)
       }
-      // Heartbeats while the part is being collected: the member can tell waiting from stalled.
-      const beatEvery = Math.max(50, Math.floor(this.speeds.stallMs(remote) / 3))
-      const wait = encodeFrame({ ...s.frameBase(h.part), type: 'wait' }, new Uint8Array(0))
-      let beat: unknown
-      const heartbeat = (): void => {
-        if (stream.writeStatus !== 'writable') return
-        try { stream.send(wait); s.count(remote, wait.byteLength, 0) } catch { return }
-        beat = this.clock.setTimeout(heartbeat, beatEvery)
-      }
-      beat = this.clock.setTimeout(heartbeat, beatEvery)
       let outcome: PartOutcome
       try {
         outcome = await s.outcomes[h.part].promise
       } finally {
-        this.clock.clearTimeout(beat)
+        stopHeartbeat()
       }
       if (outcome.localOnly === true) {
         throw new RejectedError('unavailable', `part ${h.part} could not be reduced`)
@@ -665,6 +676,7 @@ export class ButterflyAllReduce {
       s.answering.add(answer)
       try { await answer } finally { s.answering.delete(answer) }
     } catch (err) {
+      stopHeartbeat()
       let reason: RejectReason | null = null
       if (err instanceof RejectedError) reason = err.reason
       else if (err instanceof InvalidMessageError) {

@@ -47,7 +47,8 @@ export class StallTimer {
   private last: number
   private done = false
 
-  constructor (private readonly clock: Clock, private windowMs: number, private readonly onStall: (silentMs: number) => void) {
+  /** `lastSeen`, when given, reports activity seen elsewhere (e.g. the same peer on another stream). */
+  constructor (private readonly clock: Clock, private windowMs: number, private readonly onStall: (silentMs: number) => void, private readonly lastSeen?: () => number | undefined) {
     this.last = clock.now()
     this.arm(windowMs)
   }
@@ -55,17 +56,24 @@ export class StallTimer {
   private arm (ms: number): void {
     this.handle = this.clock.setTimeout(() => {
       if (this.done) return
-      const silent = this.clock.now() - this.last
+      const silent = this.clock.now() - Math.max(this.last, this.lastSeen?.() ?? -Infinity)
       if (silent >= this.windowMs) { this.done = true; this.onStall(silent) } else this.arm(this.windowMs - silent)
     }, ms)
   }
 
-  touch (): void { this.last = this.clock.now() }
+  /** The longest silence seen so far (ms): a peer's usual gaps widen its future windows. */
+  longestGap = 0
+
+  touch (): void {
+    const now = this.clock.now()
+    this.longestGap = Math.max(this.longestGap, now - this.last)
+    this.last = now
+  }
 
   /** Changes the window (e.g. from the handshake's to the transfer's); counts from now. */
   setWindow (ms: number): void {
     this.windowMs = ms
-    this.touch()
+    this.last = this.clock.now()
     this.clock.clearTimeout(this.handle)
     if (!this.done) this.arm(ms)
   }

@@ -31,7 +31,7 @@ export const DEFAULT_TIMEOUT_POLICY: TimeoutPolicy = {
   minSampleBytes: 64 * 1024
 }
 
-interface PeerSpeed { bps?: number, latencyMs?: number, hintBps?: number, samples: number }
+interface PeerSpeed { bps?: number, latencyMs?: number, gapMs?: number, hintBps?: number, samples: number }
 
 export interface PeerSpeedSnapshot { peer: string, bps: number, latencyMs: number, samples: number }
 
@@ -68,6 +68,13 @@ export class PeerSpeedTracker {
     e.latencyMs = e.latencyMs == null ? ms : e.latencyMs + this.policy.alpha * (ms - e.latencyMs)
   }
 
+  /** The longest silence seen in an exchange with `peer` that completed: how bursty it is. */
+  observeGap (peer: string, ms: number): void {
+    if (!(ms >= 0)) return
+    const e = this.entry(peer)
+    e.gapMs = e.gapMs == null ? ms : e.gapMs + this.policy.alpha * (ms - e.gapMs)
+  }
+
   bps (peer: string): number {
     const e = this.peers.get(peer)
     return e?.bps ?? e?.hintBps ?? this.policy.defaultBps
@@ -89,10 +96,12 @@ export class PeerSpeedTracker {
 
   /**
    * How long `peer` may stay silent in the middle of an exchange before it counts as stalled:
-   * floor + multiplier × its round-trip latency (a transfer that moves is never cut by size).
+   * floor + multiplier × the larger of its latency and the silences it showed in exchanges that
+   * completed (a transfer that moves is never cut by size).
    */
   stallMs (peer: string): number {
-    return this.clamp(this.policy.floorMs + this.policy.multiplier * this.latencyMs(peer))
+    const gap = this.peers.get(peer)?.gapMs ?? 0
+    return this.clamp(this.policy.floorMs + this.policy.multiplier * Math.max(this.latencyMs(peer), gap))
   }
 
   /** As {@link timeoutMs}, for the slowest of `peers` (a reducer waits for all of its contributors). */

@@ -66,6 +66,11 @@ describe('all-reduce building blocks', () => {
       assert.equal(t.bps('x'), 3e6)
       assert.equal(t.timeoutMs('fast', 0), 100)
       assert.equal(t.slowestTimeoutMs(['x', 'fast'], 3e6), 100 + 3 * 3000)
+      // Stall windows: silence, not size; they widen for a peer that showed long gaps in exchanges that completed.
+      t.observeLatency('x', 10)
+      assert.equal(t.stallMs('x'), 100 + 3 * 10)
+      t.observeGap('x', 400)
+      assert.equal(t.stallMs('x'), 100 + 3 * 400)
     })
   })
 })
