@@ -1,0 +1,489 @@
+/**
+ * NearAI coordination contract (AssemblyScript, NEAR host functions imported from `env` directly).
+ *
+ * What it holds today: training jobs, validator attestations of round checkpoints, final anchors,
+ * and NEP-145 storage balances that pay for all of it.
+ *
+ * State layout. Every key starts with a short prefix and a '/', so features added later get their
+ * own prefixes and never collide or need a migration of existing records:
+ *   v                          state version ("1"); a future `migrate` method reads it and upgrades
+ *   s/<account>                storage balance: u128 total deposit (16 LE bytes) + u64 bytes used (8 LE bytes)
+ *   j/<job>                    job record (JSON)
+ *   r/<job>/<round:20 digits>  round record: candidate anchors with their attesters, and the final one (JSON)
+ *   t/<job>/<round>/<account>  a validator's attestation for a round (index of its candidate)
+ *   l/<job>                    latest final round (decimal)
+ * Reserved for the next issues (not written yet):
+ *   ft/...    NEP-141 DAO token: ft/b/<account> balances, ft/supply, ft/meta (NEP-148). Methods ft_*,
+ *             storage for holders already goes through the NEP-145 balances below.
+ *   dao/...   proposals (dao/p/<id>), token-weighted votes (dao/v/<id>/<account>) and policy; an
+ *             approved "start job" proposal calls the same internal createJob as create_job.
+ *   rw/...    Merkle-claimed rewards: rw/<job>/<round>/<account> claimed flags; a claim proves
+ *             (account, accepted samples) against the round's final anchor's `contributions_root`.
+ *   rev/...   stablecoin revenue per token (rev/acc cumulative per-token index, rev/u/<account>),
+ *             received through ft_on_transfer from the stablecoin contract.
+ *   esc/...   escrowed payment for private jobs (esc/<job>), released per final anchor.
+ * Method names follow the standards they implement (storage_*, ft_*), the rest are verbs on nouns.
+ *
+ * Storage is paid by the account that adds state: every mutating method measures storage_usage
+ * before and after and charges the byte delta to the caller's storage balance, panicking (which
+ * reverts the call) when the balance does not cover it, so the contract cannot be drained.
+ */
+import * as env from './env'
+import { U128 } from './u128'
+import { JValue, JsonParser, Kind, ObjWriter, quote, strArray } from './json'
+import {
+  attachedDeposit, inputJson, log, panic, predecessor, returnString, storageHas, storageRead,
+  storageReadString, storageRemove, storageWrite, storageWriteString, transfer
+} from './near'
+
+const STATE_VERSION = '1'
+/** NEAR's storage price: 10^19 yoctoNEAR per byte (1 NEAR per 100 kB). */
+const BYTE_COST = new U128(10000000000000000000, 0)
+/** Conservative NEP-145 minimum: the registration record of a 64-character account id. */
+const REGISTRATION_BYTES: u64 = 2 + 64 + 24 + 40
+const MAX_VALIDATORS = 100
+const MAX_CID = 128
+
+// ---------- argument helpers ----------
+
+function field (args: JValue, key: string): JValue {
+  const v = args.get(key)
+  if (v == null) { panic('missing argument: ' + key); return new JValue() }
+  return v
+}
+
+function argString (args: JValue, key: string): string {
+  const v = field(args, key)
+  if (v.kind != Kind.Str) panic('argument ' + key + ' must be a string')
+  return v.text
+}
+
+function optString (args: JValue, key: string): string | null {
+  const v = args.get(key)
+  if (v == null || v.kind == Kind.Null) return null
+  if (v.kind != Kind.Str) panic('argument ' + key + ' must be a string')
+  return v.text
+}
+
+/** Non-negative integer up to 2^53 - 1 (exact in JavaScript), given as a JSON number or digit string. */
+function argIndex (args: JValue, key: string): u64 {
+  const v = field(args, key)
+  if (v.kind != Kind.Num && v.kind != Kind.Str) panic('argument ' + key + ' must be an integer')
+  const t = v.text
+  if (t.length == 0 || t.length > 16) panic('argument ' + key + ' must be an integer below 2^53')
+  let n: u64 = 0
+  for (let i = 0; i < t.length; i++) {
+    const c = t.charCodeAt(i)
+    if (c < 48 || c > 57) panic('argument ' + key + ' must be a non-negative integer')
+    n = n * 10 + <u64>(c - 48)
+  }
+  if (n > 9007199254740991) panic('argument ' + key + ' must be an integer below 2^53')
+  return n
+}
+
+function isIdChar (c: i32): bool {
+  return (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c == 45 || c == 95 || c == 46
+}
+
+/** NEAR account id rules: 2..64 chars of [a-z0-9-_.], separators not doubled nor at the ends. */
+function validAccount (s: string): bool {
+  if (s.length < 2 || s.length > 64) return false
+  let prevSep = true
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (!isIdChar(c)) return false
+    const sep = c == 45 || c == 95 || c == 46
+    if (sep && prevSep) return false
+    prevSep = sep
+  }
+  return !prevSep
+}
+
+function argAccount (args: JValue, key: string): string {
+  const s = argString(args, key)
+  if (!validAccount(s)) panic('argument ' + key + ' is not a valid account id')
+  return s
+}
+
+function argJobId (args: JValue): string {
+  const s = argString(args, 'job')
+  if (s.length < 1 || s.length > 64) panic('job id must be 1..64 characters')
+  for (let i = 0; i < s.length; i++) if (!isIdChar(s.charCodeAt(i))) panic('job id may hold only [a-z0-9-_.]')
+  return s
+}
+
+function argCid (args: JValue, key: string): string {
+  const s = argString(args, key)
+  if (s.length < 1 || s.length > MAX_CID) panic('argument ' + key + ' must be 1..128 characters')
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    const ok = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)
+    if (!ok) panic('argument ' + key + ' must be a base-encoded CID')
+  }
+  return s
+}
+
+function argHex32 (args: JValue, key: string): string {
+  const s = argString(args, key)
+  if (s.length != 64) panic('argument ' + key + ' must be 64 lowercase hex characters')
+  for (let i = 0; i < 64; i++) {
+    const c = s.charCodeAt(i)
+    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) panic('argument ' + key + ' must be 64 lowercase hex characters')
+  }
+  return s
+}
+
+function argFloat (args: JValue, key: string): string {
+  const v = field(args, key)
+  if (v.kind != Kind.Num) panic('argument ' + key + ' must be a number')
+  const f = parseFloat(v.text)
+  if (!isFinite(f)) panic('argument ' + key + ' must be finite')
+  return v.text
+}
+
+function parseStored (text: string): JValue {
+  const p = new JsonParser(text)
+  const v = p.parseDocument()
+  if (v == null) { panic('corrupt state: ' + p.error); return new JValue() }
+  return v
+}
+
+function roundKey (round: u64): string {
+  const s = round.toString()
+  return '00000000000000000000'.substring(0, 20 - s.length) + s
+}
+
+function ensureVersion (): void {
+  const v = storageReadString('v')
+  if (v == null) storageWriteString('v', STATE_VERSION)
+  else if (v != STATE_VERSION) panic('state version ' + v + ' needs a migration')
+}
+
+function emit (event: string, data: string): void {
+  log('EVENT_JSON:{"standard":"nearai","version":"1.0.0","event":' + quote(event) + ',"data":[' + data + ']}')
+}
+
+// ---------- NEP-145 storage balances ----------
+
+class StorageBalance {
+  constructor (public total: U128, public used: u64) {}
+  available (): U128 {
+    const locked = BYTE_COST.mulU64(this.used)
+    return this.total.cmp(locked) > 0 ? this.total.sub(locked) : new U128()
+  }
+  json (): string {
+    return new ObjWriter().str('total', this.total.toString()).str('available', this.available().toString()).toString()
+  }
+}
+
+function loadBalance (account: string): StorageBalance | null {
+  const b = storageRead('s/' + account)
+  if (b == null) return null
+  if (b.byteLength != 24) panic('corrupt storage balance')
+  const p = changetype<usize>(b)
+  return new StorageBalance(U128.load(p), load<u64>(p + 16))
+}
+
+function saveBalance (account: string, bal: StorageBalance): void {
+  const b = new ArrayBuffer(24)
+  const p = changetype<usize>(b)
+  bal.total.store(p)
+  store<u64>(p + 16, bal.used)
+  storageWrite('s/' + account, b)
+}
+
+/** Charges the bytes added since `before` to `account`, or panics if its deposit does not cover them. */
+function chargeStorage (account: string, before: u64): void {
+  const after = env.storage_usage()
+  const bal = loadBalance(account)
+  if (bal == null) { panic('account ' + account + ' has no storage deposit; call storage_deposit first'); return }
+  if (after >= before) bal.used += after - before
+  else bal.used = bal.used > before - after ? bal.used - (before - after) : 0
+  if (bal.total.cmp(BYTE_COST.mulU64(bal.used)) < 0) {
+    panic('insufficient storage balance: ' + account + ' needs ' + BYTE_COST.mulU64(bal.used).toString() + ' yoctoNEAR deposited, has ' + bal.total.toString())
+  }
+  saveBalance(account, bal)
+}
+
+export function storage_deposit (): void {
+  const args = inputJson()
+  const deposit = attachedDeposit()
+  const acc = optString(args, 'account_id')
+  const account = acc == null ? predecessor() : acc
+  if (!validAccount(account)) panic('account_id is not a valid account id')
+  const regOnlyV = args.get('registration_only')
+  const registrationOnly = regOnlyV != null && regOnlyV.kind == Kind.Bool && regOnlyV.b
+  ensureVersion()
+  let bal = loadBalance(account)
+  if (bal == null) {
+    const before = env.storage_usage()
+    saveBalance(account, new StorageBalance(new U128(), 0))
+    const used = env.storage_usage() - before
+    const cost = BYTE_COST.mulU64(used)
+    if (deposit.cmp(cost) < 0) panic('attached deposit is less than the registration cost of ' + cost.toString() + ' yoctoNEAR')
+    if (registrationOnly) {
+      bal = new StorageBalance(cost, used)
+      const refund = deposit.sub(cost)
+      if (!refund.isZero()) transfer(predecessor(), refund)
+    } else {
+      bal = new StorageBalance(deposit, used)
+    }
+  } else if (registrationOnly) {
+    if (!deposit.isZero()) transfer(predecessor(), deposit) // already registered: NEP-145 refunds
+  } else {
+    bal.total = bal.total.add(deposit)
+  }
+  saveBalance(account, bal)
+  returnString(bal.json())
+}
+
+export function storage_balance_of (): void {
+  const args = inputJson()
+  const bal = loadBalance(argAccount(args, 'account_id'))
+  returnString(bal == null ? 'null' : bal.json())
+}
+
+export function storage_balance_bounds (): void {
+  returnString(new ObjWriter().str('min', BYTE_COST.mulU64(REGISTRATION_BYTES).toString()).raw('max', 'null').toString())
+}
+
+function requireOneYocto (): void {
+  const d = attachedDeposit()
+  if (!(d.lo == 1 && d.hi == 0)) panic('requires an attached deposit of exactly 1 yoctoNEAR')
+}
+
+export function storage_withdraw (): void {
+  requireOneYocto()
+  const args = inputJson()
+  const account = predecessor()
+  const bal = loadBalance(account)
+  if (bal == null) { panic('account ' + account + ' is not registered'); return }
+  const available = bal.available()
+  const amountText = optString(args, 'amount')
+  let amount = available
+  if (amountText != null) {
+    const parsed = U128.parse(amountText)
+    if (parsed == null) { panic('amount must be a decimal string'); return }
+    amount = parsed
+  }
+  if (amount.cmp(available) > 0) panic('amount exceeds the available storage balance of ' + available.toString())
+  bal.total = bal.total.sub(amount)
+  saveBalance(account, bal)
+  if (!amount.isZero()) transfer(account, amount)
+  returnString(bal.json())
+}
+
+/** Unregisters only an account that holds no state but its registration; `force` is not supported. */
+export function storage_unregister (): void {
+  requireOneYocto()
+  const args = inputJson()
+  const force = args.get('force')
+  if (force != null && force.kind == Kind.Bool && force.b) panic('force unregistration is not supported: jobs and attestations stay')
+  const account = predecessor()
+  const bal = loadBalance(account)
+  if (bal == null) { returnString('false'); return }
+  const before = env.storage_usage()
+  storageRemove('s/' + account)
+  const freed = before - env.storage_usage()
+  if (bal.used > freed) panic('account still holds state paid by its storage balance')
+  transfer(account, bal.total)
+  returnString('true')
+}
+
+// ---------- jobs ----------
+
+function loadJob (job: string): JValue | null {
+  const t = storageReadString('j/' + job)
+  return t == null ? null : parseStored(t)
+}
+
+function latestFinal (job: string): string {
+  const l = storageReadString('l/' + job)
+  return l == null ? 'null' : l
+}
+
+function jobView (job: string, rec: JValue): string {
+  const validators = field(rec, 'validators')
+  const names: string[] = []
+  for (let i = 0; i < validators.items.length; i++) names.push(validators.items[i].text)
+  return new ObjWriter()
+    .str('job', job)
+    .str('owner', field(rec, 'owner').text)
+    .str('spec_cid', field(rec, 'spec_cid').text)
+    .raw('validators', strArray(names))
+    .raw('threshold', field(rec, 'threshold').text)
+    .raw('created_at_block', field(rec, 'created_at_block').text)
+    .raw('latest_final_round', latestFinal(job))
+    .toString()
+}
+
+export function create_job (): void {
+  const args = inputJson()
+  const owner = predecessor()
+  const job = argJobId(args)
+  const specCid = argCid(args, 'spec_cid')
+  const vs = field(args, 'validators')
+  if (vs.kind != Kind.Arr || vs.items.length == 0) panic('validators must be a non-empty array of account ids')
+  if (vs.items.length > MAX_VALIDATORS) panic('at most 100 validators')
+  const validators: string[] = []
+  for (let i = 0; i < vs.items.length; i++) {
+    const v = vs.items[i]
+    if (v.kind != Kind.Str || !validAccount(v.text)) panic('validators must be a non-empty array of account ids')
+    if (validators.includes(v.text)) panic('duplicate validator ' + v.text)
+    validators.push(v.text)
+  }
+  const threshold = argIndex(args, 'threshold')
+  if (threshold < 1 || threshold > <u64>validators.length) panic('threshold must be between 1 and the number of validators')
+  if (storageHas('j/' + job)) panic('job ' + job + ' already exists')
+  ensureVersion()
+  const before = env.storage_usage()
+  const rec = new ObjWriter()
+    .str('owner', owner)
+    .str('spec_cid', specCid)
+    .raw('validators', strArray(validators))
+    .raw('threshold', threshold.toString())
+    .raw('created_at_block', env.block_index().toString())
+    .toString()
+  storageWriteString('j/' + job, rec)
+  chargeStorage(owner, before)
+  const view = jobView(job, parseStored(rec))
+  emit('job_created', view)
+  returnString(view)
+}
+
+export function get_job (): void {
+  const args = inputJson()
+  const job = argJobId(args)
+  const rec = loadJob(job)
+  returnString(rec == null ? 'null' : jobView(job, rec))
+}
+
+// ---------- attestations and anchors ----------
+
+class Candidate {
+  attesters: string[] = []
+  constructor (public cid: string, public sha: string, public root: string, public loss: string) {}
+  same (o: Candidate): bool {
+    return this.cid == o.cid && this.sha == o.sha && this.root == o.root && parseFloat(this.loss) == parseFloat(o.loss)
+  }
+  fields (w: ObjWriter): ObjWriter {
+    return w.str('checkpoint_cid', this.cid).str('weights_sha256', this.sha).str('contributions_root', this.root).raw('eval_loss', this.loss)
+  }
+  json (): string { return this.fields(new ObjWriter()).raw('attesters', strArray(this.attesters)).toString() }
+}
+
+class RoundRecord {
+  candidates: Candidate[] = []
+  final: i32 = -1
+
+  static load (job: string, round: u64): RoundRecord {
+    const r = new RoundRecord()
+    const t = storageReadString('r/' + job + '/' + roundKey(round))
+    if (t == null) return r
+    const v = parseStored(t)
+    r.final = <i32>parseInt(field(v, 'final').text)
+    const cs = field(v, 'candidates').items
+    for (let i = 0; i < cs.length; i++) {
+      const c = cs[i]
+      const cand = new Candidate(field(c, 'checkpoint_cid').text, field(c, 'weights_sha256').text, field(c, 'contributions_root').text, field(c, 'eval_loss').text)
+      const as = field(c, 'attesters').items
+      for (let j = 0; j < as.length; j++) cand.attesters.push(as[j].text)
+      r.candidates.push(cand)
+    }
+    return r
+  }
+
+  save (job: string, round: u64): void {
+    storageWriteString('r/' + job + '/' + roundKey(round), new ObjWriter().raw('final', this.final.toString()).raw('candidates', this.candidatesJson()).toString())
+  }
+
+  candidatesJson (): string {
+    const parts: string[] = []
+    for (let i = 0; i < this.candidates.length; i++) parts.push(this.candidates[i].json())
+    return '[' + parts.join(',') + ']'
+  }
+
+  anchorJson (job: string, round: u64): string {
+    if (this.final < 0) return 'null'
+    const c = this.candidates[this.final]
+    return c.fields(new ObjWriter().str('job', job).raw('round', round.toString())).raw('attesters', strArray(c.attesters)).toString()
+  }
+
+  view (job: string, round: u64): string {
+    return new ObjWriter().str('job', job).raw('round', round.toString())
+      .raw('final', this.anchorJson(job, round)).raw('candidates', this.candidatesJson()).toString()
+  }
+}
+
+export function attest (): void {
+  const args = inputJson()
+  const validator = predecessor()
+  const job = argJobId(args)
+  const round = argIndex(args, 'round')
+  const cand = new Candidate(argCid(args, 'checkpoint_cid'), argHex32(args, 'weights_sha256'), argHex32(args, 'contributions_root'), argFloat(args, 'eval_loss'))
+  const rec = loadJob(job)
+  if (rec == null) { panic('unknown job ' + job); return }
+  const validators = field(rec, 'validators').items
+  let isValidator = false
+  for (let i = 0; i < validators.length; i++) if (validators[i].text == validator) isValidator = true
+  if (!isValidator) panic(validator + ' is not a validator of job ' + job)
+  const markKey = 't/' + job + '/' + roundKey(round) + '/' + validator
+  if (storageHas(markKey)) panic(validator + ' already attested round ' + round.toString() + ' of job ' + job)
+  const threshold = <i32>parseInt(field(rec, 'threshold').text)
+
+  const before = env.storage_usage()
+  const rr = RoundRecord.load(job, round)
+  let idx = -1
+  for (let i = 0; i < rr.candidates.length; i++) if (rr.candidates[i].same(cand)) idx = i
+  if (idx < 0) { rr.candidates.push(cand); idx = rr.candidates.length - 1 }
+  rr.candidates[idx].attesters.push(validator)
+  let finalized = false
+  // The first candidate to reach the threshold wins; later attestations never move a final anchor.
+  if (rr.final < 0 && rr.candidates[idx].attesters.length >= threshold) { rr.final = idx; finalized = true }
+  rr.save(job, round)
+  storageWriteString(markKey, idx.toString())
+  if (finalized) {
+    const latest = storageReadString('l/' + job)
+    if (latest == null || <u64>parseInt(latest) < round) storageWriteString('l/' + job, round.toString())
+  }
+  chargeStorage(validator, before)
+
+  emit('attested', cand.fields(new ObjWriter().str('job', job).raw('round', round.toString()).str('validator', validator)).toString())
+  if (finalized) emit('anchor_finalized', rr.anchorJson(job, round))
+  returnString(rr.view(job, round))
+}
+
+export function get_anchor (): void {
+  const args = inputJson()
+  const job = argJobId(args)
+  const round = argIndex(args, 'round')
+  if (!storageHas('j/' + job)) { returnString('null'); return }
+  returnString(RoundRecord.load(job, round).view(job, round))
+}
+
+export function latest_anchor (): void {
+  const args = inputJson()
+  const job = argJobId(args)
+  const latest = storageReadString('l/' + job)
+  if (latest == null) { returnString('null'); return }
+  const round = <u64>parseInt(latest)
+  returnString(RoundRecord.load(job, round).anchorJson(job, round))
+}
+
+export function get_attestations (): void {
+  const args = inputJson()
+  const job = argJobId(args)
+  const round = argIndex(args, 'round')
+  const rr = RoundRecord.load(job, round)
+  const parts: string[] = []
+  for (let i = 0; i < rr.candidates.length; i++) {
+    const c = rr.candidates[i]
+    for (let j = 0; j < c.attesters.length; j++) parts.push(c.fields(new ObjWriter().str('validator', c.attesters[j])).toString())
+  }
+  returnString('[' + parts.join(',') + ']')
+}
+
+export function state_version (): void {
+  const v = storageReadString('v')
+  returnString(v == null ? quote(STATE_VERSION) : quote(v))
+}

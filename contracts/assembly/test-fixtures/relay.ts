@@ -1,0 +1,51 @@
+// Test fixture: a second contract for cross-contract promises in the harness.
+// relay({target, method, args}) calls target.method(args) and then its own on_relay callback,
+// which returns {"ok": bool, "value": <the callee's return value as a string>}.
+import * as env from '../env'
+import { inputJson, readRegister, returnString, utf8, currentAccount, panic } from '../near'
+import { Kind, ObjWriter } from '../json'
+import { U128 } from '../u128'
+
+const GAS_CALL: u64 = 10_000_000_000_000
+const GAS_CALLBACK: u64 = 5_000_000_000_000
+
+function p<T> (v: T): u64 { return <u64>changetype<usize>(v) }
+
+export function relay (): void {
+  const args = inputJson()
+  const t = args.get('target')
+  const m = args.get('method')
+  const a = args.get('args')
+  if (t == null || m == null || a == null || t.kind != Kind.Str || m.kind != Kind.Str || a.kind != Kind.Str) panic('relay needs target, method, args strings')
+  const target = utf8(t!.text)
+  const method = utf8(m!.text)
+  const callArgs = utf8(a!.text)
+  const zero = new U128().toBytes()
+  const call = env.promise_create(<u64>target.byteLength, p(target), <u64>method.byteLength, p(method), <u64>callArgs.byteLength, p(callArgs), p(zero), GAS_CALL)
+  const self = utf8(currentAccount())
+  const cb = utf8('on_relay')
+  const none = new ArrayBuffer(0)
+  const then = env.promise_then(call, <u64>self.byteLength, p(self), <u64>cb.byteLength, p(cb), 0, p(none), p(zero), GAS_CALLBACK)
+  env.promise_return(then)
+}
+
+export function on_relay (): void {
+  if (env.promise_results_count() != 1) panic('on_relay expects one promise result')
+  const status = env.promise_result(0, 1)
+  const w = new ObjWriter().raw('ok', status == 1 ? 'true' : 'false')
+  w.str('value', status == 1 ? String.UTF8.decode(readRegister(1)) : '')
+  returnString(w.toString())
+}
+
+export function echo (): void {
+  env.input(0)
+  const b = readRegister(0)
+  env.value_return(<u64>b.byteLength, p(b))
+}
+
+export function fail (): void { panic('fail was called') }
+
+export function spin (): void {
+  // burns gas through host calls until the harness runs out of prepaid gas
+  while (true) env.block_index()
+}

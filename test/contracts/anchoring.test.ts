@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict'
+import { world, anchorArgs, NEAR, CallFailed, TGAS } from './helpers.ts'
+
+const failMessage = (err: unknown): string => err instanceof CallFailed ? err.message : String(err)
+
+async function setup (threshold = 2) {
+  const w = await world()
+  for (const a of ['alice.test', 'bob.test', 'carol.test', 'dave.test', 'eve.test']) await w.call(a, 'storage_deposit', {}, { deposit: NEAR / 10n })
+  await w.call('alice.test', 'create_job', { job: 'mnist-1', spec_cid: 'bafyspec', validators: ['bob.test', 'carol.test', 'dave.test'], threshold })
+  return w
+}
+
+describe('contract: jobs and checkpoint anchors (compiled wasm in the harness)', () => {
+  it('create_job stores the job, returns JSON and emits a NEP-297 event', async () => {
+    const w = await world()
+    await w.call('alice.test', 'storage_deposit', {}, { deposit: NEAR / 10n })
+    const { value, outcome } = await w.call('alice.test', 'create_job', { job: 'j1', spec_cid: 'bafyspec', validators: ['bob.test'], threshold: 1 })
+    assert.equal(value.owner, 'alice.test')
+    assert.deepEqual(await w.view('get_job', { job: 'j1' }), { ...value })
+    assert.equal((await w.view('get_job', { job: 'j1' })).latest_final_round, null)
+    const ev = outcome.receipts[0].logs.find(l => l.startsWith('EVENT_JSON:'))
+    assert.ok(ev != null)
+    const parsed = JSON.parse(ev.slice('EVENT_JSON:'.length))
+    assert.deepEqual([parsed.standard, parsed.event, parsed.data[0].job], ['nearai', 'job_created', 'j1'])
+    assert.equal(await w.view('get_job', { job: 'nope' }), null)
+    await assert.rejects(w.call('alice.test', 'create_job', { job: 'j1', spec_cid: 'x', validators: ['bob.test'], threshold: 1 }), /already exists/)
+    await assert.rejects(w.call('alice.test', 'create_job', { job: 'j2', spec_cid: 'x', validators: ['bob.test'], threshold: 2 }), /threshold/)
+  })
+
+  it('an anchor becomes final only when the threshold of validators attested the same values', async () => {
+    const w = await setup(2)
+    const first = await w.call('bob.test', 'attest', anchorArgs('mnist-1', 1))
+    assert.equal(first.value.final, null)
+    assert.deepEqual(first.value.candidates[0].attesters, ['bob.test'])
+    assert.equal(await w.view('latest_anchor', { job: 'mnist-1' }), null)
+    const second = await w.call('carol.test', 'attest', anchorArgs('mnist-1', 1))
+    assert.equal(second.value.final.checkpoint_cid, 'bafyckpt1')
+    assert.deepEqual(second.value.final.attesters, ['bob.test', 'carol.test'])
+    assert.ok(second.outcome.receipts[0].logs.some(l => l.includes('"event":"anchor_finalized"')))
+    const latest = await w.view('latest_anchor', { job: 'mnist-1' })
+    assert.deepEqual([latest.round, latest.checkpoint_cid, latest.eval_loss], [1, 'bafyckpt1', 0.5])
+    assert.equal((await w.view('get_job', { job: 'mnist-1' })).latest_final_round, 1)
+  })
+
+  it('an account outside the validator set cannot attest', async () => {
+    const w = await setup()
+    await assert.rejects(w.call('eve.test', 'attest', anchorArgs('mnist-1', 1)), (e) => /is not a validator/.test(failMessage(e)))
+    await assert.rejects(w.call('alice.test', 'attest', anchorArgs('mnist-1', 1)), /is not a validator/)
+    assert.deepEqual(await w.view('get_attestations', { job: 'mnist-1', round: 1 }), [])
+  })
+
+  it('a validator cannot attest twice for a round, even with other values', async () => {
+    const w = await setup()
+    await w.call('bob.test', 'attest', anchorArgs('mnist-1', 1))
+    await assert.rejects(w.call('bob.test', 'attest', anchorArgs('mnist-1', 1)), /already attested/)
+    await assert.rejects(w.call('bob.test', 'attest', anchorArgs('mnist-1', 1, 'bafyother')), /already attested/)
+    assert.equal((await w.view('get_attestations', { job: 'mnist-1', round: 1 })).length, 1)
+    await w.call('bob.test', 'attest', anchorArgs('mnist-1', 2)) // another round is fine
+  })
+
+  it('conflicting attestations are recorded and do not finalize a wrong checkpoint', async () => {
+    const w = await setup(2)
+    await w.call('bob.test', 'attest', anchorArgs('mnist-1', 3, 'bafygood'))
+    await w.call('carol.test', 'attest', anchorArgs('mnist-1', 3, 'bafyevil'))
+    let anchor = await w.view('get_anchor', { job: 'mnist-1', round: 3 })
+    assert.equal(anchor.final, null)
+    assert.equal(anchor.candidates.length, 2)
+    // same cid but another loss is a different claim, too
+    await w.call('dave.test', 'attest', anchorArgs('mnist-1', 3, 'bafygood', 0.75))
+    anchor = await w.view('get_anchor', { job: 'mnist-1', round: 3 })
+    assert.equal(anchor.final, null)
+    assert.equal(anchor.candidates.length, 3)
+    const atts = await w.view('get_attestations', { job: 'mnist-1', round: 3 })
+    assert.deepEqual(atts.map((a: any) => [a.validator, a.checkpoint_cid]), [['bob.test', 'bafygood'], ['carol.test', 'bafyevil'], ['dave.test', 'bafygood']])
+    assert.equal(await w.view('latest_anchor', { job: 'mnist-1' }), null)
+  })
+
+  it('rejects malformed arguments with a message', async () => {
+    const w = await setup()
+    await assert.rejects(w.call('bob.test', 'attest', { ...anchorArgs('mnist-1', 1), weights_sha256: 'xyz' }), /weights_sha256/)
+    await assert.rejects(w.call('bob.test', 'attest', { ...anchorArgs('mnist-1', 1), round: -1 }), /round/)
+    await assert.rejects(w.call('bob.test', 'attest', anchorArgs('unknown', 1)), /unknown job/)
+  })
+
+  it('storage must be paid for: no deposit, no state; a too small deposit is rejected and reverts', async () => {
+    const w = await world()
+    await assert.rejects(w.call('alice.test', 'create_job', { job: 'j', spec_cid: 's', validators: ['bob.test'], threshold: 1 }), /storage_deposit/)
+    await assert.rejects(w.call('alice.test', 'storage_deposit', {}, { deposit: 1n }), /registration cost/)
+    const min = BigInt((await w.view('storage_balance_bounds', {})).min)
+    await w.call('alice.test', 'storage_deposit', {}, { deposit: min })
+    const bal = await w.view('storage_balance_of', { account_id: 'alice.test' })
+    assert.ok(BigInt(bal.available) < min)
+    const validators = Array.from({ length: 20 }, (_, i) => `validator-${i}.test`)
+    await assert.rejects(w.call('alice.test', 'create_job', { job: 'big', spec_cid: 's', validators, threshold: 1 }), /insufficient storage balance/)
+    assert.equal(await w.view('get_job', { job: 'big' }), null) // the panic reverted the write
+    await w.call('alice.test', 'storage_deposit', {}, { deposit: NEAR / 10n })
+    await w.call('alice.test', 'create_job', { job: 'big', spec_cid: 's', validators, threshold: 1 })
+    const after = await w.view('storage_balance_of', { account_id: 'alice.test' })
+    assert.ok(BigInt(after.available) < BigInt(after.total))
+    assert.equal(await w.view('storage_balance_of', { account_id: 'nobody.test' }), null)
+  })
+
+  it('storage_withdraw needs 1 yocto and sends the available balance back through a transfer receipt', async () => {
+    const w = await world()
+    await w.call('alice.test', 'storage_deposit', {}, { deposit: NEAR })
+    const before = w.rt.account('alice.test')!.balance
+    await assert.rejects(w.call('alice.test', 'storage_withdraw', {}), /exactly 1 yoctoNEAR/)
+    const { value, outcome } = await w.call('alice.test', 'storage_withdraw', { amount: (NEAR / 2n).toString() }, { deposit: 1n })
+    assert.equal(BigInt(value.total), NEAR / 2n)
+    assert.equal(outcome.receipts.length, 2) // the call and its transfer
+    assert.equal(w.rt.account('alice.test')!.balance, before - 1n + NEAR / 2n)
+    await assert.rejects(w.call('alice.test', 'storage_withdraw', { amount: NEAR.toString() }, { deposit: 1n }), /exceeds/)
+  })
+
+  it('views are JSON and cannot write state', async () => {
+    const w = await setup()
+    assert.deepEqual(await w.view('get_anchor', { job: 'mnist-1', round: 9 }), { job: 'mnist-1', round: 9, final: null, candidates: [] })
+    assert.equal(await w.view('state_version', {}), '1')
+    await assert.rejects(w.view('attest', anchorArgs('mnist-1', 1)), /ProhibitedInView|predecessor/)
+  })
+
+  it('a call that runs out of prepaid gas fails with the out-of-gas error', async () => {
+    const w = await world()
+    await assert.rejects(w.call('alice.test', 'spin', {}, { receiver: 'echo.test', gas: 1n * TGAS }), /Exceeded the prepaid gas/)
+  })
+})

@@ -1,0 +1,27 @@
+import assert from 'node:assert/strict'
+import { world, TGAS } from './helpers.ts'
+
+describe('harness: cross-contract promises executed as receipts', () => {
+  it('promise_create + promise_then: the callback sees the callee result, the caller gets the callback result', async () => {
+    const w = await world()
+    const { value, outcome } = await w.call('alice.test', 'relay', { target: 'echo.test', method: 'echo', args: 'hello' }, { receiver: 'relay.test', gas: 100n * TGAS })
+    assert.deepEqual(value, { ok: true, value: 'hello' })
+    assert.deepEqual(outcome.receipts.map(r => r.executorId), ['relay.test', 'echo.test', 'relay.test'])
+    assert.ok('SuccessReceiptId' in outcome.receipts[0].status)
+    assert.equal(outcome.receipts[2].predecessorId, 'relay.test')
+  })
+
+  it('a failing callee reaches the callback as a failed promise result', async () => {
+    const w = await world()
+    const { value, outcome } = await w.call('alice.test', 'relay', { target: 'echo.test', method: 'fail', args: '' }, { receiver: 'relay.test' })
+    assert.deepEqual(value, { ok: false, value: '' })
+    assert.ok('Failure' in outcome.receipts[1].status)
+    assert.match(JSON.stringify(outcome.receipts[1].status), /fail was called/)
+  })
+
+  it('a call to a missing account fails that receipt only', async () => {
+    const w = await world()
+    const { value } = await w.call('alice.test', 'relay', { target: 'ghost.test', method: 'echo', args: 'x' }, { receiver: 'relay.test' })
+    assert.equal(value.ok, false)
+  })
+})
