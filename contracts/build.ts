@@ -53,5 +53,5 @@ export async function ensureContractBuilt (): Promise<string> {
 }
 
 if (process.argv[1] != null && fileURLToPath(import.meta.url) === process.argv[1]) {
-  buildContracts().then(outs => { for (const o of outs) console.log(o) }, err => { console.error(err.message); process.exit(1) })
+  buildContracts().then(outs => { for (const o of outs) process.stdout.write(`${o}\n`) }, err => { process.stderr.write(`${(err as Error).message}\n`); process.exit(1) })
 }

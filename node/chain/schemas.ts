@@ -1,0 +1,58 @@
+/** The contract's JSON results, validated at the edge where they leave the chain. */
+import { z } from 'zod'
+import { InvalidMessageError } from '../../protocol/errors.ts'
+
+const account = z.string().min(2).max(64)
+const hex32 = z.string().regex(/^[0-9a-f]{64}$/)
+const yocto = z.string().regex(/^\d{1,39}$/)
+
+export const jobSchema = z.object({
+  job: z.string().min(1).max(64),
+  owner: account,
+  spec_cid: z.string().min(1),
+  validators: z.array(account).min(1),
+  threshold: z.number().int().positive(),
+  created_at_block: z.number().int().nonnegative(),
+  latest_final_round: z.number().int().nonnegative().nullable()
+})
+export type Job = z.infer<typeof jobSchema>
+
+const claim = {
+  checkpoint_cid: z.string().min(1),
+  weights_sha256: hex32,
+  contributions_root: hex32,
+  eval_loss: z.number()
+}
+
+export const candidateSchema = z.object({ ...claim, attesters: z.array(account).min(1) })
+export type AnchorCandidate = z.infer<typeof candidateSchema>
+
+export const anchorSchema = z.object({ job: z.string(), round: z.number().int().nonnegative(), ...claim, attesters: z.array(account).min(1) })
+export type CheckpointAnchor = z.infer<typeof anchorSchema>
+
+export const roundAnchorsSchema = z.object({ job: z.string(), round: z.number().int().nonnegative(), final: anchorSchema.nullable(), candidates: z.array(candidateSchema) })
+export type RoundAnchors = z.infer<typeof roundAnchorsSchema>
+
+export const attestationSchema = z.object({ validator: account, ...claim })
+export type Attestation = z.infer<typeof attestationSchema>
+
+export const storageBalanceSchema = z.object({ total: yocto, available: yocto })
+export type StorageBalance = z.infer<typeof storageBalanceSchema>
+
+/** Parses `value` with `schema`, or throws InvalidMessageError naming what the chain returned. */
+export function parseChainResult<T> (schema: z.ZodType<T>, value: unknown, what: string): T {
+  const r = schema.safeParse(value)
+  if (!r.success) throw new InvalidMessageError(`malformed ${what} from the chain: ${r.error.message}`, value)
+  return r.data
+}
+
+/** Decodes a contract's return bytes as JSON; empty means no value. */
+export function decodeJson (bytes: Uint8Array, what: string): unknown {
+  const text = Buffer.from(bytes).toString('utf8')
+  if (text === '') return undefined
+  try {
+    return JSON.parse(text)
+  } catch {
+    throw new InvalidMessageError(`${what}: the chain returned non-JSON`, text.slice(0, 200))
+  }
+}
