@@ -36,6 +36,11 @@ import type { VectorCodec } from '../node/compression/codec.ts'
 import { InvalidMessageError } from '../protocol/errors.ts'
 
 const PROBE_PROTOCOL = '/nearai/bench/copy/1.0.0'
+
+/** Diagnostics go to stderr, the table to stdout. */
+function warn (...parts: unknown[]): void {
+  process.stderr.write(parts.map(String).join(' ') + '\n')
+}
 const MB = 1024 * 1024
 const CHUNK = MB
 
@@ -66,14 +71,17 @@ class BenchPeer {
       streamMuxers: [yamux()],
       // Every peer is on 127.0.0.1: libp2p's default of 5 inbound connections a second per host would refuse the mesh.
       connectionManager: { inboundConnectionThreshold: 1000, maxConnections: 1000 },
+      // With 8 peer processes on a 2-core machine a process can be descheduled for seconds; libp2p's
+      // connection monitor would then abort whole connections on a late ping (NEARAI_BENCH_PING_ABORT=1 keeps it).
+      connectionMonitor: { abortConnectionOnPingFailure: process.env.NEARAI_BENCH_PING_ABORT === '1' },
       services: { identify: identify(), ping: ping() }
     })
     const debug = process.env.NEARAI_BENCH_DEBUG === '1'
     const me = this.node.peerId.toString().slice(-6)
     // The benchmark measures throughput, not failure detection: with more peer processes than cores, a peer
     // can be descheduled for seconds, so the stall floor is raised (NEARAI_BENCH_FLOOR_MS).
-    const floorMs = Number(process.env.NEARAI_BENCH_FLOOR_MS ?? 20_000)
-    this.service = new ButterflyAllReduce({ host: this.node, logger: debug ? { debug: (o, m) => { console.error(new Date().toISOString().slice(14, 23), me, m, JSON.stringify(o)) } } : undefined }, { timeouts: { floorMs } })
+    const floorMs = Number(process.env.NEARAI_BENCH_FLOOR_MS ?? 60_000)
+    this.service = new ButterflyAllReduce({ host: this.node, logger: debug ? { debug: (o, m) => { warn(new Date().toISOString().slice(14, 23), me, m, JSON.stringify(o)) } } : undefined }, { timeouts: { floorMs } })
     await this.service.start()
     // Copy probe: count the bytes, answer one byte when all have arrived.
     await this.node.handle(PROBE_PROTOCOL, (stream) => {
@@ -284,7 +292,7 @@ async function main (): Promise<void> {
   const tcpMs: number[] = []
   const retry = async <T>(fn: () => Promise<T>): Promise<T> => {
     for (let attempt = 1; ; attempt++) {
-      try { return await fn() } catch (err) { if (attempt >= 5) throw err; console.error('probe failed, retrying:', (err as Error).message.split('\n')[0]); await new Promise(resolve => setTimeout(resolve, 500)) }
+      try { return await fn() } catch (err) { if (attempt >= 5) throw err; warn('probe failed, retrying:', (err as Error).message.split('\n')[0]); await new Promise(resolve => setTimeout(resolve, 500)) }
     }
   }
   for (let i = 0; i < 3; i++) {
@@ -310,7 +318,7 @@ async function main (): Promise<void> {
       const members = infos.slice(0, n).map(i => i.peerId)
       const elements = Math.floor(sizeMB * MB / 4)
       await Promise.all(peers.map(async (p, i) => { await p.call('prepare', elements, round * 100 + i + 1) }))
-      if (process.env.NEARAI_BENCH_DEBUG === '1') console.error(new Date().toISOString().slice(14, 23), 'start', sizeMB, n)
+      if (process.env.NEARAI_BENCH_DEBUG === '1') warn(new Date().toISOString().slice(14, 23), 'start', sizeMB, n)
       const reports = await Promise.all(peers.map(async (p, i) => await p.call<RunReport>('allReduce', 'bench', round, members, i + 1)))
       round++
       const bytes = sizeMB * MB
