@@ -20,7 +20,7 @@ export interface DevChainLedgerOptions {
 export class DevChainLedger extends ContractLedger {
   readonly accountId: string
   readonly contractId: string
-  private readonly chain: DevChain
+  readonly chain: DevChain
   private readonly secretKey: KeyPairString
   private readonly publicKey: string
   private readonly ownsChain: boolean
