@@ -3,7 +3,7 @@
  * sign-extension, non-trapping float-to-int, mutable-global imports; SIMD, threads and reference types
  * are off by default in asc), stub runtime, optimized. Run with `npm run build:contract`.
  */
-import { existsSync, mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -46,9 +46,21 @@ export async function buildContracts (): Promise<string[]> {
   return TARGETS.map(t => t.out)
 }
 
-/** Builds the contracts unless the wasm is already there (tests call this; CI starts from a clean clone). */
+/** Newest modification time of the AssemblyScript sources. */
+function newestSourceMs (dir = join(here, 'assembly')): number {
+  let newest = 0
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name)
+    newest = Math.max(newest, e.isDirectory() ? newestSourceMs(p) : statSync(p).mtimeMs)
+  }
+  return newest
+}
+
+/** Builds the contracts when the wasm is missing or older than its sources (tests call this; CI starts from a clean clone). */
 export async function ensureContractBuilt (): Promise<string> {
-  if (!existsSync(CONTRACT_WASM) || !existsSync(RELAY_FIXTURE_WASM)) await buildContracts()
+  const outs = [CONTRACT_WASM, RELAY_FIXTURE_WASM]
+  const stale = outs.some(o => !existsSync(o)) || Math.min(...outs.map(o => statSync(o).mtimeMs)) < newestSourceMs()
+  if (stale) await buildContracts()
   return CONTRACT_WASM
 }
 

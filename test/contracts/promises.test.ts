@@ -25,3 +25,22 @@ describe('harness: cross-contract promises executed as receipts', () => {
     assert.equal(value.ok, false)
   })
 })
+
+describe('harness: host functions and panics', () => {
+  it('sha256 through the host matches node:crypto', async () => {
+    const { createHash } = await import('node:crypto')
+    const w = await world()
+    const { value } = await w.call('alice.test', 'sha256_hex', 'abc', { receiver: 'echo.test' })
+    assert.equal(value, createHash('sha256').update(JSON.stringify('abc')).digest('hex'))
+  })
+
+  it('env.abort decodes the AssemblyScript message and location', async () => {
+    const w = await world()
+    await assert.rejects(w.call('alice.test', 'boom', {}, { receiver: 'echo.test' }), /boom from AssemblyScript, filename: .*relay\.ts.* line: \d+ col: \d+/)
+  })
+
+  it('a method the contract does not export fails with MethodNotFound', async () => {
+    const w = await world()
+    await assert.rejects(w.call('alice.test', 'no_such_method', {}), /MethodNotFound|MethodResolveError/)
+  })
+})

@@ -49,3 +49,19 @@ export function spin (): void {
   // burns gas through host calls until the harness runs out of prepaid gas
   while (true) env.block_index()
 }
+
+/** Returns the sha256 of the input as lowercase hex, through the host's sha256. */
+export function sha256_hex (): void {
+  env.input(0)
+  const b = readRegister(0)
+  env.sha256(<u64>b.byteLength, p(b), 2)
+  const h = Uint8Array.wrap(readRegister(2))
+  let s = ''
+  for (let i = 0; i < h.length; i++) s += (h[i] < 16 ? '0' : '') + h[i].toString(16)
+  returnString('"' + s + '"')
+}
+
+/** Throws an AssemblyScript error: NEAR reports it through env.abort with the message and location. */
+export function boom (): void {
+  throw new Error('boom from AssemblyScript')
+}

@@ -155,14 +155,16 @@ export class DevChain {
     const block: Block = { height, hash: DevChain.blockHash(height, prev.hash, timestampMs, txHashes), prevHash: prev.hash, timestampMs, txHashes }
     const committed: CommittedTransaction[] = []
     for (const tx of decoded) {
-      this.accessKeys.get(tx.signerId)!.get(tx.publicKeyString)!.nonce = tx.nonce
+      const key = this.accessKeys.get(tx.signerId)!.get(tx.publicKeyString)!
+      const previousNonce = key.nonce
+      key.nonce = tx.nonce
       let outcome: TransactionOutcome
       try {
         outcome = await this.runtime.executeTransaction({ hash: tx.hash, signerId: tx.signerId, signerPublicKey: tx.publicKey, receiverId: tx.receiverId, actions: tx.actions },
           { height, timestampNs: BigInt(timestampMs) * 1_000_000n })
       } catch (err) {
         // NotEnoughBalance and friends: the transaction is rejected as a whole, as NEAR does before conversion.
-        this.accessKeys.get(tx.signerId)!.get(tx.publicKeyString)!.nonce = tx.nonce
+        key.nonce = previousNonce // nothing of a rejected transaction is kept, its nonce included
         throw new InvalidTransactionError((err as Error).message, { NotEnoughBalance: { signer_id: tx.signerId, balance: '0', cost: '0' } })
       }
       committed.push({ tx, outcome, block })
