@@ -148,6 +148,7 @@ class PartCollector<T> {
   readonly received = new Map<string, WireContribution<T>>()
   readonly done = new Deferred<PartOutcome>()
   private timer: unknown
+  private finishing = false
 
   constructor (
     private readonly session: RoundSession<T>,
@@ -163,7 +164,7 @@ class PartCollector<T> {
    * within its stall window. Members that never started, or went silent, are dropped.
    */
   private onDeadline (): void {
-    if (this.done.settled) return
+    if (this.done.settled || this.finishing) return
     const s = this.session
     const now = s.clock.now()
     let recheck = Infinity
@@ -178,7 +179,7 @@ class PartCollector<T> {
   }
 
   add (c: WireContribution<T>): boolean {
-    if (this.done.settled || this.received.has(c.peer)) return false
+    if (this.done.settled || this.finishing || this.received.has(c.peer)) return false
     this.received.set(c.peer, c)
     this.check()
     return true
@@ -186,29 +187,35 @@ class PartCollector<T> {
 
   /** Finishes once every expected member that is not known dead has contributed. */
   check (): void {
-    if (this.done.settled) return
+    if (this.done.settled || this.finishing) return
     for (const p of this.expected) if (!this.received.has(p) && !this.session.dead.has(p)) return
     this.finish()
   }
 
   finish (): void {
-    if (this.done.settled) return
+    if (this.done.settled || this.finishing) return
+    this.finishing = true
     this.session.clock.clearTimeout(this.timer)
     const s = this.session
     const contributions = inCanonicalOrder([...this.received.values()])
     const elements = s.partition.lengths[this.part]
-    const reduced = s.aggregator.reduce(contributions, elements)
     for (const p of this.expected) if (!this.received.has(p)) s.drop(p)
-    this.done.resolve({
-      header: {
-        ...s.frameBase(this.part),
-        type: 'result',
-        reducer: s.self,
-        contributors: contributions.map(c => ({ peer: c.peer, weight: c.weight })),
-        meta: reduced.meta
-      },
-      payload: reduced.payload
-    })
+    const header: ResultHeader = {
+      ...s.frameBase(this.part),
+      type: 'result',
+      reducer: s.self,
+      contributors: contributions.map(c => ({ peer: c.peer, weight: c.weight }))
+    }
+    void (async () => {
+      try {
+        const reduced = await s.aggregator.reduce(contributions, elements)
+        this.done.resolve({ header: { ...header, meta: reduced.meta }, payload: reduced.payload })
+      } catch (err) {
+        // A rule that fails leaves the part unreduced here; members fall back to a stand-in.
+        s.service.log({ part: this.part, err: (err as Error).message }, 'all-reduce: reduction failed')
+        this.done.resolve({ header, payload: new Uint8Array(0), localOnly: true })
+      }
+    })()
   }
 
   cancel (): void {
@@ -346,6 +353,8 @@ export class ButterflyAllReduce {
   private readonly maxPendingInbound: number
   private started = false
 
+  log (obj: object, msg: string): void { this.logger?.debug(obj, msg) }
+
   constructor (components: AllReduceComponents, init: AllReduceInit = {}) {
     this.host = components.host
     this.clock = components.clock ?? systemClock
@@ -455,6 +464,7 @@ export class ButterflyAllReduce {
           session.pendingStandIn.delete(part)
         }
         outcome = await session.outcomes[part].promise
+        if (outcome.localOnly === true) outcome = null
         break
       }
       try {

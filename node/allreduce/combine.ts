@@ -28,7 +28,11 @@ export interface CombinedPart {
 
 export interface CombineRule {
   readonly id: string
-  /** `contributions` come in canonical peer order; the result must depend only on them, not on arrival order. */
+  /**
+   * `contributions` come in canonical peer order; the result must depend only on them, not on arrival
+   * order. Rules are coordinate-wise (each output value depends on the same index of the inputs only), so
+   * the aggregator may call them on blocks of a part to keep the event loop responsive.
+   */
   combine: (contributions: readonly PartContribution[]) => CombinedPart
 }
 
@@ -70,6 +74,13 @@ export interface WireContribution<T> {
   value: T
 }
 
+export interface ReducedPayload { payload: Uint8Array, meta?: PartMeta }
+
+/** Elements combined between two yields to the event loop (heartbeats and other streams keep flowing). */
+export const COMBINE_BLOCK = 1 << 20
+
+const yieldToEventLoop = async (): Promise<void> => { await new Promise(resolve => setImmediate(resolve)) }
+
 export interface PartAggregator<T = unknown> {
   /** Names the rule and the encoding; members of a round must agree on it (it is part of the job spec). */
   readonly id: string
@@ -79,8 +90,8 @@ export interface PartAggregator<T = unknown> {
   maxContributionBytes: (elements: number) => number
   /** Checks and decodes a received payload; throws InvalidMessageError when it is malformed. */
   decodeContribution: (payload: Uint8Array, elements: number) => T
-  /** Reduces one part; `contributions` come in canonical peer order. */
-  reduce: (contributions: ReadonlyArray<WireContribution<T>>, elements: number) => { payload: Uint8Array, meta?: PartMeta }
+  /** Reduces one part; `contributions` come in canonical peer order. May take its time (it is awaited). */
+  reduce: (contributions: ReadonlyArray<WireContribution<T>>, elements: number) => ReducedPayload | Promise<ReducedPayload>
   maxResultBytes: (elements: number) => number
   /** Decodes a part result received from its reducer (the reducer decodes its own the same way). */
   decodeResult: (payload: Uint8Array, elements: number) => Float32Array
@@ -105,9 +116,18 @@ export function plaintextAggregator (codec: VectorCodec, rule: CombineRule = wei
     encodeContribution: (values) => codec.encode(values),
     maxContributionBytes: maxBytes,
     decodeContribution: (payload, elements) => decodeExact(payload, elements, 'contribution'),
-    reduce (contributions) {
-      const combined = rule.combine(contributions.map(c => ({ peer: c.peer, weight: c.weight, values: c.value })))
-      return { payload: codec.encode(combined.values), meta: combined.meta }
+    async reduce (contributions, elements) {
+      const out = new Float32Array(elements)
+      let meta: PartMeta | undefined
+      for (let at = 0; ; at += COMBINE_BLOCK) {
+        const end = Math.min(elements, at + COMBINE_BLOCK)
+        const combined = rule.combine(contributions.map(c => ({ peer: c.peer, weight: c.weight, values: c.value.subarray(at, end) })))
+        out.set(combined.values, at)
+        meta ??= combined.meta
+        if (end >= elements) break
+        await yieldToEventLoop()
+      }
+      return { payload: codec.encode(out), meta }
     },
     maxResultBytes: maxBytes,
     decodeResult: (payload, elements) => decodeExact(payload, elements, 'part result')

@@ -20,7 +20,7 @@ export { ButterflyAllReduce, type AllReduceHost, type AllReduceComponents, type 
 export { Matchmaking, type ReadyPubSub, type MatchmakingComponents, type MatchmakingInit, type FormGroupOptions, type FormGroupResult } from './matchmaking.ts'
 export { makeGroup, partitionGroup, type RoundGroup, type MakeGroupOptions } from './group.ts'
 export { partitionVector, speedShares, type Partition } from './partition.ts'
-export { weightedMean, plaintextAggregator, inCanonicalOrder, type CombineRule, type PartAggregator, type PartContribution, type CombinedPart, type WireContribution, type PartMeta } from './combine.ts'
+export { weightedMean, plaintextAggregator, inCanonicalOrder, COMBINE_BLOCK, type ReducedPayload, type CombineRule, type PartAggregator, type PartContribution, type CombinedPart, type WireContribution, type PartMeta } from './combine.ts'
 export { PeerSpeedTracker, DEFAULT_TIMEOUT_POLICY, type TimeoutPolicy, type PeerSpeedSnapshot } from './timeouts.ts'
 export { systemClock, type Clock } from './clock.ts'
 export { GroupAverager, NotInGroupError, type GroupAveragerOptions, type GroupAveragedUpdate } from './round-averager.ts'

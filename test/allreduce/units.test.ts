@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { partitionVector, speedShares } from '../../node/allreduce/partition.ts'
-import { weightedMean, plaintextAggregator, type PartContribution } from '../../node/allreduce/combine.ts'
+import { weightedMean, plaintextAggregator, COMBINE_BLOCK, type PartContribution } from '../../node/allreduce/combine.ts'
 import { PeerSpeedTracker } from '../../node/allreduce/timeouts.ts'
 import { makeGroup, partitionGroup } from '../../node/allreduce/group.ts'
 import { InvalidMessageError } from '../../protocol/errors.ts'
@@ -44,6 +44,14 @@ describe('all-reduce building blocks', () => {
     })
     it('refuses contributions of different lengths', () => {
       assert.throws(() => weightedMean.combine([contributions[0], { ...contributions[1], values: new Float32Array(3) }]), InvalidMessageError)
+    })
+    it('the plaintext aggregator reduces in blocks (yielding between them) with the same bits as one pass', async () => {
+      const n = COMBINE_BLOCK + 123
+      const cs = ['b', 'a', 'c'].map((peer, i) => ({ peer, weight: i + 2, value: randomVector(n, 40 + i) }))
+      const reduced = await plaintextAggregator(identityCodec).reduce(cs, n)
+      const direct = weightedMean.combine(cs.map(c => ({ peer: c.peer, weight: c.weight, values: c.value }))).values
+      assert.equal(sameBits(identityCodec.decode(reduced.payload), direct), true)
+      assert.equal(reduced.meta?.totalWeight, 9)
     })
     it('the plaintext aggregator refuses payloads that decode to the wrong length', () => {
       const agg = plaintextAggregator(identityCodec)
