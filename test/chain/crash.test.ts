@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process'
 import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { DevChain, JournalCorruptError } from '../../node/chain/index.ts'
+import { ChainLockedError, DevChain, JournalCorruptError } from '../../node/chain/index.ts'
 import { ensureContractBuilt } from '../../contracts/build.ts'
 import { devGenesis, tempDir } from './helpers.ts'
 
@@ -61,6 +61,18 @@ describe('dev chain durability', function () {
       const damaged = Buffer.from(data); damaged[20] ^= 0xff
       writeFileSync(path, Buffer.concat([damaged, frame]))
       await assert.rejects(DevChain.open({ dir: tmp.dir, genesis }), JournalCorruptError)
+    } finally { tmp.remove() }
+  })
+
+  it('lets one process at a time own a chain directory', async () => {
+    const tmp = tempDir()
+    try {
+      const genesis = await devGenesis()
+      const first = await DevChain.open({ dir: tmp.dir, genesis })
+      await assert.rejects(DevChain.open({ dir: tmp.dir, genesis }), ChainLockedError)
+      first.close()
+      const second = await DevChain.open({ dir: tmp.dir, genesis })
+      second.close()
     } finally { tmp.remove() }
   })
 })

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { JsonRpcProvider, KeyPair } from 'near-api-js'
-import { DevChain, NearLedger, devSecretKey, startRpcServer, LedgerCallError } from '../../node/chain/index.ts'
+import { DevChain, NearLedger, devSecretKey, startRpcServer, LedgerCallError, serveChain } from '../../node/chain/index.ts'
 import { signFunctionCall, unb58 } from '../../node/chain/dev-chain/transaction.ts'
 import { devGenesis, hex32, steppingClock, tempDir } from './helpers.ts'
 
@@ -75,5 +75,19 @@ describe('dev chain JSON-RPC through near-api-js 7', function () {
   it('reports a contract panic in a view as a contract execution error', async () => {
     const provider = new JsonRpcProvider({ url: server.url })
     await assert.rejects(provider.callFunction({ contractId: 'nearai.test', method: 'get_job', args: { job: 'BAD ID' } }), /job id/)
+  })
+
+  it('serveChain serves the dev chain under a home and persists it', async () => {
+    const home = tempDir()
+    try {
+      const served = await serveChain({ home: home.dir, host: '127.0.0.1', port: 0 })
+      const l = ledgerFor(served.url, 'carol.test')
+      await l.storageDeposit()
+      await served.close()
+      const again = await serveChain({ home: home.dir, host: '127.0.0.1', port: 0 })
+      assert.ok((await ledgerFor(again.url, 'carol.test').storageBalanceOf()) != null)
+      assert.equal(again.chain.head.height, 1n)
+      await again.close()
+    } finally { home.remove() }
   })
 })

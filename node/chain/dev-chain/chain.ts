@@ -9,6 +9,7 @@ import { sha256 } from '@noble/hashes/sha2.js'
 import { z } from 'zod'
 import { Runtime, type TransactionOutcome } from '../../../contracts/harness/index.ts'
 import { Journal } from './journal.ts'
+import { lockChainDir } from './dir-lock.ts'
 import { decodeSignedTransaction, b58, unb58, publicKeyString, type DecodedTransaction } from './transaction.ts'
 import { InvalidTransactionError, ReplayMismatchError, UnknownAccessKeyError, UnknownAccountError, UnknownBlockError } from './errors.ts'
 import type { GenesisConfig } from './genesis.ts'
@@ -56,6 +57,7 @@ export class DevChain {
   private readonly txs = new Map<string, CommittedTransaction>()
   private tail: Promise<unknown> = Promise.resolve()
   private journal: Journal | undefined
+  private unlock: (() => void) | undefined
   private readonly now: () => number
   genesis!: GenesisConfig
   /** Bytes cut from a torn journal tail at open (0 when the last shutdown was clean). */
@@ -70,15 +72,23 @@ export class DevChain {
       return chain
     }
     mkdirSync(opts.dir, { recursive: true })
-    const { journal, records, truncatedBytes } = Journal.open(join(opts.dir, 'journal.bin'))
-    chain.truncatedBytes = truncatedBytes
-    if (records.length === 0) {
-      journal.append(Buffer.from(JSON.stringify({ type: 'genesis', genesis: opts.genesis })))
-      chain.applyGenesis(opts.genesis)
-    } else {
-      await chain.replay(records)
+    const unlock = lockChainDir(opts.dir)
+    try {
+      const { journal, records, truncatedBytes } = Journal.open(join(opts.dir, 'journal.bin'))
+      chain.truncatedBytes = truncatedBytes
+      chain.journal = journal
+      chain.unlock = unlock
+      if (records.length === 0) {
+        journal.append(Buffer.from(JSON.stringify({ type: 'genesis', genesis: opts.genesis })))
+        chain.applyGenesis(opts.genesis)
+      } else {
+        await chain.replay(records)
+      }
+    } catch (err) {
+      chain.close()
+      unlock()
+      throw err
     }
-    chain.journal = journal
     return chain
   }
 
@@ -208,7 +218,10 @@ export class DevChain {
     return { nonce: k.nonce }
   }
 
-  close (): void { this.journal?.close(); this.journal = undefined }
+  close (): void {
+    this.journal?.close(); this.journal = undefined
+    this.unlock?.(); this.unlock = undefined
+  }
 }
 
 export { unb58, publicKeyString }
