@@ -7,7 +7,8 @@ import { sha256 } from '@noble/hashes/sha2.js'
 import { keccak_256 } from '@noble/hashes/sha3.js'
 import { ed25519 } from '@noble/curves/ed25519.js'
 import { ContractError } from './errors.ts'
-import { GasCounter, HOST_CALL_GAS, BYTE_GAS } from './gas.ts'
+import { GasCounter, HOST_CALL_GAS, BYTE_GAS, TICK_GAS } from './gas.ts'
+import { GAS_GLOBAL_EXPORT, START_TICKS } from './meter.ts'
 
 /** Bytes a stored record adds to an account's storage_usage beyond key and value (nearcore's num_extra_bytes_record). */
 export const STORAGE_RECORD_OVERHEAD = 40n
@@ -142,8 +143,20 @@ export async function runMethod (module: WebAssembly.Module, method: string, ctx
     balance -= amount
   }
 
+  // Ticks the metered module spent since the last refill are charged at every host call and at the end.
+  let ticks: WebAssembly.Global | undefined
+  let ticksGiven = 0n
+  const syncTicks = (): void => {
+    if (ticks == null) return
+    const spent = ticksGiven - BigInt(ticks.value)
+    ticksGiven = gas.remaining / TICK_GAS
+    ticks.value = ticksGiven
+    gas.charge(spent * TICK_GAS)
+    ticksGiven = gas.remaining / TICK_GAS
+    ticks.value = ticksGiven
+  }
   // Every host function charges HOST_CALL_GAS first: that is what bounds a loop of host calls.
-  const host = (f: (...a: any[]) => any) => (...a: any[]) => { gas.charge(HOST_CALL_GAS); return f(...a) }
+  const host = (f: (...a: any[]) => any) => (...a: any[]) => { syncTicks(); gas.charge(HOST_CALL_GAS); return f(...a) }
 
   const env: Record<string, (...a: any[]) => any> = {
     read_register: (id: bigint, ptr: bigint) => {
@@ -286,12 +299,16 @@ export async function runMethod (module: WebAssembly.Module, method: string, ctx
     throw new ContractError('CompilationError', `CompilationError: ${err.message}`)
   }
   memory = instance.exports.memory as WebAssembly.Memory | undefined
+  ticks = instance.exports[GAS_GLOBAL_EXPORT] as WebAssembly.Global | undefined
+  if (ticks != null) { ticksGiven = BigInt(START_TICKS); syncTicks() }
   const fn = instance.exports[method]
   if (typeof fn !== 'function') throw new ContractError('MethodNotFound', `MethodNotFound: ${method}`)
   try {
     (fn as () => void)()
+    syncTicks()
   } catch (err) {
     if (err instanceof ContractError) throw err
+    syncTicks() // a trap from the metering check surfaces here as out of gas
     throw new ContractError('WasmTrap', `WasmTrap: ${(err as Error).message}`)
   }
   return { returnData, returnPromise, logs, promises, storageUsage, balance, gasUsed: gas.used }

@@ -15,5 +15,6 @@
 export { Runtime, STORAGE_PRICE_PER_BYTE, ACCOUNT_RECORD_BYTES, type AccountState, type TxAction, type TransactionOutcome, type ReceiptOutcome, type ExecutionStatus, type BlockContext } from './runtime.ts'
 export { runMethod, STORAGE_RECORD_OVERHEAD, type CallContext, type CallOutcome, type Action, type PromiseResult } from './host.ts'
 export { ContractError, type ContractErrorKind } from './errors.ts'
-export { GasCounter, DEFAULT_PREPAID_GAS, HOST_CALL_GAS } from './gas.ts'
+export { GasCounter, DEFAULT_PREPAID_GAS, HOST_CALL_GAS, TICK_GAS } from './gas.ts'
 export { inspectWasm, type WasmReport } from './wasm-inspect.ts'
+export { meterWasm, GAS_GLOBAL_EXPORT } from './meter.ts'

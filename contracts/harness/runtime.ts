@@ -8,6 +8,7 @@ import { base58btc } from 'multiformats/bases/base58'
 import { ContractError } from './errors.ts'
 import { runMethod, type Action, type CallOutcome, type ContractStorage, type PromiseResult } from './host.ts'
 import { DEFAULT_PREPAID_GAS } from './gas.ts'
+import { meterWasm } from './meter.ts'
 
 /** NEAR's storage staking price per byte (yoctoNEAR). */
 export const STORAGE_PRICE_PER_BYTE = 10n ** 19n
@@ -119,7 +120,7 @@ export class Runtime {
   deploy (accountId: string, code: Uint8Array): void {
     const acc = this.mustAccount(accountId)
     const codeHash = base58btc.baseEncode(sha256(code))
-    if (!this.codes.has(codeHash)) this.codes.set(codeHash, { bytes: code, module: new WebAssembly.Module(code) })
+    if (!this.codes.has(codeHash)) this.codes.set(codeHash, { bytes: code, module: new WebAssembly.Module(meterWasm(code)) })
     const oldLen = acc.codeHash != null ? BigInt(this.codes.get(acc.codeHash)!.bytes.length) : 0n
     acc.storageUsage += BigInt(code.length) - oldLen
     acc.codeHash = codeHash
@@ -228,7 +229,7 @@ export class Runtime {
         } else {
           work.balance += action.deposit
           const codeHash = work.codeHash
-          const module = pendingCode != null ? new WebAssembly.Module(pendingCode) : codeHash != null ? this.codes.get(codeHash)?.module : undefined
+          const module = pendingCode != null ? new WebAssembly.Module(meterWasm(pendingCode)) : codeHash != null ? this.codes.get(codeHash)?.module : undefined
           if (module == null) throw new ContractError('CompilationError', `CodeDoesNotExist: ${receipt.receiverId}`)
           let out: CallOutcome
           try {

@@ -9,6 +9,9 @@ declare namespace WebAssembly {
   class Instance {
     readonly exports: Record<string, unknown>
   }
+  class Global {
+    value: any
+  }
   class Memory {
     readonly buffer: ArrayBuffer
   }

@@ -123,4 +123,11 @@ describe('contract: jobs and checkpoint anchors (compiled wasm in the harness)',
     const w = await world()
     await assert.rejects(w.call('alice.test', 'spin', {}, { receiver: 'echo.test', gas: 1n * TGAS }), /Exceeded the prepaid gas/)
   })
+
+  it('a loop without host calls is stopped by wasm metering, not left hanging', async () => {
+    const w = await world()
+    const started = Date.now()
+    await assert.rejects(w.call('alice.test', 'spin_pure', {}, { receiver: 'echo.test', gas: 10n * TGAS }), /Exceeded the prepaid gas/)
+    assert.ok(Date.now() - started < 5000)
+  })
 })

@@ -65,3 +65,10 @@ export function sha256_hex (): void {
 export function boom (): void {
   throw new Error('boom from AssemblyScript')
 }
+
+/** Loops without calling the host: only wasm metering can stop it. */
+export function spin_pure (): void {
+  let x: u64 = 1
+  while (x != 0) x = x * 6364136223846793005 + 1442695040888963407
+  returnString(x.toString())
+}
