@@ -22,6 +22,8 @@
 // promises
 @external("env", "promise_create") export declare function promise_create(account_id_len: u64, account_id_ptr: u64, function_name_len: u64, function_name_ptr: u64, arguments_len: u64, arguments_ptr: u64, amount_ptr: u64, gas: u64): u64
 @external("env", "promise_then") export declare function promise_then(promise_index: u64, account_id_len: u64, account_id_ptr: u64, function_name_len: u64, function_name_ptr: u64, arguments_len: u64, arguments_ptr: u64, amount_ptr: u64, gas: u64): u64
+@external("env", "promise_and") export declare function promise_and(promise_idx_ptr: u64, promise_idx_count: u64): u64
+@external("env", "promise_batch_action_function_call") export declare function promise_batch_action_function_call(promise_index: u64, function_name_len: u64, function_name_ptr: u64, arguments_len: u64, arguments_ptr: u64, amount_ptr: u64, gas: u64): void
 @external("env", "promise_batch_create") export declare function promise_batch_create(account_id_len: u64, account_id_ptr: u64): u64
 @external("env", "promise_batch_action_transfer") export declare function promise_batch_action_transfer(promise_index: u64, amount_ptr: u64): void
 @external("env", "promise_results_count") export declare function promise_results_count(): u64

@@ -19,6 +19,13 @@ describe('harness: cross-contract promises executed as receipts', () => {
     assert.match(JSON.stringify(outcome.receipts[1].status), /fail was called/)
   })
 
+  it('promise_batch function calls joined by promise_and: the callback sees both results in order', async () => {
+    const w = await world()
+    const { value, outcome } = await w.call('alice.test', 'relay_both', { target: 'echo.test' }, { receiver: 'relay.test', gas: 100n * TGAS })
+    assert.deepEqual(value, ['first', 'second'])
+    assert.deepEqual(outcome.receipts.map(r => r.executorId), ['relay.test', 'echo.test', 'echo.test', 'relay.test'])
+  })
+
   it('a call to a missing account fails that receipt only', async () => {
     const w = await world()
     const { value } = await w.call('alice.test', 'relay', { target: 'ghost.test', method: 'echo', args: 'x' }, { receiver: 'relay.test' })

@@ -72,3 +72,37 @@ export function spin_pure (): void {
   while (x != 0) x = x * 6364136223846793005 + 1442695040888963407
   returnString(x.toString())
 }
+
+/** Calls target.echo twice through promise_batch_* and joins them with promise_and; the callback sees both. */
+export function relay_both (): void {
+  const args = inputJson()
+  const t = args.get('target')
+  if (t == null || t.kind != Kind.Str) panic('relay_both needs a target')
+  const target = utf8(t!.text)
+  const method = utf8('echo')
+  const zero = new U128().toBytes()
+  const a1 = utf8('"first"')
+  const a2 = utf8('"second"')
+  const p1 = env.promise_batch_create(<u64>target.byteLength, p(target))
+  env.promise_batch_action_function_call(p1, <u64>method.byteLength, p(method), <u64>a1.byteLength, p(a1), p(zero), GAS_CALL)
+  const p2 = env.promise_batch_create(<u64>target.byteLength, p(target))
+  env.promise_batch_action_function_call(p2, <u64>method.byteLength, p(method), <u64>a2.byteLength, p(a2), p(zero), GAS_CALL)
+  const ids = new StaticArray<u64>(2)
+  ids[0] = p1
+  ids[1] = p2
+  const both = env.promise_and(p(ids), 2)
+  const self = utf8(currentAccount())
+  const cb = utf8('on_both')
+  const none = new ArrayBuffer(0)
+  env.promise_return(env.promise_then(both, <u64>self.byteLength, p(self), <u64>cb.byteLength, p(cb), 0, p(none), p(zero), GAS_CALLBACK))
+}
+
+export function on_both (): void {
+  const n = env.promise_results_count()
+  const parts: string[] = []
+  for (let i: u64 = 0; i < n; i++) {
+    if (env.promise_result(i, 1) != 1) panic('a joined promise failed')
+    parts.push(String.UTF8.decode(readRegister(1)))
+  }
+  returnString('[' + parts.join(',') + ']')
+}
