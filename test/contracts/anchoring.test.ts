@@ -112,6 +112,19 @@ describe('contract: jobs and checkpoint anchors (compiled wasm in the harness)',
     await assert.rejects(w.call('alice.test', 'storage_withdraw', { amount: NEAR.toString() }, { deposit: 1n }), /exceeds/)
   })
 
+  it('storage_unregister refunds an account holding nothing else, and refuses one that owns state', async () => {
+    const w = await world()
+    await w.call('bob.test', 'storage_deposit', {}, { deposit: NEAR })
+    const before = w.rt.account('bob.test')!.balance
+    assert.equal((await w.call('bob.test', 'storage_unregister', {}, { deposit: 1n })).value, true)
+    assert.equal(w.rt.account('bob.test')!.balance, before - 1n + NEAR)
+    assert.equal(await w.view('storage_balance_of', { account_id: 'bob.test' }), null)
+    await w.call('alice.test', 'storage_deposit', {}, { deposit: NEAR })
+    await w.call('alice.test', 'create_job', { job: 'kept', spec_cid: 's', validators: ['bob.test'], threshold: 1 })
+    await assert.rejects(w.call('alice.test', 'storage_unregister', {}, { deposit: 1n }), /still holds state/)
+    assert.notEqual(await w.view('storage_balance_of', { account_id: 'alice.test' }), null)
+  })
+
   it('views are JSON and cannot write state', async () => {
     const w = await setup()
     assert.deepEqual(await w.view('get_anchor', { job: 'mnist-1', round: 9 }), { job: 'mnist-1', round: 9, final: null, candidates: [] })
