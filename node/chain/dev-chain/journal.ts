@@ -6,6 +6,7 @@
  */
 import { closeSync, fsyncSync, openSync, readFileSync, writeSync, ftruncateSync, existsSync } from 'node:fs'
 import { crc32 } from 'node:zlib'
+import { dirname } from 'node:path'
 
 const HEADER = 8
 /** Upper bound on one record: a block holds transactions, a deploy can hold a contract. */
@@ -47,7 +48,13 @@ export class Journal {
       records.push(new Uint8Array(payload))
       pos = end
     }
-    const fd = openSync(path, existsSync(path) ? 'r+' : 'w+')
+    const created = !existsSync(path)
+    const fd = openSync(path, created ? 'w+' : 'r+')
+    if (created) {
+      // the new file's directory entry must be durable too, or a power loss can lose the whole journal
+      const dirFd = openSync(dirname(path), 'r')
+      try { fsyncSync(dirFd) } finally { closeSync(dirFd) }
+    }
     const truncatedBytes = data.length - pos
     if (truncatedBytes > 0) { ftruncateSync(fd, pos); fsyncSync(fd) }
     return { journal: new Journal(fd, pos), records, truncatedBytes }
