@@ -29,6 +29,7 @@ export { DevChain, type Block, type CommittedTransaction } from './dev-chain/cha
 export { defaultGenesis, devSecretKey, devPublicKey, DEFAULT_CONTRACT_ACCOUNT, DEFAULT_DEV_ACCOUNTS, DEFAULT_CHAIN_ID, type GenesisConfig } from './dev-chain/genesis.ts'
 export { JournalCorruptError } from './dev-chain/journal.ts'
 export { ChainLockedError } from './dev-chain/dir-lock.ts'
+export { InvalidTransactionError, ReplayMismatchError } from './dev-chain/errors.ts'
 export { DevChainLedger } from './dev-ledger.ts'
 export { NearLedger } from './near-ledger.ts'
 export { readCredentials, credentialsPath } from './credentials.ts'
