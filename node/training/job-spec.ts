@@ -1,0 +1,36 @@
+/** The job spec schema: what a training job trains, on what, and how. Pure (no I/O). */
+import { z } from 'zod'
+import { InvalidSpecError, ModelSpec, formatIssues } from './model-spec.ts'
+
+export const JobSpec = z.object({
+  id: z.string().min(1).max(128),
+  model: ModelSpec,
+  /** CID of the dataset manifest. */
+  dataset: z.string().min(1),
+  rounds: z.number().int().positive().default(20),
+  inner: z.object({
+    steps: z.number().int().positive().default(50),
+    lr: z.number().positive().default(1e-3),
+    weightDecay: z.number().min(0).default(0.01),
+    batchSize: z.number().int().positive().default(64)
+  }).strict().default({ steps: 50, lr: 1e-3, weightDecay: 0.01, batchSize: 64 }),
+  outer: z.object({
+    lr: z.number().positive().default(0.7),
+    momentum: z.number().min(0).lt(1).default(0.9),
+    nesterov: z.boolean().default(true)
+  }).strict().default({ lr: 0.7, momentum: 0.9, nesterov: true }),
+  codec: z.enum(['none', 'fp16', 'int8']).default('fp16'),
+  checkpointEvery: z.number().int().positive().default(5),
+  seed: z.number().int().min(0).max(2 ** 31 - 1).default(0),
+  eval: z.object({
+    every: z.number().int().positive().default(1),
+    maxSamples: z.number().int().positive().default(2000)
+  }).strict().default({ every: 1, maxSamples: 2000 })
+}).strict()
+export type JobSpec = z.infer<typeof JobSpec>
+
+export function parseJobSpec (input: unknown): JobSpec {
+  const r = JobSpec.safeParse(input)
+  if (!r.success) throw new InvalidSpecError(`invalid job spec: ${formatIssues(r.error.issues)}`)
+  return r.data
+}

@@ -1,0 +1,79 @@
+/**
+ * The inner loop of a DiLoCo round: H steps of AdamW (tfjs Adam + decoupled weight decay) from the global
+ * weights, with a seeded batch order; returns the pseudo-gradient global - local.
+ */
+import * as tf from '@tensorflow/tfjs'
+import { flattenWeights, setFlatWeights } from './weights.ts'
+
+export interface Samples { x: Float32Array, y: Int32Array, count: number, featureShape: number[], numClasses: number }
+export interface InnerParams { steps: number, lr: number, weightDecay: number, batchSize: number, seed: number }
+export interface LocalResult { pseudoGradient: Float32Array, samples: number, loss: number }
+
+/** Mulberry32: small seeded PRNG for batch order. */
+export function seededRandom (seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+export async function trainLocal (model: tf.LayersModel, global: Float32Array, data: Samples, p: InnerParams): Promise<LocalResult> {
+  if (data.count === 0) throw new RangeError('no samples to train on')
+  setFlatWeights(model, global)
+  const rand = seededRandom(p.seed)
+  const perSample = data.featureShape.reduce((a, b) => a * b, 1)
+  const optimizer = tf.train.adam(p.lr)
+  const vars = model.trainableWeights.map(w => w.read() as tf.Variable)
+  // Decay kernels only (not biases), the usual AdamW practice.
+  const decayed = model.trainableWeights.filter(w => w.shape.length > 1).map(w => w.read() as tf.Variable)
+  let order = shuffled(data.count, rand); let pos = 0
+  let lossSum = 0; let processed = 0
+  const xb = new Float32Array(p.batchSize * perSample); const yb = new Int32Array(p.batchSize)
+  for (let step = 0; step < p.steps; step++) {
+    const b = Math.min(p.batchSize, data.count)
+    for (let i = 0; i < b; i++) {
+      if (pos === order.length) { order = shuffled(data.count, rand); pos = 0 }
+      const s = order[pos++]
+      xb.set(data.x.subarray(s * perSample, (s + 1) * perSample), i * perSample)
+      yb[i] = data.y[s]
+    }
+    const loss = tf.tidy(() => {
+      const x = tf.tensor(xb.subarray(0, b * perSample), [b, ...data.featureShape])
+      const y = tf.oneHot(tf.tensor1d(yb.subarray(0, b), 'int32'), data.numClasses)
+      const l = optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, true, vars)!
+      for (const v of decayed) v.assign(v.mul(1 - p.lr * p.weightDecay))
+      return l
+    })
+    lossSum += (await loss.data())[0]
+    loss.dispose()
+    processed += b
+  }
+  optimizer.dispose()
+  const local = flattenWeights(model)
+  const pseudoGradient = new Float32Array(global.length)
+  for (let i = 0; i < global.length; i++) pseudoGradient[i] = global[i] - local[i]
+  return { pseudoGradient, samples: processed, loss: lossSum / p.steps }
+}
+
+function shuffled (n: number, rand: () => number): Uint32Array {
+  const a = new Uint32Array(n)
+  for (let i = 0; i < n; i++) a[i] = i
+  for (let i = n - 1; i > 0; i--) { const j = Math.floor(rand() * (i + 1)); const t = a[i]; a[i] = a[j]; a[j] = t }
+  return a
+}
+
+/** Accuracy of `model` with flat weights `weights` on labelled samples. */
+export function evaluate (model: tf.LayersModel, weights: Float32Array, data: Samples): number {
+  setFlatWeights(model, weights)
+  return tf.tidy(() => {
+    const x = tf.tensor(data.x, [data.count, ...data.featureShape])
+    const pred = (model.predict(x) as tf.Tensor).argMax(-1).dataSync()
+    let ok = 0
+    for (let i = 0; i < data.count; i++) if (pred[i] === data.y[i]) ok++
+    return ok / data.count
+  })
+}
