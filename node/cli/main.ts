@@ -9,6 +9,7 @@ import { registerNode } from './commands/node.ts'
 import { registerBootstrap } from './commands/bootstrap.ts'
 import { registerDataset } from './commands/dataset.ts'
 import { registerPin } from './commands/pin.ts'
+import { registerDemo } from './commands/demo.ts'
 
 export function buildProgram (): Command {
   const program = new Command('nearai')
@@ -24,6 +25,7 @@ export function buildProgram (): Command {
   registerBootstrap(program)
   registerDataset(program)
   registerPin(program)
+  registerDemo(program)
   return program
 }
 
