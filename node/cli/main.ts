@@ -10,6 +10,7 @@ import { registerBootstrap } from './commands/bootstrap.ts'
 import { registerDataset } from './commands/dataset.ts'
 import { registerPin } from './commands/pin.ts'
 import { registerDemo } from './commands/demo.ts'
+import { registerChain } from './commands/chain.ts'
 
 export function buildProgram (): Command {
   const program = new Command('nearai')
@@ -26,6 +27,7 @@ export function buildProgram (): Command {
   registerDataset(program)
   registerPin(program)
   registerDemo(program)
+  registerChain(program)
   return program
 }
 

@@ -40,6 +40,23 @@ export interface DemoOptions {
 }
 
 const JOB = 'demo-mnist-mlp'
+
+/**
+ * The demo's peers share one thread, so their inner steps run one after another instead of side by side as on
+ * separate machines; without this barrier the last peer would reach the round's matchmaking a whole training
+ * time after the first. It releases every peer once all of them finished training the round.
+ */
+class RoundBarrier {
+  private readonly waiting = new Map<number, Array<() => void>>()
+  constructor (private readonly parties: number) {}
+  async arrive (round: number): Promise<void> {
+    const list = this.waiting.get(round) ?? []
+    this.waiting.set(round, list)
+    const done = new Promise<void>(resolve => list.push(resolve))
+    if (list.length === this.parties) { list.forEach(r => { r() }); this.waiting.delete(round) }
+    await done
+  }
+}
 const SHARDS = 8
 
 function concatSamples (parts: Samples[]): Samples {
@@ -88,11 +105,12 @@ export async function runDemo (opts: DemoOptions): Promise<{ accuracy: number, h
     const evalModel = buildModel(spec as never, 1)
     const initial = flattenWeights(evalModel)
     let bytes = 0
+    const barrier = new RoundBarrier(peers.length)
     const results = await Promise.all(peers.map(async (peer, index) => {
       const model = buildModel(spec as never, 1)
       const shardCache = new Map<number, Samples>()
       const manifest = await getDatasetManifest(peer.helia, added.cid as CID, { timeoutMs: 60_000 })
-      const averager = new AllReduceAverager({ job: JOB, host: peer.libp2p, pubsub: peer.libp2p.services.pubsub, peerId: peer.peerId, codec, logger: quiet, errorFeedback: true, window: { floorMs: 4000, fraction: 1.5 } })
+      const averager = new AllReduceAverager({ job: JOB, host: peer.libp2p, pubsub: peer.libp2p.services.pubsub, peerId: peer.peerId, codec, logger: quiet, errorFeedback: true, window: { floorMs: 3000, fraction: 0.25 } })
       await averager.start()
       const start: GlobalState = { round: -1, weights: initial, momentum: new Float32Array(initial.length) }
       try {
@@ -117,6 +135,7 @@ export async function runDemo (opts: DemoOptions): Promise<{ accuracy: number, h
                 ? { pseudoGradient: new Float32Array(state.weights.length), samples: 0, loss: 0 }
                 : await trainLocal(model, state.weights, concatSamples(parts), { steps: opts.innerSteps, lr: 1e-3, weightDecay: 0.01, batchSize: 64, seed: round * 100 + index })
               averager.observeTrainingTime(Date.now() - t0)
+              await barrier.arrive(round)
               return r
             }
           },
