@@ -10,9 +10,11 @@ export interface MetricsSources {
   node: PeerNode
   /** Bytes of pinned content, when the node pins datasets. */
   pinnedBytes?: () => Promise<number>
+  /** Configured public datasets by state (pending, fetching, pinned, failed), when the node pins datasets. */
+  pinnedDatasets?: () => Record<string, number>
 }
 
-export function createMetricsRegistry ({ node, pinnedBytes }: MetricsSources): Registry {
+export function createMetricsRegistry ({ node, pinnedBytes, pinnedDatasets }: MetricsSources): Registry {
   const registry = new Registry()
   const libp2p = node.libp2p
   new Gauge({
@@ -65,6 +67,17 @@ export function createMetricsRegistry ({ node, pinnedBytes }: MetricsSources): R
       help: 'Bytes of pinned content (public datasets kept available)',
       registers: [registry],
       async collect () { this.set(await pinnedBytes()) }
+    })
+  }
+  if (pinnedDatasets != null) {
+    new Gauge({
+      name: 'nearai_pinned_datasets',
+      help: 'Public datasets this node is configured to keep pinned, by state (pending, fetching, pinned, failed)',
+      labelNames: ['state'],
+      registers: [registry],
+      collect () {
+        for (const [state, n] of Object.entries(pinnedDatasets())) this.set({ state }, n)
+      }
     })
   }
   return registry

@@ -89,3 +89,42 @@ export async function pinnedBytes (helia: Helia, opts: { signal?: AbortSignal } 
   }
   return total
 }
+
+export interface PinnedBytesMeter {
+  /** Bytes held by pins now, as far as known; never walks a DAG while the caller waits. */
+  read: (opts?: { signal?: AbortSignal }) => Promise<number>
+}
+
+/**
+ * pinnedBytes() for a metrics scrape: a pin's recorded size when it has one; otherwise its DAG is walked
+ * once, in the background, and the size remembered by CID (content under a CID never changes). Until that
+ * walk ends (or when it fails) the pin counts 0, so a scrape costs one listing of the pins, not a read of
+ * every block.
+ */
+export function pinnedBytesMeter (helia: Helia, opts: { onError?: (cid: CID, err: Error) => void } = {}): PinnedBytesMeter {
+  const walked = new Map<string, number>()
+  const walking = new Set<string>()
+  return {
+    read: async ({ signal } = {}) => {
+      let total = 0
+      const present = new Set<string>()
+      for await (const pin of helia.pins.ls({ signal })) {
+        if (typeof pin.metadata.bytes === 'number') { total += pin.metadata.bytes; continue }
+        const key = pin.cid.toString()
+        present.add(key)
+        const known = walked.get(key)
+        if (known != null) { total += known; continue }
+        if (walking.has(key)) continue
+        walking.add(key)
+        dagSize(helia, pin.cid, { offline: true }).then(
+          bytes => { walked.set(key, bytes) },
+          // Counted as 0 rather than walked again at every scrape.
+          (err: Error) => { walked.set(key, 0); opts.onError?.(pin.cid, err) }
+        ).finally(() => { walking.delete(key) })
+      }
+      // Forget the sizes of pins that are gone.
+      for (const key of walked.keys()) if (!present.has(key)) walked.delete(key)
+      return total
+    }
+  }
+}

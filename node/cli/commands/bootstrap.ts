@@ -3,7 +3,9 @@ import { commandContext, flagsToOverrides } from '../context.ts'
 import { addNetworkFlags, int } from './network-flags.ts'
 import { gracefulShutdown } from '../../peer/lifecycle.ts'
 import { lockHome } from '../../peer/home-lock.ts'
-import { startBootstrapNode } from '../../../bootstrap/bootstrap-node.ts'
+import { parsePinnedDatasets, startBootstrapNode } from '../../../bootstrap/bootstrap-node.ts'
+
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), ...value.split(',').filter(Boolean)]
 
 export function registerBootstrap (program: Command): void {
   const bootstrap = program.command('bootstrap').description('operate a bootstrap node (DHT server, relay, pinning; no training)')
@@ -11,10 +13,12 @@ export function registerBootstrap (program: Command): void {
     .description('start an always-on bootstrap node with /metrics and /healthz')
     .addOption(new Option('--metrics-host <host>', 'address of the /metrics and /healthz endpoint'))
     .addOption(new Option('--metrics-port <port>', 'port of the /metrics and /healthz endpoint (0 picks a free one)').argParser(int))
+    .addOption(new Option('--pin <cid>', 'dataset manifest CID to fetch and keep pinned (repeatable or comma-separated; replaces bootstrap.pin)').argParser(collect))
   const map = addNetworkFlags(start)
   start.action(async (opts: Record<string, unknown>, cmd: Command) => {
-    const flags = flagsToOverrides(opts, { ...map, metricsHost: ['bootstrap', 'metricsHost'], metricsPort: ['bootstrap', 'metricsPort'] })
+    const flags = flagsToOverrides(opts, { ...map, metricsHost: ['bootstrap', 'metricsHost'], metricsPort: ['bootstrap', 'metricsPort'], pin: ['bootstrap', 'pin'] })
     const ctx = await commandContext(cmd, flags)
+    parsePinnedDatasets(ctx.config.bootstrap.pin) // a bad CID fails here, before the home is locked
     const shutdown = gracefulShutdown(ctx.logger)
     const lock = await lockHome(ctx.home, 'nearai bootstrap start')
     shutdown.defer(lock.release)
