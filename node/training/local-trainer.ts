@@ -5,7 +5,32 @@
 import * as tf from '@tensorflow/tfjs'
 import { flattenWeights, setFlatWeights } from './weights.ts'
 
-export interface Samples { x: Float32Array, y: Int32Array, count: number, featureShape: number[], numClasses: number }
+export interface Samples {
+  /** count × prod(featureShape) feature values (token ids, for a language model). */
+  x: Float32Array
+  /** count × prod(labelShape) class labels in [0, numClasses). */
+  y: Int32Array
+  count: number
+  featureShape: number[]
+  numClasses: number
+  /**
+   * Shape of one sample's labels when it has more than one: [context] for a language model's
+   * next-token targets, scored against logits [batch, ...labelShape, numClasses]. Absent: one label.
+   */
+  labelShape?: number[]
+}
+
+/** Labels per sample: prod(labelShape), 1 when absent. */
+export function labelsPerSample (s: Pick<Samples, 'labelShape'>): number {
+  return (s.labelShape ?? []).reduce((a, b) => a * b, 1)
+}
+
+/** Feature tensor in the dtype of the model's input (token-id models take int32). */
+function inputTensor (model: tf.LayersModel, values: Float32Array, shape: number[]): tf.Tensor {
+  const x = tf.tensor(values, shape)
+  return model.inputs[0]?.dtype === 'int32' ? tf.cast(x, 'int32') : x
+}
+
 export interface InnerParams { steps: number, lr: number, weightDecay: number, batchSize: number, seed: number }
 export interface LocalResult { pseudoGradient: Float32Array, samples: number, loss: number }
 
@@ -32,18 +57,19 @@ export async function trainLocal (model: tf.LayersModel, global: Float32Array, d
   const decayed = model.trainableWeights.filter(w => w.shape.length > 1).map(w => w.read() as tf.Variable)
   let order = shuffled(data.count, rand); let pos = 0
   let lossSum = 0; let processed = 0
-  const xb = new Float32Array(p.batchSize * perSample); const yb = new Int32Array(p.batchSize)
+  const perLabel = labelsPerSample(data)
+  const xb = new Float32Array(p.batchSize * perSample); const yb = new Int32Array(p.batchSize * perLabel)
   for (let step = 0; step < p.steps; step++) {
     const b = Math.min(p.batchSize, data.count)
     for (let i = 0; i < b; i++) {
       if (pos === order.length) { order = shuffled(data.count, rand); pos = 0 }
       const s = order[pos++]
       xb.set(data.x.subarray(s * perSample, (s + 1) * perSample), i * perSample)
-      yb[i] = data.y[s]
+      yb.set(data.y.subarray(s * perLabel, (s + 1) * perLabel), i * perLabel)
     }
     const loss = tf.tidy(() => {
-      const x = tf.tensor(xb.subarray(0, b * perSample), [b, ...data.featureShape])
-      const y = tf.oneHot(tf.tensor1d(yb.subarray(0, b), 'int32'), data.numClasses)
+      const x = inputTensor(model, xb.subarray(0, b * perSample), [b, ...data.featureShape])
+      const y = tf.oneHot(tf.tensor(yb.subarray(0, b * perLabel), [b, ...(data.labelShape ?? [])], 'int32'), data.numClasses)
       const l = optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, true, vars)!
       for (const v of decayed) v.assign(v.mul(1 - p.lr * p.weightDecay))
       return l
@@ -66,14 +92,15 @@ function shuffled (n: number, rand: () => number): Uint32Array {
   return a
 }
 
-/** Accuracy of `model` with flat weights `weights` on labelled samples. */
+/** Accuracy of `model` with flat weights `weights` on labelled samples (per label: per position for sequences). */
 export function evaluate (model: tf.LayersModel, weights: Float32Array, data: Samples): number {
   setFlatWeights(model, weights)
   return tf.tidy(() => {
-    const x = tf.tensor(data.x, [data.count, ...data.featureShape])
+    const x = inputTensor(model, data.x, [data.count, ...data.featureShape])
     const pred = (model.predict(x) as tf.Tensor).argMax(-1).dataSync()
+    const total = data.count * labelsPerSample(data)
     let ok = 0
-    for (let i = 0; i < data.count; i++) if (pred[i] === data.y[i]) ok++
-    return ok / data.count
+    for (let i = 0; i < total; i++) if (pred[i] === data.y[i]) ok++
+    return ok / total
   })
 }

