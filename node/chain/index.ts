@@ -34,6 +34,7 @@ export { DevChainLedger } from './dev-ledger.ts'
 export { NearLedger } from './near-ledger.ts'
 export { readCredentials, credentialsPath } from './credentials.ts'
 export { startRpcServer } from './rpc/server.ts'
+export { CheckpointAttester, isTransientChainError, ledgerConfigFrom, DEFAULT_MIN_STORAGE_AVAILABLE, type AttestOutcome, type CheckpointAttestationInput, type CheckpointAttesterInit, type RetryOptions } from './auto-attest.ts'
 
 export const NEAR_RPC_URLS: Record<string, string> = {
   testnet: 'https://rpc.testnet.near.org',

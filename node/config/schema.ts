@@ -37,6 +37,20 @@ export const NodeConfig = z.object({
     level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
     /** `pretty` on a terminal, `json` for log collectors; `auto` picks by whether stdout is a TTY. */
     format: z.enum(['auto', 'pretty', 'json']).default('auto')
+  }).strict().prefault({}),
+  chain: z.object({
+    /** `dev`: the embedded chain under `<home>/chain`; `custom`: any NEAR JSON-RPC (e.g. `nearai chain serve`). */
+    network: z.enum(['dev', 'testnet', 'mainnet', 'custom']).default('dev'),
+    /** The NEAR account that signs (validators: the account named in the job's validator set). */
+    accountId: z.string().min(2).max(64).optional(),
+    /** The NearAI contract account; required except on `dev` (nearai.test). */
+    contractId: z.string().min(2).max(64).optional(),
+    /** JSON-RPC endpoint: required for `custom`, overrides the public RPC for testnet/mainnet. */
+    rpcUrl: z.url({ protocol: /^https?$/ }).optional(),
+    /** A near-cli credentials file; defaults to ~/.near-credentials/<network>/<accountId>.json. */
+    credentialsFile: z.string().min(1).optional(),
+    /** Attest the job's published checkpoints when this account is one of its validators. */
+    attest: z.boolean().default(true)
   }).strict().prefault({})
 }).strict()
 
