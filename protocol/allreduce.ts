@@ -64,6 +64,8 @@ export const ReadyAnnouncement = z.object({
   type: z.literal('allreduce-ready'),
   job: JobId,
   round: Round,
+  /** Retries of a round whose group failed to form count up from 0, so a retry never meets the stale views of an earlier try. */
+  attempt: z.number().int().nonnegative().max(1_000_000).default(0),
   peerId: PeerIdString,
   vectorLength: z.number().int().positive().max(MAX_VECTOR_LENGTH),
   codec: z.string().min(1).max(32),
@@ -79,6 +81,8 @@ export const GroupConfirmation = z.object({
   type: z.literal('allreduce-group'),
   job: JobId,
   round: Round,
+  /** Retries of a round whose group failed to form count up from 0, so a retry never meets the stale views of an earlier try. */
+  attempt: z.number().int().nonnegative().max(1_000_000).default(0),
   peerId: PeerIdString,
   members: z.array(PeerIdString).min(1).max(MAX_GROUP_SIZE),
   at: z.number().int().nonnegative()
@@ -88,7 +92,7 @@ export type GroupConfirmation = z.infer<typeof GroupConfirmation>
 export const ReadyTopicMessage = z.discriminatedUnion('type', [ReadyAnnouncement, GroupConfirmation])
 export type ReadyTopicMessage = z.infer<typeof ReadyTopicMessage>
 
-export function encodeReadyMessage (message: ReadyTopicMessage): Uint8Array {
+export function encodeReadyMessage (message: z.input<typeof ReadyTopicMessage>): Uint8Array {
   return encodeJson(message)
 }
 
@@ -115,8 +119,10 @@ export function canonicalOrder (peers: Iterable<string>): string[] {
 }
 
 /** Identifies a group: members that disagree on it refuse each other's frames instead of mixing rounds. */
-export function groupHash (job: string, round: number, members: readonly string[], vectorLength: number): string {
-  const text = JSON.stringify(['nearai-allreduce-group', ALLREDUCE_WIRE_VERSION, job, round, vectorLength, canonicalOrder(members)])
+export function groupHash (job: string, round: number, members: readonly string[], vectorLength: number, attempt = 0): string {
+  const parts: unknown[] = ['nearai-allreduce-group', ALLREDUCE_WIRE_VERSION, job, round, vectorLength, canonicalOrder(members)]
+  if (attempt > 0) parts.push(attempt)
+  const text = JSON.stringify(parts)
   return bytesToHex(sha256(new TextEncoder().encode(text)))
 }
 

@@ -19,6 +19,8 @@ export interface MakeGroupOptions {
   round: number
   members: Iterable<string>
   vectorLength: number
+  /** Which try of the round this group is (0 first); part of the group hash. */
+  attempt?: number
   /** Announced speeds by peer id. */
   speeds?: ReadonlyMap<string, number>
 }
@@ -32,7 +34,7 @@ export function makeGroup (opts: MakeGroupOptions): RoundGroup {
     members,
     vectorLength: opts.vectorLength,
     speedBps: opts.speeds != null ? members.map(m => opts.speeds?.get(m) ?? 0) : undefined,
-    hash: groupHash(opts.job, opts.round, members, opts.vectorLength)
+    hash: groupHash(opts.job, opts.round, members, opts.vectorLength, opts.attempt ?? 0)
   }
 }
 

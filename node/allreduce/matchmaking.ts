@@ -50,6 +50,17 @@ export interface FormGroupOptions {
   speedBps: number
   /** Absolute time (ms on the clock) by which announcements must have arrived. */
   deadline: number
+  /**
+   * Peers this one expects in the round (the last round's group that is still connected). Once all of them
+   * have announced, and `minWaitMs` has passed, the view closes without waiting for the deadline: a round
+   * then waits for the slowest expected peer, not for a fixed window, and the deadline only bounds how long
+   * a missing peer (crashed, stalled) can hold the others.
+   */
+  expected?: Iterable<string>
+  /** Which try of this round (0 first): peers that retry a round whose group failed meet afresh. */
+  attempt?: number
+  /** Earliest close after this peer's own announcement (ms), so that a peer nobody expected yet can be heard. */
+  minWaitMs?: number
   signal?: AbortSignal
 }
 
@@ -77,7 +88,7 @@ export class Matchmaking {
   private readonly confirmWindowMs: number
   private readonly republishMs: number
   private readonly retainRounds: number
-  private readonly jobs = new Map<string, Map<number, RoundState>>()
+  private readonly jobs = new Map<string, Map<string, RoundState>>()
   private readonly listener = (evt: CustomEvent<Message>): void => { this.onMessage(evt.detail) }
   private started = false
 
@@ -128,17 +139,21 @@ export class Matchmaking {
     this.pubsub.topicValidators?.delete(topic)
   }
 
-  private roundState (job: string, round: number, create: boolean): RoundState | undefined {
+  /** State of one try of a round; only the newest `retainRounds` rounds are kept (bounded memory). */
+  private roundState (job: string, round: number, attempt: number, create: boolean): RoundState | undefined {
     const rounds = this.jobs.get(job)
     if (rounds == null) return undefined
-    let state = rounds.get(round)
+    const key = `${round}/${attempt}`
+    let state = rounds.get(key)
     if (state == null && create) {
-      // Bounded memory: keep only the newest rounds.
-      const newest = Math.max(round, ...rounds.keys())
+      const roundOf = (k: string): number => Number(k.split('/')[0])
+      const newest = Math.max(round, ...[...rounds.keys()].map(roundOf))
       if (round <= newest - this.retainRounds) return undefined
+      // A peer may flood attempts of one round: keep the number of tries per round bounded too.
+      if ([...rounds.keys()].filter(k => roundOf(k) === round).length >= 16) return undefined
       state = { ready: new Map(), confirmations: new Map(), onChange: new Set() }
-      rounds.set(round, state)
-      for (const r of rounds.keys()) if (r <= newest - this.retainRounds) rounds.delete(r)
+      rounds.set(key, state)
+      for (const k of rounds.keys()) if (roundOf(k) <= newest - this.retainRounds) rounds.delete(k)
     }
     return state
   }
@@ -155,7 +170,7 @@ export class Matchmaking {
   }
 
   private record (message: ReadyAnnouncement | GroupConfirmation): void {
-    const state = this.roundState(message.job, message.round, true)
+    const state = this.roundState(message.job, message.round, message.attempt, true)
     if (state == null) return
     if (message.type === 'allreduce-ready') {
       if (!state.ready.has(message.peerId) && state.ready.size < 4 * MAX_GROUP_SIZE) {
@@ -206,13 +221,15 @@ export class Matchmaking {
 
   async formGroup (opts: FormGroupOptions): Promise<FormGroupResult> {
     this.join(opts.job)
-    const state = this.roundState(opts.job, opts.round, true)
-    if (state == null) throw new RangeError(`round ${opts.round} of ${opts.job} is older than the rounds being formed`)
+    const attempt = opts.attempt ?? 0
+    const state = this.roundState(opts.job, opts.round, attempt, true)
+    if (state == null) throw new RangeError(`round ${opts.round} (try ${attempt}) of ${opts.job} is older than the rounds being formed, or tried too often`)
     const self: ReadyAnnouncement = {
       v: READY_TOPIC_VERSION,
       type: 'allreduce-ready',
       job: opts.job,
       round: opts.round,
+      attempt,
       peerId: this.peerId,
       vectorLength: opts.vectorLength,
       codec: opts.codec,
@@ -221,16 +238,24 @@ export class Matchmaking {
     }
     state.ready.set(this.peerId, { announcement: self, receivedAt: this.clock.now() })
 
-    // 1. Announce until the deadline.
-    await this.announceUntil(opts.job, self, opts.deadline, state, () => this.clock.now() >= opts.deadline, opts.signal)
-    if (this.clock.now() < opts.deadline) await sleep(this.clock, opts.deadline - this.clock.now(), opts.signal)
+    // 1. Announce until the deadline, or until every expected peer has announced.
+    const expected = [...new Set([...(opts.expected ?? []), this.peerId])]
+    const earliest = this.clock.now() + (opts.minWaitMs ?? 0)
+    const complete = (): boolean => opts.expected != null && expected.every(p => state.ready.has(p))
+    const closed = (): boolean => this.clock.now() >= opts.deadline || (this.clock.now() >= earliest && complete())
+    while (!closed()) {
+      await this.announceUntil(opts.job, self, opts.deadline, state, closed, opts.signal)
+      const wait = (complete() ? earliest : opts.deadline) - this.clock.now()
+      if (wait > 0 && !closed()) await this.waitForChange(state, wait, closed, opts.signal)
+    }
+    const closedAt = this.clock.now()
 
-    // 2. The view at the deadline: compatible announcements received in time.
+    // 2. The view at the close: compatible announcements received in time.
     const excluded = new Set<string>()
     const viewPeers: string[] = []
     for (const [peer, heard] of state.ready) {
       const a = heard.announcement
-      if (heard.receivedAt <= opts.deadline && a.vectorLength === opts.vectorLength && a.codec === opts.codec) viewPeers.push(peer)
+      if (heard.receivedAt <= closedAt && a.vectorLength === opts.vectorLength && a.codec === opts.codec) viewPeers.push(peer)
       else excluded.add(peer)
     }
     const view = canonicalOrder(viewPeers).slice(0, MAX_GROUP_SIZE)
@@ -238,7 +263,7 @@ export class Matchmaking {
 
     // 3. Confirm the view and wait for the other members' confirmations.
     const confirmation: GroupConfirmation = {
-      v: READY_TOPIC_VERSION, type: 'allreduce-group', job: opts.job, round: opts.round, peerId: this.peerId, members: view, at: Math.floor(this.clock.now())
+      v: READY_TOPIC_VERSION, type: 'allreduce-group', job: opts.job, round: opts.round, attempt, peerId: this.peerId, members: view, at: Math.floor(this.clock.now())
     }
     state.confirmations.set(this.peerId, confirmation)
     const allConfirmed = (): boolean => view.every(p => state.confirmations.has(p))
@@ -256,7 +281,7 @@ export class Matchmaking {
     for (const p of state.ready.keys()) if (!members.includes(p)) excluded.add(p)
     excluded.delete(this.peerId)
     const group = members.includes(this.peerId)
-      ? makeGroup({ job: opts.job, round: opts.round, members, vectorLength: opts.vectorLength, speeds })
+      ? makeGroup({ job: opts.job, round: opts.round, attempt, members, vectorLength: opts.vectorLength, speeds })
       : null
     return { group, view, excluded: canonicalOrder(excluded) }
   }

@@ -83,6 +83,10 @@ export function buildLibp2pOptions (opts: HostNetworkOptions): Libp2pOptions<Rec
     streamMuxers: [yamux()],
     peerDiscovery: (opts.bootstrap?.length ?? 0) > 0 ? [bootstrap({ list: opts.bootstrap ?? [], timeout: 0 })] : [],
     connectionManager: { maxConnections: opts.maxConnections, inboundConnectionThreshold: opts.inboundConnectionsPerSecond ?? 25 },
+    // A peer busy training (TensorFlow.js holds its event loop for whole steps) answers pings late; aborting the
+    // connection for that tore down all-reduces between live peers. Dead peers are still noticed: their TCP
+    // connection closes, and the all-reduce has its own progress-based timeouts.
+    connectionMonitor: { abortConnectionOnPingFailure: false },
     connectionGater: opts.connectionGater,
     services
   } as Libp2pOptions<Record<string, unknown>>

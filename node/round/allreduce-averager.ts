@@ -2,9 +2,10 @@
  * The round's averaging step over the network: matchmaking on the job's ready topic forms the group, the
  * butterfly all-reduce averages the pseudo-gradients, weighted by samples, through the job's codec.
  *
- * The matchmaking window adapts to the job: peers finish their inner steps at different times, so the window
- * is a fraction of the measured training time (with a floor and a cap) rather than a fixed constant; a peer
- * that finishes outside it is left out of this round and catches up from the announced state.
+ * No fixed timeouts: the group closes as soon as every connected peer of the job is ready, so a round waits
+ * for its slowest live peer; the window (a multiple of the measured training time, with a floor and a cap)
+ * only bounds how long a stalled peer can hold the others. A peer that misses it is left out of this round
+ * and catches up from the announced state.
  */
 import type { Logger } from 'pino'
 import { ButterflyAllReduce, Matchmaking, partitionGroup, plaintextAggregator, weightedMean, type AllReduceHost, type Partition, type ReadyPubSub } from '../allreduce/index.ts'
@@ -15,11 +16,16 @@ import { RoundFailedError } from './round-loop.ts'
 export interface MatchWindowPolicy {
   floorMs: number
   capMs: number
-  /** Window = fraction × (EWMA of this peer's training time per round). */
+  /** Window = fraction × (EWMA of this peer's training time per round), within [floorMs, capMs]. */
   fraction: number
 }
 
-export const DEFAULT_MATCH_WINDOW: MatchWindowPolicy = { floorMs: 2_000, capMs: 60_000, fraction: 0.5 }
+/**
+ * Generous on purpose: the group closes as soon as every connected peer of the job is ready, so the window
+ * only costs time when a connected peer is stalled; too short a window splits rounds between peers whose
+ * speeds differ (a loaded machine, a slower GPU), the failure users of decentralized training complain of most.
+ */
+export const DEFAULT_MATCH_WINDOW: MatchWindowPolicy = { floorMs: 10_000, capMs: 120_000, fraction: 3 }
 
 export interface AllReduceAveragerOptions {
   job: string
@@ -31,6 +37,14 @@ export interface AllReduceAveragerOptions {
   window?: Partial<MatchWindowPolicy>
   /** Compensate quantisation error across rounds (recommended for lossy codecs). */
   errorFeedback?: boolean
+  /**
+   * The job's peers this node is connected to now (the subscribers of the job's ready topic). A round closes as
+   * soon as all of them are ready; only a missing one (stalled, or just crashed) makes it wait the full window,
+   * and a crashed peer stops being expected as soon as its connection closes.
+   */
+  livePeers?: () => string[]
+  /** Fewer members than this and the round fails for this peer (a lone peer must not train a fork of its own). */
+  minGroupSize?: number
   now?: () => number
 }
 
@@ -40,9 +54,11 @@ export class AllReduceAverager implements RoundAverager {
   private readonly window: MatchWindowPolicy
   private readonly now: () => number
   private trainEwmaMs?: number
+  private observations = 0
   private lastAverageAt?: number
   private residual?: Float32Array
   private speedBps = 50e6
+  private lastTry?: { round: number, attempt: number }
 
   constructor (private readonly opts: AllReduceAveragerOptions) {
     this.matchmaking = new Matchmaking({ pubsub: opts.pubsub, peerId: opts.peerId })
@@ -63,21 +79,32 @@ export class AllReduceAverager implements RoundAverager {
 
   /** Called by the trainer's wrapper with the time the inner steps took, to size the next window. */
   observeTrainingTime (ms: number): void {
+    this.observations++
     this.trainEwmaMs = this.trainEwmaMs == null ? ms : 0.7 * this.trainEwmaMs + 0.3 * ms
   }
 
   matchWindowMs (): number {
-    const adaptive = (this.trainEwmaMs ?? 0) * this.window.fraction
+    // A job's first round: peers differ in start-up time (installing, fetching data) far more than in
+    // training speed, and one measurement says little: wait up to the cap for the connected peers.
+    if (this.trainEwmaMs == null || this.observations < 2) return this.window.capMs
+    const adaptive = this.trainEwmaMs * this.window.fraction
     return Math.min(this.window.capMs, Math.max(this.window.floorMs, adaptive))
   }
 
   async average (round: number, update: LocalUpdate, signal: AbortSignal): Promise<AveragedUpdate> {
     const n = update.pseudoGradient.length
     const deadline = this.now() + this.matchWindowMs()
+    const expected = this.opts.livePeers?.()
+    // The same round again (its group failed to form, nobody announced a newer state): the next try.
+    const attempt = this.lastTry?.round === round ? this.lastTry.attempt + 1 : 0
+    this.lastTry = { round, attempt }
     const { group, view, excluded } = await this.matchmaking.formGroup({
-      job: this.opts.job, round, vectorLength: n, codec: this.opts.codec.id, speedBps: this.speedBps, deadline, signal
+      job: this.opts.job, round, vectorLength: n, codec: this.opts.codec.id, speedBps: this.speedBps, deadline, signal, expected, minWaitMs: 300, attempt
     })
     if (group == null) throw new RoundFailedError(`round ${round}: not in the group (saw ${view.length}, excluded ${excluded.length})`)
+    const min = this.opts.minGroupSize ?? 1
+    if (group.members.length < min) throw new RoundFailedError(`round ${round}: the group has ${group.members.length} member(s), the job needs ${min}`)
+    this.opts.logger.info({ event: 'group', round, attempt, members: group.members, excluded }, 'all-reduce group formed')
     const vector = this.opts.errorFeedback === true ? this.compensate(update.pseudoGradient, partitionGroup(group)) : update.pseudoGradient
     const result = await this.butterfly.run({
       group, vector, weight: update.samples, aggregator: plaintextAggregator(this.opts.codec, weightedMean), signal

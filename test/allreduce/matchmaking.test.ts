@@ -94,6 +94,31 @@ describe('matchmaking', function () {
     mms.forEach(m => { m.stop() })
   })
 
+  it('closes as soon as every expected peer is ready, and waits out the deadline only for a missing one', async () => {
+    const clock = new ManualClock()
+    const bus = new FakeBus()
+    const ids = await peerIds(3)
+    const all = ids.map(String)
+    const mms = ids.map(id => new Matchmaking({ pubsub: new FakePubSub(bus, id), peerId: id.toString(), clock }, { confirmWindowMs: 500, republishMs: 200 }))
+    mms.forEach(m => { m.join(job) })
+    // All three expected and all ready at t=0: the group forms long before the 10 s deadline.
+    const quick = mms.map(async m => await m.formGroup({ ...base, deadline: 10_000, expected: all, minWaitMs: 100 }))
+    await clock.runUntil(2000)
+    const formed = await Promise.race([Promise.all(quick), new Promise<null>(resolve => { setTimeout(() => { resolve(null) }, 50) })])
+    assert.ok(formed != null, 'the group did not form before the deadline although every expected peer was ready')
+    for (const r of formed) assert.deepEqual(r.group?.members, [...all].sort())
+    // Round 4: the third peer never comes (crashed): the other two wait until the deadline, then go on without it.
+    const waiting = mms.slice(0, 2).map(async m => await m.formGroup({ ...base, round: 4, deadline: clock.now() + 3000, expected: all, minWaitMs: 100 }))
+    let settled = false
+    void Promise.all(waiting).then(() => { settled = true })
+    await clock.runUntil(clock.now() + 2500)
+    assert.equal(settled, false, 'closed before the deadline while an expected peer was missing')
+    await clock.runUntil(clock.now() + 5000)
+    const late = await Promise.all(waiting)
+    for (const r of late) assert.deepEqual(r.group?.members, all.slice(0, 2).sort())
+    mms.forEach(m => { m.stop() })
+  })
+
   it('views that differ converge on their intersection; the peer only some saw drops out', async () => {
     const clock = new ManualClock()
     const bus = new FakeBus()
@@ -137,7 +162,10 @@ describe('matchmaking', function () {
     const topic = jobReadyTopic(job)
     assert.equal(topic, '/nearai/job/mnist-mlp/ready/1')
     const ready = { v: 1 as const, type: 'allreduce-ready' as const, job, round: 1, peerId: p, vectorLength: 10, codec: 'none', speedBps: 5, at: 0 }
-    assert.deepEqual(parseReadyMessage(topic, encodeReadyMessage(ready), p), ready)
+    // A message without `attempt` (a first try) parses as attempt 0.
+    assert.deepEqual(parseReadyMessage(topic, encodeReadyMessage(ready), p), { ...ready, attempt: 0 })
+    assert.equal((parseReadyMessage(topic, encodeReadyMessage({ ...ready, attempt: 2 }), p) as { attempt: number }).attempt, 2)
+    assert.throws(() => parseReadyMessage(topic, encodeReadyMessage({ ...ready, attempt: -1 }), p), InvalidMessageError)
     assert.throws(() => parseReadyMessage(topic, encodeReadyMessage(ready), q), InvalidMessageError) // forged author
     assert.throws(() => parseReadyMessage(jobReadyTopic('other'), encodeReadyMessage(ready), p), InvalidMessageError)
     assert.throws(() => parseReadyMessage(topic, encodeReadyMessage({ ...ready, vectorLength: -1 }), p), InvalidMessageError)
