@@ -1,7 +1,9 @@
 /**
- * Which peer trains which shard in a round: rendezvous (highest-random-weight) hashing. Each shard goes to
- * the live peer with the largest sha256(jobId, round, shard, peerId), so anyone can recompute it and a peer
- * leaving only moves that peer's shards.
+ * Which peer trains which shard in a round: rendezvous (highest-random-weight) hashing with bounded loads.
+ * Every (shard, peer) pair gets the score sha256(jobId, round, shard, peerId); going through the pairs from the
+ * highest score down, a shard goes to the peer unless the shard is taken or the peer already holds ⌈S/N⌉
+ * shards. Anyone can recompute it, every peer trains ⌊S/N⌋ or ⌈S/N⌉ shards (plain rendezvous hashing leaves
+ * some peers idle when shards are few), and a peer leaving moves few shards besides its own.
  */
 import { sha256 } from '@noble/hashes/sha2.js'
 
@@ -24,14 +26,21 @@ export function assignShards (input: ShardAssignmentInput): Map<string, number[]
   const peers = [...new Set(input.peerIds)].sort()
   if (peers.length === 0) throw new RangeError('no live peers')
   const out = new Map<string, number[]>(peers.map(p => [p, []]))
-  for (let s = 0; s < shardCount; s++) {
-    let best = peers[0]; let bestScore = -1n
-    for (const p of peers) {
-      const sc = score(jobId, round, s, p)
-      if (sc > bestScore) { bestScore = sc; best = p }
-    }
-    out.get(best)!.push(s)
+  const capacity = Math.ceil(shardCount / peers.length)
+  const pairs: Array<{ shard: number, peer: string, score: bigint }> = []
+  for (let s = 0; s < shardCount; s++) for (const p of peers) pairs.push({ shard: s, peer: p, score: score(jobId, round, s, p) })
+  // Highest score first; ties (vanishingly rare) by shard then peer id, so the order is total.
+  pairs.sort((a, b) => (a.score > b.score ? -1 : a.score < b.score ? 1 : a.shard - b.shard || (a.peer < b.peer ? -1 : 1)))
+  const taken = new Set<number>()
+  for (const { shard, peer } of pairs) {
+    if (taken.has(shard)) continue
+    const mine = out.get(peer)!
+    if (mine.length >= capacity) continue
+    mine.push(shard)
+    taken.add(shard)
+    if (taken.size === shardCount) break
   }
+  for (const list of out.values()) list.sort((a, b) => a - b)
   return out
 }
 

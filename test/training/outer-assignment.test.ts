@@ -55,15 +55,28 @@ describe('shard assignment', () => {
     assert.deepEqual(all, Array.from({ length: 200 }, (_, i) => i))
   })
 
-  it('is balanced: each of N peers gets about S/N shards', () => {
-    const a = assignShards({ jobId: 'job', round: 0, peerIds: peers, shardCount: 4000 })
-    for (const [p, s] of a) assert.ok(s.length > 400 && s.length < 600, `${p} got ${s.length}`)
+  it('is balanced: each of N peers gets ⌊S/N⌋ or ⌈S/N⌉ shards, also when shards are few', () => {
+    for (const [n, shards, rounds] of [[8, 1000, 1], [4, 8, 20], [3, 8, 20], [8, 3, 20]]) {
+      for (let round = 0; round < rounds; round++) {
+        const a = assignShards({ jobId: 'job', round, peerIds: peers.slice(0, n), shardCount: shards })
+        for (const [p, s] of a) assert.ok(s.length === Math.floor(shards / n) || s.length === Math.ceil(shards / n), `${n} peers, ${shards} shards, round ${round}: ${p} got ${s.length}`)
+      }
+    }
   })
 
-  it('changes with the peer set, moving only the leaver\'s shards', () => {
-    const a = assignShards({ jobId: 'job', round: 1, peerIds: peers, shardCount: 100 })
-    const b = assignShards({ jobId: 'job', round: 1, peerIds: peers.slice(1), shardCount: 100 })
+  it('changes with the peer set, moving the leaver\'s shards and few others', () => {
+    const a = assignShards({ jobId: 'job', round: 1, peerIds: peers, shardCount: 800 })
+    const b = assignShards({ jobId: 'job', round: 1, peerIds: peers.slice(1), shardCount: 800 })
     assert.notDeepEqual([...a.entries()], [...b.entries()])
-    for (const p of peers.slice(1)) for (const s of a.get(p)!) assert.ok(b.get(p)!.includes(s))
+    let kept = 0; let had = 0
+    for (const p of peers.slice(1)) for (const s of a.get(p)!) { had++; if (b.get(p)!.includes(s)) kept++ }
+    assert.ok(kept / had > 0.8, `only ${kept} of ${had} shards stayed with their peer`)
+    for (const s of a.get(peers[0])!) assert.ok(peers.slice(1).some(p => b.get(p)!.includes(s)))
+  })
+
+  it('changes from round to round, so a peer sees different shards over the job', () => {
+    const r1 = assignShards({ jobId: 'job', round: 1, peerIds: peers.slice(0, 4), shardCount: 8 })
+    const r2 = assignShards({ jobId: 'job', round: 2, peerIds: peers.slice(0, 4), shardCount: 8 })
+    assert.notDeepEqual([...r1.entries()], [...r2.entries()])
   })
 })
