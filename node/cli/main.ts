@@ -11,6 +11,7 @@ import { registerDataset } from './commands/dataset.ts'
 import { registerPin } from './commands/pin.ts'
 import { registerDemo } from './commands/demo.ts'
 import { registerChain } from './commands/chain.ts'
+import { registerJob } from './commands/job.ts'
 
 export function buildProgram (): Command {
   const program = new Command('nearai')
@@ -28,6 +29,7 @@ export function buildProgram (): Command {
   registerPin(program)
   registerDemo(program)
   registerChain(program)
+  registerJob(program)
   return program
 }
 

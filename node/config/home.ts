@@ -5,7 +5,7 @@
  */
 import { chmod, mkdir, open, readFile, stat, writeFile, rename } from 'node:fs/promises'
 import { homedir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join, resolve, dirname } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
@@ -32,6 +32,9 @@ export async function writeFileAtomic (path: string, data: string | Uint8Array, 
     await fh.close()
   }
   await rename(tmp, path)
+  // The rename itself must reach the disk too, or a crash can bring back the old name.
+  const dir = await open(dirname(path), 'r')
+  try { await dir.sync() } finally { await dir.close() }
 }
 
 export interface InitResult {

@@ -12,6 +12,10 @@ export interface Shutdown {
   done: Promise<void>
   /** True once a signal arrived (start-up code checks it between steps). */
   readonly requested: boolean
+  /** Aborted when shutdown begins: long work (a training job) listens to it and winds down. */
+  readonly signal: AbortSignal
+  /** Starts the same clean shutdown as a signal would (e.g. when a job has finished). */
+  request: (reason: string) => void
 }
 
 export function gracefulShutdown (logger: Logger): Shutdown {
@@ -19,13 +23,16 @@ export function gracefulShutdown (logger: Logger): Shutdown {
   let requested = false
   let resolveDone: () => void = () => {}
   const done = new Promise<void>(resolve => { resolveDone = resolve })
-  const handler = (signal: NodeJS.Signals): void => {
+  const abort = new AbortController()
+  const handler = (signal: NodeJS.Signals | string): void => {
     if (requested) {
+      if (!signal.startsWith('SIG')) return
       logger.warn({ signal }, 'second signal: exiting without a clean shutdown')
       process.exit(130)
     }
     requested = true
     logger.info({ signal }, 'shutting down')
+    abort.abort(new Error(`shutting down (${signal})`))
     void (async () => {
       for (const step of steps.reverse()) {
         try {
@@ -46,6 +53,8 @@ export function gracefulShutdown (logger: Logger): Shutdown {
   return {
     defer: (step) => { steps.push(step) },
     done,
-    get requested () { return requested }
+    get requested () { return requested },
+    signal: abort.signal,
+    request: (reason) => { handler(reason) }
   }
 }

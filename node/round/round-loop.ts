@@ -35,7 +35,8 @@ export async function runRound (state: GlobalState, round: number, opts: RoundLo
     throw new RoundFailedError(`round ${round}: averaged vector has ${averaged.average.length} values, the model ${state.weights.length}`)
   }
   const next = opts.outer.apply(state, averaged.average, round)
-  const checkpoint = opts.checkpointEvery > 0 && (round + 1) % opts.checkpointEvery === 0
+  // Every K rounds, and the job's last round, so that a finished job always ends in a published checkpoint.
+  const checkpoint = (opts.checkpointEvery > 0 && (round + 1) % opts.checkpointEvery === 0) || round === opts.rounds - 1
   const partial: Omit<RoundResult, 'stateCid'> = {
     round,
     weightsSha256: opts.outer.hash(next.weights),

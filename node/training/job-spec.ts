@@ -1,12 +1,18 @@
 /** The job spec schema: what a training job trains, on what, and how. Pure (no I/O). */
 import { z } from 'zod'
+import { JOB_ID_PATTERN } from '../../protocol/topics.ts'
 import { InvalidSpecError, ModelSpec, formatIssues } from './model-spec.ts'
 
 export const JobSpec = z.object({
-  id: z.string().min(1).max(128),
+  /** Names the job in gossip topics, DHT keys and on chain. */
+  id: z.string().regex(JOB_ID_PATTERN, "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"),
   model: ModelSpec,
   /** CID of the dataset manifest. */
   dataset: z.string().min(1),
+  /** CID of a held-out dataset manifest the peers evaluate on (never trained on). */
+  evalDataset: z.string().min(1).optional(),
+  /** A round's group needs at least this many peers; a lone peer waits instead of training on a fork of its own. */
+  minPeers: z.number().int().min(1).max(256).default(2),
   rounds: z.number().int().positive().default(20),
   inner: z.object({
     steps: z.number().int().positive().default(50),

@@ -24,17 +24,19 @@ function recordingPublisher (published: Array<{ round: number, checkpoint: boole
 const start: GlobalState = { round: -1, weights: new Float32Array([0, 0]), momentum: new Float32Array(2) }
 
 describe('round loop', () => {
-  it('runs every round once, applies the averaged update, and checkpoints every K rounds', async () => {
+  it('runs every round once, applies the averaged update, and checkpoints every K rounds and at the last round', async () => {
     const published: Array<{ round: number, checkpoint: boolean }> = []
     const results: RoundResult[] = []
     const end = await runRounds(start, {
-      rounds: 4, checkpointEvery: 2, trainer: trainer(1), averager: echoAverager, outer, publisher: recordingPublisher(published), logger: silentLogger(),
+      rounds: 5, checkpointEvery: 2, trainer: trainer(1), averager: echoAverager, outer, publisher: recordingPublisher(published), logger: silentLogger(),
       onRound: (r) => { results.push(r) }
     })
-    assert.equal(end.round, 3)
-    assert.deepEqual([...end.weights], [-4, -4])
-    assert.deepEqual(published, [{ round: 0, checkpoint: false }, { round: 1, checkpoint: true }, { round: 2, checkpoint: false }, { round: 3, checkpoint: true }])
-    assert.equal(results[3].weightsSha256, outer.hash(end.weights))
+    assert.equal(end.round, 4)
+    assert.deepEqual([...end.weights], [-5, -5])
+    assert.deepEqual(published.map(p => p.round), [0, 1, 2, 3, 4])
+    // Rounds 2 and 4 (K = 2), and round 5 as the job's last.
+    assert.deepEqual(published.filter(p => p.checkpoint).map(p => p.round), [1, 3, 4])
+    assert.equal(results[4].weightsSha256, outer.hash(end.weights))
   })
 
   it('after a failed round, catches up with the state its peers announced instead of diverging', async () => {

@@ -1,0 +1,38 @@
+import { readdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Command } from 'commander'
+import { commandContext } from '../context.ts'
+import { withHomeNode } from '../../peer/with-node.ts'
+import { createJob } from '../../job/job-ref.ts'
+import { loadJob, loadStatePointer, readJobSpecFile } from '../../job/job-store.ts'
+
+export function registerJob (program: Command): void {
+  const job = program.command('job').description('training jobs on this node (local jobs; on-chain jobs come with the DAO)')
+
+  job.command('create')
+    .description('validate a job spec (JSON: id, model, dataset CID, rounds, inner/outer optimizer, codec, checkpointEvery),\n' +
+      'store it on IPFS (pinned) and record it in the home; then `nearai node start --job <id>` trains it')
+    .requiredOption('--spec <file>', 'the job spec JSON file')
+    .action(async (opts: { spec: string }, cmd: Command) => {
+      const ctx = await commandContext(cmd)
+      const spec = await readJobSpecFile(opts.spec)
+      const stored = await withHomeNode(ctx, 'nearai job create', async (node) => await createJob(ctx.home, node.helia, spec))
+      process.stdout.write(`job ${stored.spec.id}\nspec CID ${stored.specCid}\n` +
+        `${stored.spec.rounds} rounds of ${stored.spec.inner.steps} inner steps on dataset ${stored.spec.dataset}; checkpoint every ${stored.spec.checkpointEvery} rounds\n`)
+    })
+
+  job.command('ls')
+    .description('list the jobs this node knows, with the last round it completed')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const ctx = await commandContext(cmd)
+      let ids: string[] = []
+      try { ids = await readdir(join(ctx.home, 'jobs')) } catch { /* no jobs yet */ }
+      for (const id of ids.sort()) {
+        const stored = await loadJob(ctx.home, id).catch(() => undefined)
+        if (stored == null) continue
+        const pointer = await loadStatePointer(ctx.home, id).catch(() => undefined)
+        const done = pointer != null ? `round ${pointer.round + 1}/${stored.spec.rounds} (state ${pointer.cid})` : `not started (${stored.spec.rounds} rounds)`
+        process.stdout.write(`${id}\t${stored.specCid}\t${done}\n`)
+      }
+    })
+}

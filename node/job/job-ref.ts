@@ -1,0 +1,56 @@
+/**
+ * What `--job` names: a job spec file (JSON), a job already known to this node (`nearai job create`), or the
+ * CID of a job spec on IPFS. Every spec is validated, stored on IPFS (pinned) and recorded under the home.
+ */
+import { existsSync } from 'node:fs'
+import type { Helia } from '@helia/interface'
+import { unixfs } from '@helia/unixfs'
+import { CID } from 'multiformats/cid'
+import { parseJobSpec, type JobSpec } from '../training/job-spec.ts'
+import { unixfsImportOptions } from '../storage/import-options.ts'
+import { pinDag } from '../storage/pins.ts'
+import { readSmallFile, withDeadline } from '../storage/fetch.ts'
+import { JOB_ID_PATTERN } from '../../protocol/topics.ts'
+import { JobNotFoundError, loadJob, readJobSpecFile, saveJob, type StoredJob } from './job-store.ts'
+
+export const MAX_JOB_SPEC_BYTES = 256 * 1024
+
+/** Adds a validated spec to IPFS (pinned) and records it under the home; returns the stored job. */
+export async function createJob (home: string, helia: Helia, spec: JobSpec): Promise<StoredJob> {
+  const bytes = new TextEncoder().encode(JSON.stringify(spec, null, 2) + '\n')
+  const cid = await unixfs(helia).addBytes(bytes, unixfsImportOptions())
+  await pinDag(helia, cid, { metadata: { kind: 'job-spec', job: spec.id } })
+  const job = { spec, specCid: cid.toString() }
+  await saveJob(home, job)
+  return job
+}
+
+function parseCid (ref: string): CID | undefined {
+  try { return CID.parse(ref) } catch { return undefined }
+}
+
+/** Resolves `ref` (path, known job id, or spec CID) to a stored job. */
+export async function resolveJob (home: string, helia: Helia, ref: string, opts: { timeoutMs?: number } = {}): Promise<StoredJob> {
+  if (ref.endsWith('.json') || existsSync(ref)) return await createJob(home, helia, await readJobSpecFile(ref))
+  if (JOB_ID_PATTERN.test(ref)) {
+    const known = await loadJob(home, ref)
+    if (known != null) return known
+  }
+  const cid = parseCid(ref)
+  if (cid == null) {
+    throw new JobNotFoundError(`no job "${ref}": not a spec file, not a job of this node (see \`nearai job create --spec job.json\`), not a CID`)
+  }
+  const bytes = await withDeadline(cid, { timeoutMs: opts.timeoutMs }, async (signal, state) =>
+    await readSmallFile(helia, cid, { signal, state, maxBytes: MAX_JOB_SPEC_BYTES, what: 'job spec' }))
+  let value: unknown
+  try {
+    value = JSON.parse(new TextDecoder().decode(bytes))
+  } catch (err) {
+    throw new Error(`job spec ${cid.toString()} is not valid JSON: ${(err as Error).message}`)
+  }
+  const spec = parseJobSpec(value)
+  await pinDag(helia, cid, { metadata: { kind: 'job-spec', job: spec.id } })
+  const job = { spec, specCid: cid.toString() }
+  await saveJob(home, job)
+  return job
+}
