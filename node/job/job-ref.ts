@@ -2,7 +2,7 @@
  * What `--job` names: a job spec file (JSON), a job already known to this node (`nearai job create`), or the
  * CID of a job spec on IPFS. Every spec is validated, stored on IPFS (pinned) and recorded under the home.
  */
-import { existsSync } from 'node:fs'
+import { statSync } from 'node:fs'
 import type { Helia } from '@helia/interface'
 import { unixfs } from '@helia/unixfs'
 import { CID } from 'multiformats/cid'
@@ -25,17 +25,22 @@ export async function createJob (home: string, helia: Helia, spec: JobSpec): Pro
   return job
 }
 
+function isRegularFile (path: string): boolean {
+  try { return statSync(path).isFile() } catch { return false }
+}
+
 function parseCid (ref: string): CID | undefined {
   try { return CID.parse(ref) } catch { return undefined }
 }
 
 /** Resolves `ref` (path, known job id, or spec CID) to a stored job. */
 export async function resolveJob (home: string, helia: Helia, ref: string, opts: { timeoutMs?: number } = {}): Promise<StoredJob> {
-  if (ref.endsWith('.json') || existsSync(ref)) return await createJob(home, helia, await readJobSpecFile(ref))
+  // A job this node knows wins over a file or folder of the same name in the working directory.
   if (JOB_ID_PATTERN.test(ref)) {
     const known = await loadJob(home, ref)
     if (known != null) return known
   }
+  if (ref.endsWith('.json') || isRegularFile(ref)) return await createJob(home, helia, await readJobSpecFile(ref))
   const cid = parseCid(ref)
   if (cid == null) {
     throw new JobNotFoundError(`no job "${ref}": not a spec file, not a job of this node (see \`nearai job create --spec job.json\`), not a CID`)

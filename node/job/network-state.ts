@@ -34,7 +34,8 @@ export interface NetworkStateOptions {
 
 export class NetworkState implements StateSync {
   private readonly rounds = new Map<number, Map<string, Candidate>>()
-  private readonly waiters = new Set<() => void>()
+  /** Pending waitForNewer calls: `check` re-tests on each announcement, `release` ends the wait. */
+  private readonly waiters = new Set<{ check: () => void, release: () => void }>()
   private unsubscribe?: () => void
 
   constructor (private readonly opts: NetworkStateOptions) {}
@@ -48,7 +49,7 @@ export class NetworkState implements StateSync {
   stop (): void {
     this.unsubscribe?.()
     this.unsubscribe = undefined
-    for (const w of this.waiters) w()
+    for (const w of [...this.waiters]) w.release()
   }
 
   /** Announces this peer's outcome of a round. */
@@ -91,13 +92,15 @@ export class NetworkState implements StateSync {
   /** Resolves when an announcement newer than `round` arrives, or after `ms`. */
   async waitForNewer (round: number, ms: number, signal?: AbortSignal): Promise<boolean> {
     const newer = (): boolean => (this.newest()?.round ?? -1) > round
-    if (newer()) return true
+    if (newer() || signal?.aborted === true) return newer()
     await new Promise<void>(resolve => {
-      const done = (): void => { clearTimeout(timer); this.waiters.delete(check); signal?.removeEventListener('abort', done); resolve() }
-      const check = (): void => { if (newer()) done() }
-      const timer = setTimeout(done, ms)
-      this.waiters.add(check)
-      signal?.addEventListener('abort', done, { once: true })
+      const waiter = {
+        check: (): void => { if (newer()) waiter.release() },
+        release: (): void => { clearTimeout(timer); this.waiters.delete(waiter); signal?.removeEventListener('abort', waiter.release); resolve() }
+      }
+      const timer = setTimeout(waiter.release, ms)
+      this.waiters.add(waiter)
+      signal?.addEventListener('abort', waiter.release, { once: true })
     })
     return newer()
   }
@@ -143,6 +146,6 @@ export class NetworkState implements StateSync {
     const keep = this.opts.retainRounds ?? 8
     const newestRound = Math.max(...this.rounds.keys())
     for (const r of this.rounds.keys()) if (r < newestRound - keep) this.rounds.delete(r)
-    for (const w of [...this.waiters]) w()
+    for (const w of [...this.waiters]) w.check()
   }
 }

@@ -13,7 +13,7 @@ import {
   decodeCheckpointManifest, parseCheckpointManifest, type CheckpointExtraFile, type CheckpointFile, type CheckpointManifest
 } from '../../protocol/checkpoint-manifest.ts'
 import { InvalidMessageError } from '../../protocol/errors.ts'
-import { ContentTooLargeError, HashMismatchError, InvalidContentError } from './errors.ts'
+import { ContentTooLargeError, HashMismatchError, InvalidContentError, StorageError } from './errors.ts'
 import { concat, readSmallFile, readVerifiedFile, sessionFor, sha256Hex, withDeadline, type BlockSource, type FetchOptions, type FetchState } from './fetch.ts'
 import { unixfsImportOptions } from './import-options.ts'
 import { pinDag, provideAll, type ProvideResult } from './pins.ts'
@@ -132,8 +132,10 @@ export async function getCheckpoint (helia: Helia, cid: CID, opts: GetCheckpoint
     try {
       return await fetchCheckpoint(helia, cid, opts, maxBytes, signal, state, sessionFor(helia, cid, signal, opts.offline))
     } catch (err) {
-      // No provider record for the folder: ask connected peers directly (see getShardBytes).
-      if (signal.aborted || state.received > 0 || opts.offline === true) throw err
+      // No provider record for the folder (state snapshots between checkpoints are not announced): ask the
+      // connected peers directly (see getShardBytes). Blocks a failed earlier try left locally are re-read
+      // cheaply; errors about the content itself (wrong hash, too large) are final.
+      if (signal.aborted || opts.offline === true || err instanceof StorageError) throw err
       return await fetchCheckpoint(helia, cid, opts, maxBytes, signal, state, undefined)
     }
   })

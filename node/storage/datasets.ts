@@ -18,7 +18,7 @@ import {
   parseDatasetManifest, type DatasetManifest, type DatasetShard
 } from '../../protocol/dataset-manifest.ts'
 import { InvalidMessageError } from '../../protocol/errors.ts'
-import { ContentTooLargeError, InvalidContentError, UnsupportedInputError } from './errors.ts'
+import { ContentTooLargeError, InvalidContentError, StorageError, UnsupportedInputError } from './errors.ts'
 import { fetchBlock, readVerifiedFile, sessionFor, withDeadline, type BoundedFetchOptions, type FetchOptions } from './fetch.ts'
 import { unixfsImportOptions } from './import-options.ts'
 import { csvSource, jsonLinesSource, textSource, type CsvOptions, type JsonLinesOptions } from './importers/lines.ts'
@@ -261,8 +261,8 @@ export async function getShardBytes (helia: Helia, datasetCid: CID, manifest: Da
     } catch (err) {
       // A session only asks peers the DHT names as providers; when it finds none (Helia's
       // InsufficientProvidersError inside a LoadBlockFailedError), fall back to asking every connected
-      // peer (and the DHT block by block) until the deadline.
-      if (signal.aborted || state.received > 0) throw err
+      // peer (and the DHT block by block) until the deadline. Errors about the content itself are final.
+      if (signal.aborted || err instanceof StorageError) throw err
       return await read(false)
     }
   })
