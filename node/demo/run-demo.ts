@@ -1,175 +1,288 @@
 /**
- * `nearai demo`: a whole NearAI network on 127.0.0.1 in one process. A bootstrap node and 4 peers start;
- * peer 0 adds 8,000 MNIST digits as a sharded dataset on IPFS; every round each peer fetches the shards
- * rendezvous hashing assigns it (found through the DHT, verified by SHA-256), takes H inner AdamW steps,
- * and the peers average their pseudo-gradients with the butterfly all-reduce over libp2p (fp16 + error
- * feedback), then apply the same Nesterov outer step. At the end every peer's weights hash is compared,
- * the model is evaluated on 2,000 digits no peer trained on, and the final checkpoint is published.
+ * `nearai demo`: a whole NearAI network on 127.0.0.1, built from the same parts a real deployment uses.
+ *
+ *   chain     a fresh dev chain served as NEAR JSON-RPC (as `nearai chain serve`); the job is created on it
+ *             with the peers' accounts as validators (threshold: two thirds)
+ *   network   a bootstrap node in this process (DHT server, relay) that adds the MNIST digits to IPFS: a
+ *             sharded training set and a held-out set no peer trains on
+ *   peers     separate `nearai node start --job` processes, each with its own home, identity and NEAR
+ *             account; they find the data through the DHT, train DiLoCo rounds together (butterfly
+ *             all-reduce over libp2p) and attest every checkpoint on the served chain
+ *   end       the peers' final weights hashes are compared, and the final checkpoint is verified against
+ *             its anchor on chain (`checkpoint verify`)
+ *
+ * Everything lives in a temporary folder that is removed at the end, on error and on Ctrl-C.
  */
-import { mkdtemp, writeFile, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Logger } from 'pino'
-import * as tf from '@tensorflow/tfjs'
-import { PeerNode } from '../network/peer-node.ts'
-import { addDataset, getDatasetManifest, getShardBytes } from '../storage/datasets.ts'
-import { publishCheckpoint } from '../storage/checkpoints.ts'
-import { modelArtifacts } from '../storage/checkpoint-model.ts'
-import { selectBackend } from '../training/backend.ts'
-import { loadMnist } from '../training/data/mnist.ts'
-import { decodeCsvShard } from '../training/data/decode-csv.ts'
-import { buildModel } from '../training/models.ts'
-import { trainLocal, evaluate, type Samples } from '../training/local-trainer.ts'
-import { OuterOptimizer, weightsHash } from '../training/outer-optimizer.ts'
-import { flattenWeights, setFlatWeights } from '../training/weights.ts'
-import { assignShards } from '../training/assignment.ts'
-import { codecFor } from '../compression/index.ts'
-import { jobReadyTopic } from '../allreduce/index.ts'
-import { AllReduceAverager } from '../round/allreduce-averager.ts'
-import { runRounds } from '../round/round-loop.ts'
-import type { GlobalState } from '../round/steps.ts'
-import type { CID } from 'multiformats/cid'
+import { CID } from 'multiformats/cid'
+import { devPublicKey, devSecretKey, openLedger, type Ledger } from '../chain/index.ts'
+import { verifyCheckpoint, type VerifyOutcome } from '../checkpoints/verify.ts'
+import { getCheckpoint } from '../storage/checkpoints.ts'
+import { createJob } from '../job/job-ref.ts'
+import type { PeerNode } from '../network/peer-node.ts'
+import {
+  addMnistDatasets, initPeerHome, mnistJobSpec, provideWhenPeered, setPeerChainAccount, startLocalBootstrap,
+  startLocalChain, startPeerProcess, type LocalChain
+} from './local-network.ts'
+import type { LogLine, PeerProcess } from './peer-process.ts'
+import { LiveView } from './live-view.ts'
 
 export interface DemoOptions {
   peers: number
   rounds: number
-  innerSteps: number
+  /** Inner AdamW steps per round (H); the job spec's default when absent. */
+  innerSteps?: number
   trainDigits: number
+  shards?: number
   logger: Logger
+  /** Bars on a terminal (true) or a log line per round (false). */
+  tty: boolean
+  /** Aborting stops the demo: the peers are stopped and everything is cleaned up. */
+  signal?: AbortSignal
+  /** Give up when no peer finished a round for this long (ms). */
+  stallTimeoutMs?: number
+  /** Extra arguments for every `nearai node start` (tests). */
+  peerArgs?: string[]
+  /** Copy every peer's JSON log lines to `<logDir>/<peer>.log` at the end (the rest is removed). */
+  logDir?: string
 }
 
-const JOB = 'demo-mnist-mlp'
+export interface PeerOutcome {
+  name: string
+  account: string
+  code: number | null
+  hash?: string
+  stateCid?: string
+  evalAccuracy?: number
+  rounds: number
+}
+
+export interface DemoResult {
+  job: string
+  specCid: string
+  peers: PeerOutcome[]
+  /** Held-out accuracy of the final weights (from the first peer that finished). */
+  accuracy?: number
+  heldOutSamples: number
+  hashes: string[]
+  identical: boolean
+  checkpoint?: string
+  verify: VerifyOutcome | { ok: false, reason: 'no-checkpoint', message: string }
+  threshold: number
+  validators: string[]
+  bytesExchanged: number
+  setupMs: number
+  trainingMs: number
+}
+
+export const DEMO_CONTRACT = 'nearai.test'
+const CREATOR = 'alice.test'
+
+export function validatorAccount (i: number): string { return `validator-${i + 1}.test` }
+
+/** Two thirds of the validators, rounded up: a round is final once that many attested the same checkpoint. */
+export function demoThreshold (validators: number): number { return Math.max(1, Math.ceil(validators * 2 / 3)) }
+
+class DemoInterrupted extends Error {
+  override name = 'DemoInterrupted'
+}
+
+export async function runDemo (opts: DemoOptions): Promise<DemoResult> {
+  const log = opts.logger
+  const quiet = log.child({ component: 'demo-node' }, { level: 'warn' })
+  const started = Date.now()
+  const dir = await mkdtemp(join(tmpdir(), 'nearai-demo-'))
+  const names = Array.from({ length: opts.peers }, (_, i) => `peer-${i + 1}`)
+  const accounts = names.map((_, i) => validatorAccount(i))
+  const view = new LiveView({ peers: names.map((n, i) => `${n} (${accounts[i].replace(/\.test$/, '')})`), rounds: opts.rounds, logger: log, tty: opts.tty })
+  const procs: PeerProcess[] = []
+  let chain: LocalChain | undefined
+  let boot: PeerNode | undefined
+  let ledger: Ledger | undefined
+  // A second Ctrl-C exits at once: leave no peer process or temporary folder behind even then.
+  const onExit = (): void => {
+    for (const p of procs) p.kill('SIGKILL')
+    try { rmSync(dir, { recursive: true, force: true }) } catch {}
+  }
+  process.once('exit', onExit)
+  const interrupted = (): void => { if (opts.signal?.aborted === true) throw new DemoInterrupted(String(opts.signal.reason?.message ?? opts.signal.reason)) }
+
+  try {
+    // The chain: a fresh dev chain on a free port; the job's creator and validators are dev accounts.
+    chain = await startLocalChain(dir, accounts)
+    view.phase(`dev chain serving NEAR JSON-RPC at ${chain.url} (contract ${DEMO_CONTRACT})`, { rpcUrl: chain.url, dir })
+    ledger = await openLedger({ network: 'custom', rpcUrl: chain.url, accountId: CREATOR, contractId: DEMO_CONTRACT, secretKey: devSecretKey(CREATOR) })
+    interrupted()
+
+    // The network and the data.
+    boot = await startLocalBootstrap(dir, quiet)
+    view.phase(`bootstrap node ${boot.peerId} on ${boot.multiaddrs[0]}`, { bootstrap: boot.multiaddrs[0] })
+    const data = await addMnistDatasets(boot, dir, { trainDigits: opts.trainDigits, shards: opts.shards ?? 8 })
+    view.phase(`MNIST on IPFS: ${data.trainSamples} training digits in ${opts.shards ?? 8} shards (${data.train}), ${data.heldOutSamples} held out (${data.heldOut})`,
+      { train: data.train, heldOut: data.heldOut, trainSamples: data.trainSamples, heldOutSamples: data.heldOutSamples })
+    const base = mnistJobSpec(data, { rounds: opts.rounds })
+    const spec = opts.innerSteps != null ? mnistJobSpec(data, { rounds: opts.rounds, inner: { ...base.inner, steps: opts.innerSteps } }) : base
+    const specPath = join(dir, 'job.json')
+    await writeFile(specPath, JSON.stringify(spec, null, 2))
+    // The spec's CID as every peer will compute it from the same file (`--job job.json`).
+    const { specCid } = await createJob(join(dir, 'bootstrap-home'), boot.helia, spec)
+    interrupted()
+
+    // The job on chain, and storage deposits so the validators' first attestations need none.
+    const threshold = demoThreshold(accounts.length)
+    await ledger.storageDeposit()
+    await ledger.createJob({ job: spec.id, specCid, validators: accounts, threshold })
+    for (const a of accounts) await ledger.storageDeposit(undefined, a)
+    view.phase(`job ${spec.id} created on chain: spec ${specCid}, validators ${accounts.join(', ')}, threshold ${threshold}`, { job: spec.id, specCid, validators: accounts, threshold })
+    const model = spec.model.kind === 'mlp' ? `MLP ${[spec.model.inputs, ...spec.model.hidden, spec.model.classes].join('-')}` : spec.model.kind
+    view.phase(`${spec.rounds} rounds of ${spec.inner.steps} inner steps (${model}, ${spec.codec} updates), checkpoint every ${spec.checkpointEvery} rounds and at the end`)
+
+    // The peers: each a `nearai node start --job` process with its own home and NEAR account.
+    const homes = names.map(n => join(dir, n))
+    for (let i = 0; i < names.length; i++) {
+      await initPeerHome(homes[i], boot.multiaddrs[0])
+      await setPeerChainAccount(homes[i], { rpcUrl: chain.url, accountId: accounts[i], contractId: DEMO_CONTRACT, secretKey: devSecretKey(accounts[i]), publicKey: devPublicKey(accounts[i]) })
+    }
+    interrupted()
+    const setupMs = Date.now() - started
+    view.phase(`starting ${names.length} peer processes (setup took ${(setupMs / 1000).toFixed(0)} s)`)
+    const trainingStarted = Date.now()
+    let lastProgress = Date.now()
+    const prefetched = new Map<string, Promise<unknown>>()
+    const lastRound = spec.rounds - 1
+    view.start()
+    for (let i = 0; i < names.length; i++) {
+      const p = startPeerProcess(names[i], homes[i], specPath, opts.peerArgs ?? [])
+      procs.push(p)
+      p.onLog((line: LogLine) => {
+        if (line.event === 'round') {
+          lastProgress = Date.now()
+          view.round(i, line)
+          // Fetch the final checkpoint while its peers still serve it: the chain check runs after they exit.
+          if (Number(line.round) === lastRound && line.checkpoint === true && typeof line.stateCid === 'string' && !prefetched.has(line.stateCid)) {
+            const booted = boot!
+            prefetched.set(line.stateCid, getCheckpoint(booted.helia, CID.parse(line.stateCid), { timeoutMs: 60_000 }).catch((err: Error) => { log.debug({ err: err.message }, 'prefetching the final checkpoint failed') }))
+          }
+        } else if (line.event === 'attestation') {
+          view.attestation(i, line)
+        } else {
+          if (line.msg === 'adopted the network state') lastProgress = Date.now()
+          view.peerLog(i, line)
+        }
+      })
+      void p.exited.then(code => { view.exited(i, code) })
+    }
+    void provideWhenPeered(boot, data.roots).then(n => { log.debug({ provided: n }, 'datasets provided on the DHT') }, (err: Error) => { log.warn({ err: err.message }, 'providing the datasets failed') })
+
+    // Wait for every peer to exit, for Ctrl-C, or for a stall.
+    const stallMs = opts.stallTimeoutMs ?? 5 * 60_000
+    const allExited = Promise.all(procs.map(async p => await p.exited))
+    let stopReason: Error | undefined
+    await new Promise<void>(resolve => {
+      const timer = setInterval(() => {
+        if (Date.now() - lastProgress > stallMs) { stopReason = new Error(`no peer finished a round for ${Math.round(stallMs / 1000)} s`); done() }
+      }, 1000)
+      const onAbort = (): void => { stopReason = new DemoInterrupted(String(opts.signal?.reason?.message ?? 'interrupted')); done() }
+      const done = (): void => { clearInterval(timer); opts.signal?.removeEventListener('abort', onAbort); resolve() }
+      opts.signal?.addEventListener('abort', onAbort, { once: true })
+      void allExited.then(done)
+      if (opts.signal?.aborted === true) onAbort()
+    })
+    if (stopReason != null) {
+      await stopPeers(procs, { ownShutdownMs: fromTerminal(opts.signal) ? 12_000 : 1_000 })
+      view.stop()
+      if (!(stopReason instanceof DemoInterrupted)) {
+        for (const p of procs) log.error({ peer: p.name, last: p.logs.slice(-4) }, 'last log lines')
+      }
+      throw stopReason
+    }
+    view.stop()
+    const trainingMs = Date.now() - trainingStarted
+    await Promise.all(prefetched.values())
+
+    // The outcome: every peer's final weights hash, and the final checkpoint against the chain.
+    const codes = await allExited
+    const peers: PeerOutcome[] = procs.map((p, i) => {
+      const done = p.logs.find(l => l.event === 'job-done')
+      return { name: p.name, account: accounts[i], code: codes[i], hash: done?.hash, stateCid: done?.stateCid, evalAccuracy: done?.evalAccuracy, rounds: p.rounds().length }
+    })
+    const hashes = peers.map(p => p.hash ?? '(none)')
+    const identical = peers.every(p => p.hash != null && p.hash === peers[0].hash)
+    // The final checkpoint: the one most peers ended with.
+    const votes = new Map<string, number>()
+    for (const p of peers) if (p.stateCid != null) votes.set(p.stateCid, (votes.get(p.stateCid) ?? 0) + 1)
+    const majority = [...votes.entries()].sort((a, b) => b[1] - a[1])[0]?.[0]
+    const finished = peers.find(p => p.stateCid === majority)
+    const checkpoint = finished?.stateCid
+    const verify = checkpoint == null
+      ? { ok: false as const, reason: 'no-checkpoint' as const, message: 'no peer finished the job' }
+      : await verifyCheckpoint(boot.helia, ledger, CID.parse(checkpoint), { timeoutMs: 30_000 })
+    // The accuracy of the final weights: a peer that adopted the final state from the network did not evaluate
+    // it itself, so take it from a final-round line with the final hash.
+    const finalLine = procs.flatMap(p => p.rounds()).find(l => Number(l.round) === lastRound && l.hash === finished?.hash && typeof l.evalAccuracy === 'number')
+    const accuracy = (finalLine?.evalAccuracy as number | undefined) ?? finished?.evalAccuracy
+    const bytesExchanged = procs.flatMap(p => p.rounds()).reduce((n, l) => n + Number(l.bytesSent ?? 0), 0)
+    return { job: spec.id, specCid, peers, accuracy, heldOutSamples: Math.min(data.heldOutSamples, spec.eval.maxSamples), hashes, identical, checkpoint, verify, threshold, validators: accounts, bytesExchanged, setupMs, trainingMs }
+  } finally {
+    view.stop()
+    await stopPeers(procs)
+    if (opts.logDir != null) await writePeerLogs(opts.logDir, procs).catch((err: Error) => { log.warn({ err: err.message }, 'could not write the peer logs') })
+    await ledger?.close().catch(() => {})
+    await boot?.stop().catch(() => {})
+    await chain?.close().catch(() => {})
+    process.off('exit', onExit)
+    await removeDir(dir)
+  }
+}
 
 /**
- * The demo's peers share one thread, so their inner steps run one after another instead of side by side as on
- * separate machines; without this barrier the last peer would reach the round's matchmaking a whole training
- * time after the first. It releases every peer once all of them finished training the round.
+ * Removes the demo's folder. The stopped bootstrap node's peer store may still write a record or two just
+ * after `stop()` resolves, so try again shortly after, and once more when the process exits.
  */
-class RoundBarrier {
-  private readonly waiting = new Map<number, Array<() => void>>()
-  constructor (private readonly parties: number) {}
-  async arrive (round: number): Promise<void> {
-    const list = this.waiting.get(round) ?? []
-    this.waiting.set(round, list)
-    const done = new Promise<void>(resolve => list.push(resolve))
-    if (list.length === this.parties) { list.forEach(r => { r() }); this.waiting.delete(round) }
-    await done
-  }
-}
-const SHARDS = 8
-
-function concatSamples (parts: Samples[]): Samples {
-  const per = parts[0].featureShape.reduce((a, b) => a * b, 1)
-  const count = parts.reduce((n, p) => n + p.count, 0)
-  const x = new Float32Array(count * per)
-  const y = new Int32Array(count)
-  let at = 0
-  for (const p of parts) { x.set(p.x, at * per); y.set(p.y, at); at += p.count }
-  return { ...parts[0], x, y, count }
-}
-
-export async function runDemo (opts: DemoOptions): Promise<{ accuracy: number, hashes: string[], checkpoint: string }> {
-  const log = opts.logger
-  const backend = await selectBackend()
-  log.info({ backend: backend.name, reason: backend.reason }, 'TensorFlow.js backend')
-  const dir = await mkdtemp(join(tmpdir(), 'nearai-demo-'))
-  const nodes: PeerNode[] = []
-  try {
-    const quiet = log.child({ component: 'node' }, { level: 'warn' })
-    const common = { listen: ['/ip4/127.0.0.1/tcp/0'], dhtServer: true, relayClient: false, maxConnections: 200, inboundConnectionsPerSecond: 1000, ipColocationThreshold: 100, logger: quiet }
-    const boot = await PeerNode.start({ ...common, privateKey: await generateKeyPair('Ed25519'), role: 'bootstrap', relayServer: { maxReservations: 16 } })
-    nodes.push(boot)
-    const peers: PeerNode[] = []
-    for (let i = 0; i < opts.peers; i++) {
-      const p = await PeerNode.start({ ...common, privateKey: await generateKeyPair('Ed25519'), role: 'peer', bootstrap: [boot.multiaddrs[0]] })
-      peers.push(p); nodes.push(p)
-    }
-    log.info({ bootstrap: boot.peerId, peers: peers.map(p => p.peerId) }, `network up: 1 bootstrap node, ${opts.peers} peers on 127.0.0.1`)
-
-    // The data: 8,000 training digits as a CSV dataset on IPFS; 2,000 others held out for evaluation.
-    const { train, test } = loadMnist({ train: opts.trainDigits, seed: 7 })
-    const header = ['label', ...Array.from({ length: 784 }, (_, i) => `p${i}`)].join(',')
-    const rows: string[] = [header]
-    for (let i = 0; i < train.count; i++) rows.push([train.y[i], ...Array.from(train.x.subarray(i * 784, (i + 1) * 784), v => Math.round(v * 255))].join(','))
-    const csvPath = join(dir, 'mnist-train.csv')
-    await writeFile(csvPath, rows.join('\n') + '\n')
-    const added = await addDataset(peers[0].helia, csvPath, { name: 'mnist-train', license: 'CC-BY-SA-3.0', shards: SHARDS, csv: { label: 'label', numClasses: 10, featureScale: 1 / 255, shape: [784] } })
-    log.info({ dataset: added.cid.toString(), shards: SHARDS, samples: added.manifest.totalSamples }, 'peer 0 added the dataset to IPFS and announced it on the DHT')
-
-    const peerIds = peers.map(p => p.peerId).sort()
-    const spec = { kind: 'mlp', inputs: 784, hidden: [256, 128], activation: 'relu', classes: 10 }
-    const codec = codecFor('fp16')
-    await Promise.all(peers.map(async p => { await p.rendezvous(jobReadyTopic(JOB), { signal: AbortSignal.timeout(30_000) }) }))
-
-    const evalModel = buildModel(spec as never, 1)
-    const initial = flattenWeights(evalModel)
-    let bytes = 0
-    const barrier = new RoundBarrier(peers.length)
-    const results = await Promise.all(peers.map(async (peer, index) => {
-      const model = buildModel(spec as never, 1)
-      const shardCache = new Map<number, Samples>()
-      const manifest = await getDatasetManifest(peer.helia, added.cid as CID, { timeoutMs: 60_000 })
-      const averager = new AllReduceAverager({ job: JOB, host: peer.libp2p, pubsub: peer.libp2p.services.pubsub, peerId: peer.peerId, codec, logger: quiet, errorFeedback: true, window: { floorMs: 3000, fraction: 0.25 } })
-      await averager.start()
-      const start: GlobalState = { round: -1, weights: initial, momentum: new Float32Array(initial.length) }
-      try {
-        return await runRounds(start, {
-          rounds: opts.rounds,
-          checkpointEvery: 0,
-          logger: quiet,
-          trainer: {
-            train: async (state, round) => {
-              const mine = assignShards({ jobId: JOB, round, peerIds, shardCount: SHARDS }).get(peer.peerId) ?? []
-              const parts: Samples[] = []
-              for (const s of mine) {
-                if (!shardCache.has(s)) {
-                  const raw = await getShardBytes(peer.helia, added.cid as CID, manifest, s, { timeoutMs: 60_000 })
-                  if (manifest.format.kind !== 'csv') throw new Error('demo expects a csv dataset')
-                  shardCache.set(s, decodeCsvShard(raw, manifest.format))
-                }
-                parts.push(shardCache.get(s)!)
-              }
-              const t0 = Date.now()
-              const r = parts.length === 0
-                ? { pseudoGradient: new Float32Array(state.weights.length), samples: 0, loss: 0 }
-                : await trainLocal(model, state.weights, concatSamples(parts), { steps: opts.innerSteps, lr: 1e-3, weightDecay: 0.01, batchSize: 64, seed: round * 100 + index })
-              averager.observeTrainingTime(Date.now() - t0)
-              await barrier.arrive(round)
-              return r
-            }
-          },
-          averager,
-          outer: {
-            apply: (state, average, round) => {
-              const opt = new OuterOptimizer({ lr: 0.7, momentum: 0.9, nesterov: true }, state.momentum)
-              const weights = opt.step(state.weights, average)
-              return { round, weights, momentum: opt.getMomentum() }
-            },
-            hash: weightsHash
-          },
-          publisher: { publish: async () => undefined },
-          onRound: (result, state) => {
-            bytes += result.bytesSent
-            if (index === 0) {
-              const acc = evaluate(evalModel, state.weights, test)
-              log.info({ round: result.round, loss: Number(result.loss.toFixed(4)), heldOutAccuracy: Number((acc * 100).toFixed(2)), peers: result.contributions.length, mbSentByAll: Number((bytes / 1e6).toFixed(1)), hash: result.weightsSha256.slice(0, 16) }, `round ${result.round + 1}/${opts.rounds}`)
-            }
-          }
-        })
-      } finally {
-        await averager.stop()
-      }
-    }))
-    const hashes = results.map(s => weightsHash(s.weights))
-    const accuracy = evaluate(evalModel, results[0].weights, test)
-    const trained = buildModel(spec as never, 1)
-    setFlatWeights(trained, results[0].weights)
-    const ckpt = await publishCheckpoint(peers[0].helia, { artifacts: await modelArtifacts(trained), job: JOB, round: opts.rounds - 1, metrics: { heldOutAccuracy: accuracy } })
-    tf.disposeVariables()
-    return { accuracy, hashes, checkpoint: ckpt.cid.toString() }
-  } finally {
-    await Promise.all(nodes.map(async n => { await n.stop().catch(() => {}) }))
+async function removeDir (dir: string): Promise<void> {
+  for (let i = 0; i < 3; i++) {
     await rm(dir, { recursive: true, force: true })
+    await sleep(200)
   }
+  process.once('exit', () => { try { rmSync(dir, { recursive: true, force: true }) } catch {} })
+}
+
+async function writePeerLogs (logDir: string, procs: PeerProcess[]): Promise<void> {
+  await mkdir(logDir, { recursive: true })
+  for (const p of procs) await writeFile(join(logDir, `${p.name}.log`), p.logs.map(l => l.raw === true ? String(l.msg) : JSON.stringify(l)).join('\n') + '\n')
+}
+
+/**
+ * Ctrl-C on a terminal reaches the whole foreground process group: the peers got the SIGINT too, and a
+ * peer busy with its inner steps handles it only seconds later.
+ */
+function fromTerminal (signal?: AbortSignal): boolean {
+  return signal?.aborted === true && (signal.reason as { signal?: string } | undefined)?.signal === 'SIGINT' &&
+    (process.stderr.isTTY === true || process.stdout.isTTY === true)
+}
+
+/**
+ * Stops every running peer cleanly (SIGTERM) and kills those still running after `graceMs`. A peer already
+ * shutting down is left to finish (a second signal would cut its shutdown short); `ownShutdownMs` is how long
+ * to watch for that before sending SIGTERM.
+ */
+async function stopPeers (procs: PeerProcess[], opts: { ownShutdownMs?: number, graceMs?: number } = {}): Promise<void> {
+  const running = procs.filter(p => p.running)
+  if (running.length === 0) return
+  const exited = Promise.all(running.map(async p => await p.exited))
+  const shuttingDown = (p: PeerProcess): boolean => !p.running || p.logs.some(l => l.msg === 'shutting down')
+  const watchUntil = Date.now() + (opts.ownShutdownMs ?? 1_000)
+  while (Date.now() < watchUntil && !running.every(shuttingDown)) await sleep(200)
+  for (const p of running) if (!shuttingDown(p)) p.kill('SIGTERM')
+  await Promise.race([exited, sleep(opts.graceMs ?? 15_000)])
+  for (const p of running) p.kill('SIGKILL')
+  await exited
+}
+
+async function sleep (ms: number): Promise<void> {
+  await new Promise<void>(resolve => { setTimeout(resolve, ms).unref() })
 }

@@ -1,27 +1,68 @@
 import { Option, type Command } from 'commander'
 import { createLogger } from '../../log/logger.ts'
 import { int } from './network-flags.ts'
-import { runDemo } from '../../demo/run-demo.ts'
+import { runDemo, type DemoResult } from '../../demo/run-demo.ts'
 import type { GlobalOptions } from '../context.ts'
 
 export function registerDemo (program: Command): void {
   program.command('demo')
-    .description('run a whole NearAI network on 127.0.0.1: a bootstrap node and peers train an MNIST MLP together\n' +
-      '(dataset on IPFS, shards found through the DHT, butterfly all-reduce over libp2p, DiLoCo outer steps)')
-    .addOption(new Option('--peers <n>', 'training peers').default(4).argParser(int))
+    .description('run a whole NearAI network on 127.0.0.1: a dev chain, a bootstrap node and peer processes train an MNIST MLP\n' +
+      'together (dataset on IPFS, shards found through the DHT, butterfly all-reduce over libp2p, DiLoCo outer steps), attest\n' +
+      'the checkpoints on chain, and the final checkpoint is verified against its anchor')
+    .addOption(new Option('--peers <n>', 'training peers (separate processes)').default(4).argParser(int))
     .addOption(new Option('--rounds <n>', 'DiLoCo rounds').default(10).argParser(int))
     .addOption(new Option('--inner-steps <n>', 'inner AdamW steps per round (H)').default(50).argParser(int))
-    .action(async (opts: { peers: number, rounds: number, innerSteps: number }, cmd: Command) => {
+    .option('--keep-logs <dir>', 'write every peer\'s JSON log lines to <dir>/<peer>.log')
+    .action(async (opts: { peers: number, rounds: number, innerSteps: number, keepLogs?: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>()
-      const logger = createLogger({ level: g.logLevel ?? 'info', format: (g.logFormat as 'auto' | 'pretty' | 'json' | undefined) ?? 'auto' })
+      const format = (g.logFormat as 'auto' | 'pretty' | 'json' | undefined) ?? 'auto'
+      const logger = createLogger({ level: g.logLevel ?? 'info', format })
       if (opts.peers < 2) throw new Error('--peers must be at least 2')
+      if (opts.rounds < 1) throw new Error('--rounds must be at least 1')
+      if (opts.innerSteps < 1) throw new Error('--inner-steps must be at least 1')
+      const tty = process.stderr.isTTY === true && format !== 'json'
+
+      // Ctrl-C stops the peers and cleans up; a second one exits at once (runDemo still kills the peers).
+      const abort = new AbortController()
+      let signals = 0
+      const onSignal = (signal: NodeJS.Signals): void => {
+        if (++signals > 1) process.exit(130)
+        process.stderr.write(`\n${signal}: stopping the peers and cleaning up (again to force)\n`)
+        abort.abort(Object.assign(new Error(`interrupted (${signal})`), { signal }))
+      }
+      process.on('SIGINT', onSignal)
+      process.on('SIGTERM', onSignal)
       const started = Date.now()
-      const result = await runDemo({ peers: opts.peers, rounds: opts.rounds, innerSteps: opts.innerSteps, trainDigits: 8000, logger })
-      const identical = result.hashes.every(h => h === result.hashes[0])
-      process.stdout.write(`\nheld-out accuracy (2,000 digits no peer trained on): ${(result.accuracy * 100).toFixed(2)}%\n` +
-        `weights hash of every peer: ${identical ? `identical (${result.hashes[0]})` : `DIFFERENT: ${result.hashes.join(', ')}`}\n` +
-        `final checkpoint CID: ${result.checkpoint}\n` +
-        `time: ${((Date.now() - started) / 1000).toFixed(0)} s\n`)
-      if (!identical) process.exitCode = 1
+      try {
+        const result = await runDemo({ peers: opts.peers, rounds: opts.rounds, innerSteps: opts.innerSteps, trainDigits: 8000, logger, tty, signal: abort.signal, logDir: opts.keepLogs })
+        process.stdout.write(summary(result, Date.now() - started))
+        if (!result.identical || !result.verify.ok || result.peers.some(p => p.code !== 0)) process.exitCode = 1
+      } catch (err) {
+        if (abort.signal.aborted) {
+          process.stderr.write('demo interrupted; peers stopped, temporary files removed\n')
+          process.exitCode = 130
+          return
+        }
+        throw err
+      } finally {
+        process.off('SIGINT', onSignal)
+        process.off('SIGTERM', onSignal)
+      }
     })
+}
+
+function summary (r: DemoResult, ms: number): string {
+  const lines = ['']
+  const failed = r.peers.filter(p => p.code !== 0)
+  for (const p of failed) lines.push(`${p.name} (${p.account}) exited with code ${String(p.code)} after ${p.rounds} rounds`)
+  lines.push(`held-out accuracy (${r.heldOutSamples.toLocaleString('en-US')} digits no peer trained on): ${r.accuracy != null ? `${(r.accuracy * 100).toFixed(2)}%` : 'n/a'}`)
+  lines.push(`weights hash of every peer: ${r.identical ? `identical (${r.hashes[0]})` : `DIFFERENT: ${r.peers.map(p => `${p.name} ${p.hash ?? '(none)'}`).join(', ')}`}`)
+  lines.push(`final checkpoint CID: ${r.checkpoint ?? 'none'}`)
+  const v = r.verify
+  lines.push(v.ok
+    ? `checkpoint verify: OK, matches the final anchor of job ${v.job} round ${v.round + 1} on chain (weights sha256 ${v.weightsSha256.slice(0, 16)}..., attested by ${v.attesters.join(', ')}; threshold ${r.threshold} of ${r.validators.length})`
+    : `checkpoint verify: FAILED (${v.reason}): ${v.message}`)
+  lines.push(`bytes exchanged: ${(r.bytesExchanged / 1e6).toFixed(1)} MB`)
+  lines.push(`time: ${(ms / 1000).toFixed(0)} s (setup ${(r.setupMs / 1000).toFixed(0)} s, training ${(r.trainingMs / 1000).toFixed(0)} s)`)
+  return lines.join('\n') + '\n'
 }
