@@ -70,9 +70,14 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
   const self = peer.peerId
 
   const decode = spec.model.kind === 'char-transformer' ? { context: spec.model.context } : {}
-  const data = await ShardData.open(peer.helia, spec.dataset, { timeoutMs: opts.fetchTimeoutMs, signal, decode })
+  // The data may not be reachable yet (its providers still starting, a slow link): retry with backoff.
+  const data = await retrying(logger, 'dataset manifest', signal, async () => await ShardData.open(peer.helia, spec.dataset, { timeoutMs: opts.fetchTimeoutMs, signal, decode }))
   let evalSet: Samples | undefined
-  if (spec.evalDataset != null) evalSet = firstSamples(await (await ShardData.open(peer.helia, spec.evalDataset, { timeoutMs: opts.fetchTimeoutMs, signal, decode })).all(signal), spec.eval.maxSamples)
+  const evalDataset = spec.evalDataset
+  if (evalDataset != null) {
+    evalSet = await retrying(logger, 'evaluation dataset', signal, async () =>
+      firstSamples(await (await ShardData.open(peer.helia, evalDataset, { timeoutMs: opts.fetchTimeoutMs, signal, decode })).all(signal), spec.eval.maxSamples))
+  }
   logger.info({ job: spec.id, dataset: spec.dataset, shards: data.shardCount, samples: data.manifest.totalSamples, parameters: size, evalSamples: evalSet?.count }, 'job data found')
 
   // Where this peer resumes: its own last state (a restart), verified against the recorded hash.
@@ -138,6 +143,7 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
   }
 
   let lastEvaluation: Evaluation | undefined
+  let evaluatedHash: string | undefined
   let lastWasCheckpoint = true // the state resumed from is kept pinned
   try {
     const joinWaitMs = opts.joinWaitMs ?? 5_000
@@ -188,6 +194,7 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
           await network.announce(next.round, published.weightsSha256, cid, result.contributions)
           const evaluate = evalSet != null && (result.checkpoint || (next.round + 1) % spec.eval.every === 0)
           lastEvaluation = evaluate ? evaluateClassifier(model, next.weights, evalSet!) : undefined
+          evaluatedHash = evaluate ? published.weightsSha256 : undefined
           if (result.checkpoint && opts.attester != null) {
             opts.attester.attestInBackground({ round: next.round, checkpointCid: cid, weightsSha256: published.weightsSha256, contributions: result.contributions, evalLoss: lastEvaluation?.loss ?? result.loss })
           }
@@ -217,7 +224,8 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
       }
     })
     const weightsSha256 = weightsHash(final.weights)
-    if (evalSet != null && lastEvaluation == null) lastEvaluation = evaluateClassifier(model, final.weights, evalSet)
+    // The last evaluation may be of another state (this peer adopted the final one from the network).
+    if (evalSet != null && (lastEvaluation == null || evaluatedHash !== weightsSha256)) lastEvaluation = evaluateClassifier(model, final.weights, evalSet)
     return { state: final, weightsSha256, stateCid: lastCid, evaluation: lastEvaluation }
   } finally {
     clearInterval(meetTimer)
@@ -226,5 +234,23 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
     network.stop()
     await opts.attester?.drain()
     model.dispose()
+  }
+}
+
+/** Runs `fn` until it succeeds, waiting 2, 4, 8... (at most 60) seconds between tries; only an abort stops it. */
+async function retrying<T> (logger: Logger, what: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn()
+    } catch (err) {
+      if (signal.aborted) throw err
+      const delay = Math.min(60_000, 1000 * 2 ** attempt)
+      logger.warn({ attempt, retryInMs: delay, err: (err as Error).message }, `could not fetch the ${what}; retrying`)
+      await new Promise<void>(resolve => {
+        const timer = setTimeout(resolve, delay)
+        signal.addEventListener('abort', () => { clearTimeout(timer); resolve() }, { once: true })
+      })
+      signal.throwIfAborted()
+    }
   }
 }

@@ -109,6 +109,11 @@ export class AllReduceAverager implements RoundAverager {
     const result = await this.butterfly.run({
       group, vector, weight: update.samples, aggregator: plaintextAggregator(this.opts.codec, weightedMean), signal
     })
+    const contributed = result.contributors.filter(c => c.fraction > 0).length
+    if (contributed < min) {
+      // Members dropped out during the exchange: a result from fewer peers than the job allows is a fork.
+      throw new RoundFailedError(`round ${round}: only ${contributed} of the group's ${group.members.length} members contributed, the job needs ${min}`)
+    }
     if (result.durationMs > 0 && result.bytesSent > 0) this.speedBps = Math.max(1e6, result.bytesSent / (result.durationMs / 1000))
     this.lastAverageAt = this.now()
     return {

@@ -1,6 +1,9 @@
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { Command } from 'commander'
+import { Option, type Command } from 'commander'
+import { int } from './network-flags.ts'
+import { openLedger } from '../../chain/index.ts'
+import { ledgerConfigFrom } from '../../chain/auto-attest.ts'
 import { commandContext } from '../context.ts'
 import { withHomeNode } from '../../peer/with-node.ts'
 import { createJob } from '../../job/job-ref.ts'
@@ -13,12 +16,29 @@ export function registerJob (program: Command): void {
     .description('validate a job spec (JSON: id, model, dataset CID, rounds, inner/outer optimizer, codec, checkpointEvery),\n' +
       'store it on IPFS (pinned) and record it in the home; then `nearai node start --job <id>` trains it')
     .requiredOption('--spec <file>', 'the job spec JSON file')
-    .action(async (opts: { spec: string }, cmd: Command) => {
+    .option('--validators <accounts>', 'also register the job on the configured chain (config `chain`), with these comma-separated validator accounts')
+    .addOption(new Option('--threshold <n>', 'with --validators: distinct attestations that make a checkpoint anchor final (default: a majority)').argParser(int))
+    .action(async (opts: { spec: string, validators?: string, threshold?: number }, cmd: Command) => {
       const ctx = await commandContext(cmd)
       const spec = await readJobSpecFile(opts.spec)
+      const validators = opts.validators?.split(',').map(v => v.trim()).filter(v => v.length > 0)
+      if (validators != null && validators.length === 0) throw new Error('--validators needs at least one account')
+      const threshold = opts.threshold ?? (validators != null ? Math.floor(validators.length / 2) + 1 : undefined)
+      if (validators != null && threshold != null && (threshold < 1 || threshold > validators.length)) throw new Error(`--threshold must be between 1 and ${validators.length}`)
       const stored = await withHomeNode(ctx, 'nearai job create', async (node) => await createJob(ctx.home, node.helia, spec))
       process.stdout.write(`job ${stored.spec.id}\nspec CID ${stored.specCid}\n` +
         `${stored.spec.rounds} rounds of ${stored.spec.inner.steps} inner steps on dataset ${stored.spec.dataset}; checkpoint every ${stored.spec.checkpointEvery} rounds\n`)
+      if (validators != null && threshold != null) {
+        const ledger = await openLedger(ledgerConfigFrom({ ...ctx.config.chain, attest: false }, ctx.home))
+        try {
+          const balance = await ledger.storageBalanceOf()
+          if (balance == null) await ledger.storageDeposit()
+          const job = await ledger.createJob({ job: stored.spec.id, specCid: stored.specCid, validators, threshold })
+          process.stdout.write(`on chain (${ctx.config.chain.network}, contract ${ledger.contractId}): validators ${job.validators.join(', ')}, threshold ${job.threshold}\n`)
+        } finally {
+          await ledger.close()
+        }
+      }
     })
 
   job.command('ls')
