@@ -16,7 +16,7 @@ import { jobReadyTopic } from '../allreduce/index.ts'
 import { codecFor } from '../compression/index.ts'
 import { AllReduceAverager, type MatchWindowPolicy } from '../round/allreduce-averager.ts'
 import { runRounds } from '../round/round-loop.ts'
-import type { Contribution, GlobalState, RoundResult } from '../round/steps.ts'
+import type { Contribution, GlobalState, LocalUpdate, RoundResult } from '../round/steps.ts'
 import { assertTrainable, buildModel } from '../training/models.ts'
 import { trainLocal, type Samples } from '../training/local-trainer.ts'
 import { OuterOptimizer, weightsHash } from '../training/outer-optimizer.ts'
@@ -144,6 +144,7 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
 
   let lastEvaluation: Evaluation | undefined
   let evaluatedHash: string | undefined
+  let lastUpdate: { round: number, from: string, update: LocalUpdate } | undefined
   let lastWasCheckpoint = true // the state resumed from is kept pinned
   try {
     const joinWaitMs = opts.joinWaitMs ?? 5_000
@@ -157,6 +158,9 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
       averager,
       trainer: {
         train: async (current, round, roundSignal) => {
+          // A retry of the same round from the same state (its group failed to form) reuses the update.
+          const from = weightsHash(current.weights)
+          if (lastUpdate?.round === round && lastUpdate.from === from) return lastUpdate.update
           const peers = livePeers()
           const mine = assignShards({ jobId: spec.id, round, peerIds: peers, shardCount: data.shardCount }).get(self) ?? []
           const samples = await data.shards(mine, roundSignal)
@@ -170,6 +174,7 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
           averager.observeTrainingTime(Date.now() - started)
           logger.info({ event: 'trained', round, shards: mine, peers: peers.length, samples: update.samples, loss: update.loss, ms: Date.now() - started }, 'inner steps done')
           await opts.afterTrain?.(round)
+          lastUpdate = { round, from, update }
           return update
         }
       },

@@ -19,6 +19,8 @@ export interface RoundLoopOptions {
   signal?: AbortSignal
   onRound?: (result: RoundResult, state: GlobalState) => void | Promise<void>
   now?: () => number
+  /** First wait after a failed round (ms), doubling with each further failure up to 16 s; default 1000. */
+  retryBackoffMs?: number
 }
 
 export class RoundFailedError extends Error {
@@ -61,6 +63,7 @@ export async function runRound (state: GlobalState, round: number, opts: RoundLo
 export async function runRounds (initial: GlobalState, opts: RoundLoopOptions): Promise<GlobalState> {
   const signal = opts.signal ?? new AbortController().signal
   let state = initial
+  let failures = 0
   while (state.round + 1 < opts.rounds && !signal.aborted) {
     if (opts.sync != null) {
       const synced = await opts.sync.catchUp(state, signal)
@@ -73,11 +76,18 @@ export async function runRounds (initial: GlobalState, opts: RoundLoopOptions): 
       const out = await runRound(state, round, { ...opts, signal })
       state = out.state
       opts.logger.info({ round, loss: out.result.loss, samples: out.result.samples, peers: out.result.contributions.length, dropped: out.result.dropped, hash: out.result.weightsSha256.slice(0, 12), ms: out.result.millis }, 'round complete')
+      failures = 0
       await opts.onRound?.(out.result, state)
     } catch (err) {
       if (signal.aborted) break
-      opts.logger.warn({ round, err: (err as Error).message }, 'round failed; state unchanged, catching up before the next round')
+      failures++
+      // Back off before trying again (1, 2, 4... up to 16 s), or less if the others announce a newer state:
+      // retrying at once would spin on the CPU the network needs to hear from the others.
+      const backoffMs = Math.min(16_000, (opts.retryBackoffMs ?? 1000) * 2 ** (failures - 1))
+      opts.logger.warn({ round, err: (err as Error).message, retryInMs: backoffMs }, 'round failed; state unchanged, catching up before the next round')
       if (opts.sync == null) state = { ...state, round } // without a way to catch up, skip the round
+      else if (opts.sync.waitForNewer != null) await opts.sync.waitForNewer(state.round, backoffMs, signal)
+      else await new Promise(resolve => setTimeout(resolve, backoffMs))
     }
   }
   return state

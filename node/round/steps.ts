@@ -78,4 +78,6 @@ export interface StateSync {
    * restart, and after a round this peer failed while others completed it.
    */
   catchUp: (current: GlobalState, signal: AbortSignal) => Promise<GlobalState>
+  /** Resolves true as soon as a state newer than `round` is announced, false after `ms`: how a failed round waits. */
+  waitForNewer?: (round: number, ms: number, signal?: AbortSignal) => Promise<boolean>
 }

@@ -75,6 +75,9 @@ export async function trainLocal (model: tf.LayersModel, global: Float32Array, d
       return l
     })
     lossSum += (await loss.data())[0]
+    // Let the event loop run between steps: a peer's network (gossip, the all-reduce, bitswap) must keep
+    // answering while it trains; the awaits above resolve as microtasks and never yield to I/O.
+    await new Promise(resolve => setImmediate(resolve))
     loss.dispose()
     processed += b
   }

@@ -66,6 +66,26 @@ describe('round loop', () => {
     assert.deepEqual([...end.weights], [-12, -12])
   })
 
+  it('after failed rounds, backs off (doubling) or until the network announces a newer state, instead of spinning', async () => {
+    let attempts = 0
+    const failing: RoundAverager = {
+      average: async (round, update, signal) => {
+        if (round === 1 && ++attempts <= 3) throw new Error('group did not form')
+        return await echoAverager.average(round, update, signal)
+      }
+    }
+    const waits: Array<{ round: number, ms: number }> = []
+    const sync: StateSync = {
+      catchUp: async (current) => current,
+      waitForNewer: async (round, ms) => { waits.push({ round, ms }); return false }
+    }
+    const end = await runRounds(start, {
+      rounds: 3, checkpointEvery: 0, trainer: trainer(1), averager: failing, outer, publisher: recordingPublisher([]), logger: silentLogger(), sync, retryBackoffMs: 5
+    })
+    assert.equal(end.round, 2)
+    assert.deepEqual(waits, [{ round: 0, ms: 5 }, { round: 0, ms: 10 }, { round: 0, ms: 20 }])
+  })
+
   it('stops when aborted', async () => {
     const ctrl = new AbortController()
     const end = await runRounds(start, {
