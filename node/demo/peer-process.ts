@@ -20,7 +20,9 @@ export class PeerProcess {
 
   /** `logFile`: every line the process writes is also appended there (for a post-mortem). */
   constructor (readonly name: string, args: string[], opts: { env?: NodeJS.ProcessEnv, logFile?: string } = {}) {
-    this.child = spawn(process.execPath, [NEARAI_BIN, '--log-format', 'json', ...args], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    // stdin stays open as a lifeline: `--exit-with-stdin` peers shut down when this process ends, however it ends.
+    const lifeline = args.includes('--exit-with-stdin')
+    this.child = spawn(process.execPath, [NEARAI_BIN, '--log-format', 'json', ...args], { env: { ...process.env, ...opts.env }, stdio: [lifeline ? 'pipe' : 'ignore', 'pipe', 'pipe'] })
     const file: WriteStream | undefined = opts.logFile != null ? createWriteStream(opts.logFile, { flags: 'a' }) : undefined
     let buffered = ''
     const onData = (d: Buffer): void => {

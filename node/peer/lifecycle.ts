@@ -51,7 +51,11 @@ export function gracefulShutdown (logger: Logger): Shutdown {
   process.on('SIGINT', handler)
   process.on('SIGTERM', handler)
   return {
-    defer: (step) => { steps.push(step) },
+    defer: (step) => {
+      // A resource that finished starting after shutdown began (a signal during start-up) is released at once.
+      if (requested) void step().catch((err: unknown) => { logger.error({ err }, 'error during shutdown'); process.exitCode = 1 })
+      else steps.push(step)
+    },
     done,
     get requested () { return requested },
     signal: abort.signal,

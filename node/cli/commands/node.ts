@@ -24,6 +24,7 @@ export function registerNode (program: Command): void {
     .addOption(new Option('--backend <name>', 'force a TensorFlow.js backend instead of the fastest available').choices(['tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu']))
     .addOption(new Option('--join-wait <seconds>', 'at start, listen this long for a newer state of the job before training').default(5).argParser(int))
     .addOption(new Option('--linger <seconds>', 'after the last round, keep serving the final state this long before exiting').default(5).argParser(int))
+    .addOption(new Option('--exit-with-stdin', 'shut down cleanly when standard input closes (a parent process that starts peers uses it so none outlives it)').hideHelp())
   const map = addNetworkFlags(start)
   start.action(async (opts: Record<string, unknown> & { job?: string, backend?: BackendName, joinWait: number, linger: number }, cmd: Command) => {
     const flags = flagsToOverrides(opts, {
@@ -34,6 +35,10 @@ export function registerNode (program: Command): void {
     })
     const ctx = await commandContext(cmd, flags)
     const shutdown = gracefulShutdown(ctx.logger)
+    if (opts.exitWithStdin === true) {
+      process.stdin.on('close', () => { shutdown.request('stdin closed') })
+      process.stdin.resume()
+    }
     const lock = await lockHome(ctx.home, 'nearai node start')
     shutdown.defer(lock.release)
     const peer = await startNodeFromHome({ ...ctx, role: 'peer' })
