@@ -23,6 +23,7 @@ import { OuterOptimizer, weightsHash } from '../training/outer-optimizer.ts'
 import { flattenWeights } from '../training/weights.ts'
 import { assignShards } from '../training/assignment.ts'
 import { pinRm } from '../storage/pins.ts'
+import { ContentNotFoundError, FetchTimeoutError } from '../storage/errors.ts'
 import { jobRoundsTopic } from '../../protocol/topics.ts'
 import { loadStatePointer, saveStatePointer, type StoredJob } from './job-store.ts'
 import { NetworkState } from './network-state.ts'
@@ -70,13 +71,18 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
   const self = peer.peerId
 
   const decode = spec.model.kind === 'char-transformer' ? { context: spec.model.context } : {}
+  const inputShape = spec.model.kind === 'mlp' ? [spec.model.inputs] : spec.model.kind === 'cnn' ? [...spec.model.inputShape] : undefined
   // The data may not be reachable yet (its providers still starting, a slow link): retry with backoff.
-  const data = await retrying(logger, 'dataset manifest', signal, async () => await ShardData.open(peer.helia, spec.dataset, { timeoutMs: opts.fetchTimeoutMs, signal, decode }))
+  const data = await retrying(logger, 'dataset', signal, async () => {
+    const opened = await ShardData.open(peer.helia, spec.dataset, { timeoutMs: opts.fetchTimeoutMs, signal, decode, inputShape })
+    await opened.shard(0, signal) // the samples fit the model (fails now, with both shapes, rather than every round)
+    return opened
+  })
   let evalSet: Samples | undefined
   const evalDataset = spec.evalDataset
   if (evalDataset != null) {
     evalSet = await retrying(logger, 'evaluation dataset', signal, async () =>
-      firstSamples(await (await ShardData.open(peer.helia, evalDataset, { timeoutMs: opts.fetchTimeoutMs, signal, decode })).all(signal), spec.eval.maxSamples))
+      firstSamples(await (await ShardData.open(peer.helia, evalDataset, { timeoutMs: opts.fetchTimeoutMs, signal, decode, inputShape })).all(signal), spec.eval.maxSamples))
   }
   logger.info({ job: spec.id, dataset: spec.dataset, shards: data.shardCount, samples: data.manifest.totalSamples, parameters: size, evalSamples: evalSet?.count }, 'job data found')
 
@@ -248,7 +254,9 @@ async function retrying<T> (logger: Logger, what: string, signal: AbortSignal, f
     try {
       return await fn()
     } catch (err) {
-      if (signal.aborted) throw err
+      // Only fetches are retried: content that is there but wrong (bad manifest, samples that do not fit the
+      // model, an invalid spec) will not get better.
+      if (signal.aborted || !(err instanceof ContentNotFoundError || err instanceof FetchTimeoutError || /LoadBlockFailed|InsufficientProviders|NoPeers/.test((err as Error).name))) throw err
       const delay = Math.min(60_000, 1000 * 2 ** attempt)
       logger.warn({ attempt, retryInMs: delay, err: (err as Error).message }, `could not fetch the ${what}; retrying`)
       await new Promise<void>(resolve => {

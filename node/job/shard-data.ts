@@ -10,6 +10,11 @@ import { getDatasetManifest, getShardBytes } from '../storage/datasets.ts'
 import { decodeShard, type DecodeShardOptions } from '../training/data/decode-shard.ts'
 import type { Samples } from '../training/local-trainer.ts'
 
+/** The dataset's samples do not fit the job's model: a configuration error, not worth retrying. */
+export class IncompatibleDataError extends Error {
+  override name = 'IncompatibleDataError'
+}
+
 const product = (shape: number[] | undefined): number => (shape ?? []).reduce((a, b) => a * b, 1)
 
 export function concatSamples (parts: Samples[]): Samples {
@@ -33,14 +38,18 @@ export function firstSamples (data: Samples, max: number): Samples {
 
 export class ShardData {
   private readonly cache = new Map<number, Samples>()
-  private constructor (private readonly helia: Helia, readonly cid: CID, readonly manifest: DatasetManifest, private readonly timeoutMs: number, private readonly decode: DecodeShardOptions) {}
+  private constructor (private readonly helia: Helia, readonly cid: CID, readonly manifest: DatasetManifest, private readonly timeoutMs: number, private readonly decode: DecodeShardOptions, private readonly inputShape?: number[]) {}
 
-  /** `decode` carries what the model decides (a language model's context length and vocabulary). */
-  static async open (helia: Helia, cid: string, opts: { timeoutMs?: number, signal?: AbortSignal, decode?: DecodeShardOptions } = {}): Promise<ShardData> {
+  /**
+   * `decode` carries what the model decides (a language model's context length and vocabulary);
+   * `inputShape` is the model's input shape: samples are viewed in it (an MLP takes an image flattened), and a
+   * dataset whose samples hold another number of values is refused with both shapes named.
+   */
+  static async open (helia: Helia, cid: string, opts: { timeoutMs?: number, signal?: AbortSignal, decode?: DecodeShardOptions, inputShape?: number[] } = {}): Promise<ShardData> {
     const parsed = CID.parse(cid)
     const timeoutMs = opts.timeoutMs ?? 60_000
     const manifest = await getDatasetManifest(helia, parsed, { timeoutMs, signal: opts.signal })
-    return new ShardData(helia, parsed, manifest, timeoutMs, opts.decode ?? {})
+    return new ShardData(helia, parsed, manifest, timeoutMs, opts.decode ?? {}, opts.inputShape)
   }
 
   get shardCount (): number { return this.manifest.shards.length }
@@ -50,6 +59,12 @@ export class ShardData {
     if (samples == null) {
       const bytes = await getShardBytes(this.helia, this.cid, this.manifest, index, { timeoutMs: this.timeoutMs, signal })
       samples = decodeShard(this.manifest.format, bytes, { ...this.decode, samples: this.manifest.format.kind === 'text' ? undefined : this.manifest.shards[index].samples })
+      if (this.inputShape != null) {
+        if (product(samples.featureShape) !== product(this.inputShape)) {
+          throw new IncompatibleDataError(`dataset ${this.cid.toString()} has samples of shape [${samples.featureShape.join(', ')}], the model takes [${this.inputShape.join(', ')}]`)
+        }
+        samples = { ...samples, featureShape: this.inputShape }
+      }
       this.cache.set(index, samples)
     }
     return samples
