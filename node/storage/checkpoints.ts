@@ -14,7 +14,7 @@ import {
 } from '../../protocol/checkpoint-manifest.ts'
 import { InvalidMessageError } from '../../protocol/errors.ts'
 import { ContentTooLargeError, HashMismatchError, InvalidContentError, StorageError } from './errors.ts'
-import { concat, readSmallFile, readVerifiedFile, sessionFor, sha256Hex, withDeadline, type BlockSource, type FetchOptions, type FetchState } from './fetch.ts'
+import { concat, readSmallFile, readVerifiedFile, sessionFor, sessionPhaseSignal, sha256Hex, withDeadline, type BlockSource, type FetchOptions, type FetchState } from './fetch.ts'
 import { unixfsImportOptions } from './import-options.ts'
 import { pinDag, provideAll, type ProvideResult } from './pins.ts'
 
@@ -129,8 +129,9 @@ export interface FetchedCheckpoint {
 export async function getCheckpoint (helia: Helia, cid: CID, opts: GetCheckpointOptions = {}): Promise<FetchedCheckpoint> {
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_CHECKPOINT_BYTES
   return await withDeadline(cid, opts, async (signal, state) => {
+    const sessionSignal = sessionPhaseSignal(signal, opts)
     try {
-      return await fetchCheckpoint(helia, cid, opts, maxBytes, signal, state, sessionFor(helia, cid, signal, opts.offline))
+      return await fetchCheckpoint(helia, cid, opts, maxBytes, sessionSignal, state, sessionFor(helia, cid, sessionSignal, opts.offline))
     } catch (err) {
       // No provider record for the folder (state snapshots between checkpoints are not announced): ask the
       // connected peers directly (see getShardBytes). Blocks a failed earlier try left locally are re-read

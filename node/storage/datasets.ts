@@ -19,7 +19,7 @@ import {
 } from '../../protocol/dataset-manifest.ts'
 import { InvalidMessageError } from '../../protocol/errors.ts'
 import { ContentTooLargeError, InvalidContentError, StorageError, UnsupportedInputError } from './errors.ts'
-import { fetchBlock, readVerifiedFile, sessionFor, withDeadline, type BoundedFetchOptions, type FetchOptions } from './fetch.ts'
+import { fetchBlock, readVerifiedFile, sessionFor, sessionPhaseSignal, withDeadline, type BoundedFetchOptions, type FetchOptions } from './fetch.ts'
 import { unixfsImportOptions } from './import-options.ts'
 import { csvSource, jsonLinesSource, textSource, type CsvOptions, type JsonLinesOptions } from './importers/lines.ts'
 import { mnistSource } from './importers/mnist.ts'
@@ -245,14 +245,15 @@ export async function getShardBytes (helia: Helia, datasetCid: CID, manifest: Da
   }
   const shard = manifest.shards[index]
   return await withDeadline(shard.cid, opts, async (signal, state) => {
+    const sessionSignal = sessionPhaseSignal(signal, opts)
     const read = async (viaSession: boolean): Promise<Uint8Array> => await readVerifiedFile(helia, shard.cid, {
-      signal,
+      signal: viaSession ? sessionSignal : signal,
       state,
       bytes: shard.bytes,
       sha256: shard.sha256,
       offline: opts.offline,
       discard: opts.discard,
-      blockstore: viaSession ? sessionFor(helia, shard.cid, signal, opts.offline) : undefined,
+      blockstore: viaSession ? sessionFor(helia, shard.cid, sessionSignal, opts.offline) : undefined,
       what: `shard ${index} of dataset ${datasetCid.toString()}`,
       onProgress: opts.onProgress
     })
@@ -260,8 +261,9 @@ export async function getShardBytes (helia: Helia, datasetCid: CID, manifest: Da
       return await read(opts.offline !== true)
     } catch (err) {
       // A session only asks peers the DHT names as providers; when it finds none (Helia's
-      // InsufficientProvidersError inside a LoadBlockFailedError), fall back to asking every connected
-      // peer (and the DHT block by block) until the deadline. Errors about the content itself are final.
+      // InsufficientProvidersError inside a LoadBlockFailedError) or none delivers within its share of the
+      // deadline, fall back to asking every connected peer (and the DHT block by block) until the deadline.
+      // Errors about the content itself are final.
       if (signal.aborted || err instanceof StorageError) throw err
       return await read(false)
     }

@@ -159,3 +159,12 @@ export async function readSmallFile (helia: Helia, cid: CID, opts: { signal: Abo
   }
   return concat(chunks, size)
 }
+
+/**
+ * The part of a fetch's deadline a provider session may use before the fetch falls back to asking every
+ * connected peer: a session that found no reachable provider can otherwise wait out the whole deadline.
+ */
+export function sessionPhaseSignal (signal: AbortSignal, opts: BoundedFetchOptions): AbortSignal {
+  const total = opts.timeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS
+  return AbortSignal.any([signal, AbortSignal.timeout(Math.max(1000, Math.min(15_000, Math.floor(total / 3))))])
+}
