@@ -38,6 +38,8 @@ export function registerNode (program: Command): void {
     if (opts.exitWithStdin === true) {
       process.stdin.on('close', () => { shutdown.request('stdin closed') })
       process.stdin.resume()
+      // The open stdin keeps the event loop alive: release it once the node has stopped, or it never exits.
+      void shutdown.done.then(() => { process.stdin.destroy() })
     }
     const lock = await lockHome(ctx.home, 'nearai node start')
     shutdown.defer(lock.release)
