@@ -108,10 +108,9 @@ export class NetworkState implements StateSync {
   async catchUp (current: GlobalState, signal: AbortSignal): Promise<GlobalState> {
     const best = this.newest()
     if (best == null || best.round < current.round) return current
-    const mine = this.rounds.get(current.round)
     if (best.round === current.round) {
       // Same round: keep ours unless the majority of the round's announcers hold another state (we forked).
-      const ownHash = [...(mine ?? new Map<string, Candidate>()).entries()].find(([, c]) => c.peers.has(this.opts.peerId))?.[0]
+      const ownHash = [...(this.rounds.get(current.round) ?? [])].find(([, c]) => c.peers.has(this.opts.peerId))?.[0]
       if (ownHash == null || ownHash === best.weightsSha256) return current
     }
     for (const cidString of best.cids) {

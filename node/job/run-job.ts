@@ -18,7 +18,7 @@ import { AllReduceAverager, type MatchWindowPolicy } from '../round/allreduce-av
 import { runRounds } from '../round/round-loop.ts'
 import type { Contribution, GlobalState, LocalUpdate, RoundResult } from '../round/steps.ts'
 import { assertTrainable, buildModel } from '../training/models.ts'
-import { trainLocal, type Samples } from '../training/local-trainer.ts'
+import { evaluateWithLoss, trainLocal, type Evaluation, type Samples } from '../training/local-trainer.ts'
 import { OuterOptimizer, weightsHash } from '../training/outer-optimizer.ts'
 import { flattenWeights } from '../training/weights.ts'
 import { assignShards } from '../training/assignment.ts'
@@ -28,8 +28,8 @@ import { jobRoundsTopic } from '../../protocol/topics.ts'
 import { loadStatePointer, saveStatePointer, type StoredJob } from './job-store.ts'
 import { NetworkState } from './network-state.ts'
 import { loadState, publishState } from './state-snapshot.ts'
-import { ShardData, firstSamples } from './shard-data.ts'
-import { evaluateClassifier, type Evaluation } from './evaluate.ts'
+import { ShardData } from './shard-data.ts'
+import { sliceSamples } from '../training/data/mnist.ts'
 
 /** What a checkpoint attester needs (node/chain/auto-attest.ts provides one). */
 export interface CheckpointAttesterLike {
@@ -81,8 +81,10 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
   let evalSet: Samples | undefined
   const evalDataset = spec.evalDataset
   if (evalDataset != null) {
-    evalSet = await retrying(logger, 'evaluation dataset', signal, async () =>
-      firstSamples(await (await ShardData.open(peer.helia, evalDataset, { timeoutMs: opts.fetchTimeoutMs, signal, decode, inputShape })).all(signal), spec.eval.maxSamples))
+    evalSet = await retrying(logger, 'evaluation dataset', signal, async () => {
+      const all = await (await ShardData.open(peer.helia, evalDataset, { timeoutMs: opts.fetchTimeoutMs, signal, decode, inputShape })).all(signal)
+      return sliceSamples(all, 0, Math.min(all.count, spec.eval.maxSamples))
+    })
   }
   logger.info({ job: spec.id, dataset: spec.dataset, shards: data.shardCount, samples: data.manifest.totalSamples, parameters: size, evalSamples: evalSet?.count }, 'job data found')
 
@@ -115,6 +117,11 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
       await saveStatePointer(opts.home, spec.id, { round: adopted.round, cid, weightsSha256 })
     }
   })
+  // The job's peers this node is connected to (the ready topic's subscribers), itself included.
+  const livePeers = (): string[] => {
+    const subscribers = peer.libp2p.services.pubsub.getSubscribers(jobReadyTopic(spec.id)).map(String)
+    return [...new Set([self, ...subscribers])].sort()
+  }
   const averager = new AllReduceAverager({
     job: spec.id,
     host: peer.libp2p,
@@ -125,7 +132,7 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
     errorFeedback: spec.codec !== 'none',
     minGroupSize: spec.minPeers,
     window: opts.window,
-    livePeers: () => livePeers()
+    livePeers
   })
   network.start()
   await averager.start()
@@ -142,11 +149,6 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
   await meet()
   const meetTimer = setInterval(() => { void meet() }, 30_000)
   meetTimer.unref()
-
-  const livePeers = (): string[] => {
-    const subscribers = peer.libp2p.services.pubsub.getSubscribers(jobReadyTopic(spec.id)).map(String)
-    return [...new Set([self, ...subscribers])].sort()
-  }
 
   let lastEvaluation: Evaluation | undefined
   let evaluatedHash: string | undefined
@@ -204,7 +206,7 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
           lastWasCheckpoint = result.checkpoint
           await network.announce(next.round, published.weightsSha256, cid, result.contributions)
           const evaluate = evalSet != null && (result.checkpoint || (next.round + 1) % spec.eval.every === 0)
-          lastEvaluation = evaluate ? evaluateClassifier(model, next.weights, evalSet!) : undefined
+          lastEvaluation = evaluate ? evaluateWithLoss(model, next.weights, evalSet!) : undefined
           evaluatedHash = evaluate ? published.weightsSha256 : undefined
           if (result.checkpoint && opts.attester != null) {
             opts.attester.attestInBackground({ round: next.round, checkpointCid: cid, weightsSha256: published.weightsSha256, contributions: result.contributions, evalLoss: lastEvaluation?.loss ?? result.loss })
@@ -236,7 +238,7 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
     })
     const weightsSha256 = weightsHash(final.weights)
     // The last evaluation may be of another state (this peer adopted the final one from the network).
-    if (evalSet != null && (lastEvaluation == null || evaluatedHash !== weightsSha256)) lastEvaluation = evaluateClassifier(model, final.weights, evalSet)
+    if (evalSet != null && (lastEvaluation == null || evaluatedHash !== weightsSha256)) lastEvaluation = evaluateWithLoss(model, final.weights, evalSet)
     return { state: final, weightsSha256, stateCid: lastCid, evaluation: lastEvaluation }
   } finally {
     clearInterval(meetTimer)

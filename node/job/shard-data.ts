@@ -8,32 +8,25 @@ import { CID } from 'multiformats/cid'
 import type { DatasetManifest } from '../../protocol/dataset-manifest.ts'
 import { getDatasetManifest, getShardBytes } from '../storage/datasets.ts'
 import { decodeShard, type DecodeShardOptions } from '../training/data/decode-shard.ts'
-import type { Samples } from '../training/local-trainer.ts'
+import { labelsPerSample, type Samples } from '../training/local-trainer.ts'
 
 /** The dataset's samples do not fit the job's model: a configuration error, not worth retrying. */
 export class IncompatibleDataError extends Error {
   override name = 'IncompatibleDataError'
 }
 
-const product = (shape: number[] | undefined): number => (shape ?? []).reduce((a, b) => a * b, 1)
+const product = (shape: number[]): number => shape.reduce((a, b) => a * b, 1)
 
 export function concatSamples (parts: Samples[]): Samples {
   if (parts.length === 1) return parts[0]
   const per = product(parts[0].featureShape)
-  const labels = product(parts[0].labelShape)
+  const labels = labelsPerSample(parts[0])
   const count = parts.reduce((n, p) => n + p.count, 0)
   const x = new Float32Array(count * per)
   const y = new Int32Array(count * labels)
   let at = 0
   for (const p of parts) { x.set(p.x, at * per); y.set(p.y, at * labels); at += p.count }
   return { ...parts[0], x, y, count }
-}
-
-export function firstSamples (data: Samples, max: number): Samples {
-  if (data.count <= max) return data
-  const per = product(data.featureShape)
-  const labels = product(data.labelShape)
-  return { ...data, x: data.x.slice(0, max * per), y: data.y.slice(0, max * labels), count: max }
 }
 
 export class ShardData {

@@ -95,15 +95,37 @@ function shuffled (n: number, rand: () => number): Uint32Array {
   return a
 }
 
-/** Accuracy of `model` with flat weights `weights` on labelled samples (per label: per position for sequences). */
-export function evaluate (model: tf.LayersModel, weights: Float32Array, data: Samples): number {
+export interface Evaluation { accuracy: number, loss: number, samples: number }
+
+/**
+ * Held-out evaluation: accuracy and mean softmax cross-entropy, predicted in batches. For sequence models
+ * (samples with a labelShape, e.g. next-character targets) both are per predicted position.
+ */
+export function evaluateWithLoss (model: tf.LayersModel, weights: Float32Array, data: Samples, batchSize = 500): Evaluation {
+  if (data.count === 0) throw new RangeError('no samples to evaluate on')
   setFlatWeights(model, weights)
-  return tf.tidy(() => {
-    const x = inputTensor(model, data.x, [data.count, ...data.featureShape])
-    const pred = (model.predict(x) as tf.Tensor).argMax(-1).dataSync()
-    const total = data.count * labelsPerSample(data)
-    let ok = 0
-    for (let i = 0; i < total; i++) if (pred[i] === data.y[i]) ok++
-    return ok / total
-  })
+  const per = data.featureShape.reduce((a, b) => a * b, 1)
+  const labels = labelsPerSample(data)
+  let correct = 0
+  let lossSum = 0
+  for (let start = 0; start < data.count; start += batchSize) {
+    const n = Math.min(batchSize, data.count - start)
+    const [pred, loss] = tf.tidy(() => {
+      const x = inputTensor(model, data.x.subarray(start * per, (start + n) * per), [n, ...data.featureShape])
+      const logits = (model.predict(x) as tf.Tensor).reshape([n * labels, data.numClasses])
+      // One-hot as int32 then cast: the wasm backend's float32 oneHot is wrong (see trainLocal).
+      const y = tf.oneHot(tf.tensor1d(data.y.subarray(start * labels, (start + n) * labels), 'int32'), data.numClasses).cast('float32')
+      const l = tf.losses.softmaxCrossEntropy(y, logits, undefined, tf.Reduction.SUM)
+      return [logits.argMax(-1).dataSync(), l.dataSync()[0]] as const
+    })
+    for (let i = 0; i < n * labels; i++) if (pred[i] === data.y[start * labels + i]) correct++
+    lossSum += loss
+  }
+  const scored = data.count * labels
+  return { accuracy: correct / scored, loss: lossSum / scored, samples: data.count }
+}
+
+/** Accuracy of `model` with flat weights `weights` on labelled samples (per position for sequence models). */
+export function evaluate (model: tf.LayersModel, weights: Float32Array, data: Samples): number {
+  return evaluateWithLoss(model, weights, data).accuracy
 }

@@ -12,10 +12,9 @@ import { getCheckpoint } from '../../node/storage/checkpoints.ts'
 import { selectBackend, type BackendName } from '../../node/training/backend.ts'
 import { loadMnist } from '../../node/training/data/mnist.ts'
 import { buildModel } from '../../node/training/models.ts'
-import { trainLocal } from '../../node/training/local-trainer.ts'
+import { evaluateWithLoss, trainLocal } from '../../node/training/local-trainer.ts'
 import { flattenWeights } from '../../node/training/weights.ts'
 import { weightsHash } from '../../node/training/outer-optimizer.ts'
-import { evaluateClassifier } from '../../node/job/evaluate.ts'
 import { loadState } from '../../node/job/state-snapshot.ts'
 import { startTestNetwork, type TestNetwork } from './network.ts'
 
@@ -54,7 +53,7 @@ describe('collaborative training: 4 peer processes train the MNIST MLP (DiLoCo o
     assert.equal(weightsHash(state.weights), hashes[0])
     const { train, test } = loadMnist({ train: 8000, seed: 7 })
     assert.equal(test.count, net.data.heldOutSamples)
-    const collaborative = evaluateClassifier(model, state.weights, test).accuracy
+    const collaborative = evaluateWithLoss(model, state.weights, test).accuracy
     assert.ok(collaborative >= 0.93, `held-out accuracy ${(collaborative * 100).toFixed(2)}% is below 93%`)
 
     // The centralized baseline: the same number of samples, one process, the same inner optimizer.
@@ -63,7 +62,7 @@ describe('collaborative training: 4 peer processes train the MNIST MLP (DiLoCo o
     const steps = Math.round(totalSamples / net.spec.inner.batchSize)
     const alone = await trainLocal(model, initial, train, { ...net.spec.inner, steps, seed: 11 })
     const centralWeights = initial.map((w, i) => w - alone.pseudoGradient[i])
-    const centralized = evaluateClassifier(model, centralWeights, test).accuracy
+    const centralized = evaluateWithLoss(model, centralWeights, test).accuracy
     console.log(`      held-out accuracy: collaborative ${(collaborative * 100).toFixed(2)}% (4 peers, ${rounds.length} rounds), centralized ${(centralized * 100).toFixed(2)}% (${steps} steps, ${totalSamples} samples)`)
     assert.ok(Math.abs(collaborative - centralized) <= 0.015, `collaborative ${collaborative} vs centralized ${centralized}: more than 1.5 points apart`)
     model.dispose()
