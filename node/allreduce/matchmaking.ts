@@ -149,13 +149,27 @@ export class Matchmaking {
       const roundOf = (k: string): number => Number(k.split('/')[0])
       const newest = Math.max(round, ...[...rounds.keys()].map(roundOf))
       if (round <= newest - this.retainRounds) return undefined
-      // A peer may flood attempts of one round: keep the number of tries per round bounded too.
-      if ([...rounds.keys()].filter(k => roundOf(k) === round).length >= 16) return undefined
+      // A peer may flood attempts of one round: keep the newest 16 tries of a round, forgetting the oldest.
+      const tries = [...rounds.keys()].filter(k => roundOf(k) === round).sort((x, y) => Number(x.split('/')[1]) - Number(y.split('/')[1]))
+      for (const k of tries.slice(0, Math.max(0, tries.length - 15))) rounds.delete(k)
       state = { ready: new Map(), confirmations: new Map(), onChange: new Set() }
       rounds.set(key, state)
       for (const k of rounds.keys()) if (roundOf(k) <= newest - this.retainRounds) rounds.delete(k)
     }
     return state
+  }
+
+  /**
+   * The highest try of `round` heard so far (-1: none). Peers that failed a round different numbers of times
+   * meet again by joining the highest try anyone announced, instead of each counting on its own.
+   */
+  highestAttempt (job: string, round: number): number {
+    let highest = -1
+    for (const key of this.jobs.get(job)?.keys() ?? []) {
+      const [r, a] = key.split('/').map(Number)
+      if (r === round && a > highest) highest = a
+    }
+    return highest
   }
 
   private onMessage (msg: Message): void {
@@ -223,7 +237,7 @@ export class Matchmaking {
     this.join(opts.job)
     const attempt = opts.attempt ?? 0
     const state = this.roundState(opts.job, opts.round, attempt, true)
-    if (state == null) throw new RangeError(`round ${opts.round} (try ${attempt}) of ${opts.job} is older than the rounds being formed, or tried too often`)
+    if (state == null) throw new RangeError(`round ${opts.round} (try ${attempt}) of ${opts.job} is older than the rounds being formed`)
     const self: ReadyAnnouncement = {
       v: READY_TOPIC_VERSION,
       type: 'allreduce-ready',
@@ -243,11 +257,8 @@ export class Matchmaking {
     const earliest = this.clock.now() + (opts.minWaitMs ?? 0)
     const complete = (): boolean => opts.expected != null && expected.every(p => state.ready.has(p))
     const closed = (): boolean => this.clock.now() >= opts.deadline || (this.clock.now() >= earliest && complete())
-    while (!closed()) {
-      await this.announceUntil(opts.job, self, opts.deadline, state, closed, opts.signal)
-      const wait = (complete() ? earliest : opts.deadline) - this.clock.now()
-      if (wait > 0 && !closed()) await this.waitForChange(state, wait, closed, opts.signal)
-    }
+    // Republishes until `closed()`: it only returns once closed (at the latest, at the deadline).
+    await this.announceUntil(opts.job, self, opts.deadline, state, closed, opts.signal)
     const closedAt = this.clock.now()
 
     // 2. The view at the close: compatible announcements received in time.

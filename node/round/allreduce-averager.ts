@@ -95,8 +95,10 @@ export class AllReduceAverager implements RoundAverager {
     const n = update.pseudoGradient.length
     const deadline = this.now() + this.matchWindowMs()
     const expected = this.opts.livePeers?.()
-    // The same round again (its group failed to form, nobody announced a newer state): the next try.
-    const attempt = this.lastTry?.round === round ? this.lastTry.attempt + 1 : 0
+    // The same round again (its group failed to form, nobody announced a newer state): the next try, or the
+    // highest try another peer of the job already announced, so that peers retrying at different paces meet.
+    const own = this.lastTry?.round === round ? this.lastTry.attempt + 1 : 0
+    const attempt = Math.max(own, this.matchmaking.highestAttempt(this.opts.job, round))
     this.lastTry = { round, attempt }
     const { group, view, excluded } = await this.matchmaking.formGroup({
       job: this.opts.job, round, vectorLength: n, codec: this.opts.codec.id, speedBps: this.speedBps, deadline, signal, expected, minWaitMs: 300, attempt

@@ -119,6 +119,24 @@ describe('matchmaking', function () {
     mms.forEach(m => { m.stop() })
   })
 
+  it('tells the highest try of a round heard, and keeps accepting new tries (the oldest are forgotten)', async () => {
+    const clock = new ManualClock()
+    const bus = new FakeBus()
+    const ids = await peerIds(2)
+    const [a, b] = ids.map(id => new Matchmaking({ pubsub: new FakePubSub(bus, id), peerId: id.toString(), clock }, { confirmWindowMs: 100, republishMs: 50 }))
+    a.join(job); b.join(job)
+    assert.equal(b.highestAttempt(job, 3), -1)
+    // A retries round 3 alone, 20 times: B hears every try, and A is never refused a new one.
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const pending = a.formGroup({ ...base, attempt, deadline: clock.now() + 100 })
+      await clock.runUntil(clock.now() + 1000)
+      assert.deepEqual((await pending).group?.members, [ids[0].toString()])
+    }
+    assert.equal(b.highestAttempt(job, 3), 19)
+    assert.equal(b.highestAttempt(job, 4), -1)
+    a.stop(); b.stop()
+  })
+
   it('views that differ converge on their intersection; the peer only some saw drops out', async () => {
     const clock = new ManualClock()
     const bus = new FakeBus()
