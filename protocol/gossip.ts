@@ -4,6 +4,7 @@
  * is penalised by gossipsub's peer scoring.
  */
 import { z } from 'zod'
+import { multiaddr } from '@multiformats/multiaddr'
 import { GOSSIP_VERSION } from './ids.ts'
 import { decodeJson, encodeJson } from './codec.ts'
 import { InvalidMessageError } from './errors.ts'
@@ -14,6 +15,7 @@ export const MAX_GOSSIP_MESSAGE_BYTES = 64 * 1024
 
 const PeerIdString = z.string().regex(/^[1-9A-HJ-NP-Za-km-z]{40,100}$/, 'expected a peer id')
 const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected a hex sha256')
+const MultiaddrString = z.string().max(256).refine(s => { try { multiaddr(s); return s.startsWith('/') } catch { return false } }, 'expected a multiaddr')
 const CidString = z.string().regex(/^(Qm[1-9A-HJ-NP-Za-km-z]{44}|b[a-z2-7]{20,200})$/, 'expected a CID string')
 
 export const PeerAnnouncement = z.object({
@@ -23,6 +25,8 @@ export const PeerAnnouncement = z.object({
   roles: z.array(z.enum(['peer', 'bootstrap'])).min(1).max(2),
   jobs: z.array(z.string().min(1).max(64)).max(64),
   backend: z.string().max(64).optional(),
+  /** Where the peer listens, so that peers of the same job can dial it without a DHT lookup. */
+  addrs: z.array(MultiaddrString).max(16).optional(),
   at: z.number().int().nonnegative()
 }).strict()
 export type PeerAnnouncement = z.infer<typeof PeerAnnouncement>

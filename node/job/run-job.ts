@@ -136,7 +136,7 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
   })
   network.start()
   await averager.start()
-  peer.jobs.add(spec.id)
+  peer.joinJob(spec.id)
 
   // Meet the job's other peers through the DHT, now and every 30 s (peers that start later find this one).
   const meet = async (): Promise<void> => {
@@ -164,6 +164,7 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
       signal,
       sync: network,
       averager,
+      diagnose: async () => ({ ...await peer.health.snapshot(), jobPeers: livePeers().length - 1, presenceDials: peer.presenceDials, repairs: peer.health.repairs }),
       trainer: {
         train: async (current, round, roundSignal) => {
           // A retry of the same round from the same state (its group failed to form) reuses the update.
@@ -242,7 +243,7 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
     return { state: final, weightsSha256, stateCid: lastCid, evaluation: lastEvaluation }
   } finally {
     clearInterval(meetTimer)
-    peer.jobs.delete(spec.id)
+    peer.leaveJob(spec.id)
     await averager.stop()
     network.stop()
     await opts.attester?.drain()

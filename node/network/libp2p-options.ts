@@ -46,7 +46,8 @@ export interface HostNetworkOptions {
 
 export function buildLibp2pOptions (opts: HostNetworkOptions): Libp2pOptions<Record<string, unknown>> {
   const services: Record<string, unknown> = {
-    identify: identify(),
+    // 5 s (the default) is too short for a machine busy training; a failed identify leaves the connection unused.
+    identify: identify({ timeout: 15_000 }),
     ping: ping(),
     dht: kadDHT({
       protocol: DHT_PROTOCOL,
@@ -56,7 +57,10 @@ export function buildLibp2pOptions (opts: HostNetworkOptions): Libp2pOptions<Rec
       validators: { [DHT_NAMESPACE]: async (key, value) => { await verifyRecord(key, value) } },
       selectors: { [DHT_NAMESPACE]: selectRecord },
       // Our records and provider announcements are re-published by their owners; no need to query an empty table forever.
-      initialQuerySelfInterval: 500
+      initialQuerySelfInterval: 500,
+      // A new contact is pinged before it enters the routing table; libp2p's 5 s floor drops the bootstrap node
+      // when a loaded machine answers late, and nothing would offer it again (NetworkHealth also repairs that).
+      pingNewContactTimeout: { minTimeout: 15_000 }
     }),
     pubsub: gossipsub({
       globalSignaturePolicy: 'StrictSign',

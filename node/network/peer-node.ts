@@ -1,9 +1,16 @@
 /**
  * A running NearAI node: the libp2p/Helia host plus the network behaviour every node shares, whether it is
  * a training peer or a bootstrap node: dialling the bootstrap list (with retries), typed gossip, signed DHT
- * records, presence announcements on the peers topic, and topic rendezvous for job groups.
+ * records, presence announcements on the peers topic, topic rendezvous for job groups, and the repairs of
+ * NetworkHealth.
+ *
+ * Peers of one job meet two ways: the DHT rendezvous (run-job) and presence. A presence announcement names
+ * the jobs a peer runs and where it listens; a node that runs one of those jobs and is not connected to the
+ * announcer dials it. Presence travels through the bootstrap nodes (every node subscribes to the peers
+ * topic), so it still works when a node's DHT routing table is empty.
  */
 import { multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromString } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import type { Logger } from 'pino'
 import { createHost, type Host, type NodeHelia, type NodeLibp2p } from './host.ts'
@@ -11,6 +18,7 @@ import type { HostNetworkOptions } from './libp2p-options.ts'
 import { TypedGossip } from './gossip.ts'
 import { DhtRecords } from './dht-records.ts'
 import { joinRendezvous, type RendezvousResult } from './rendezvous.ts'
+import { NetworkHealth } from './network-health.ts'
 import { PEERS_TOPIC } from '../../protocol/topics.ts'
 import { GOSSIP_VERSION } from '../../protocol/ids.ts'
 import type { PeerAnnouncement } from '../../protocol/gossip.ts'
@@ -24,6 +32,8 @@ export interface PeerNodeOptions extends Omit<HostNetworkOptions, 'privateKey'> 
   dataDir?: string
   /** How often presence is re-announced on the peers topic. */
   announceIntervalMs?: number
+  /** How often NetworkHealth looks for unidentified connections and an empty DHT routing table. */
+  healthIntervalMs?: number
   backend?: string
   now?: () => number
 }
@@ -31,7 +41,11 @@ export interface PeerNodeOptions extends Omit<HostNetworkOptions, 'privateKey'> 
 export class PeerNode {
   readonly gossip: TypedGossip
   readonly records: DhtRecords
-  readonly jobs = new Set<string>()
+  readonly health: NetworkHealth
+  private readonly jobSet = new Set<string>()
+  private readonly presenceTimers = new Set<NodeJS.Timeout>()
+  /** Peers dialled because their presence named a job of ours (tests and logs read it). */
+  presenceDials = 0
   private announceTimer?: NodeJS.Timeout
   private redialTimer?: NodeJS.Timeout
   private stopped = false
@@ -42,14 +56,16 @@ export class PeerNode {
     const log = opts.logger
     this.gossip = new TypedGossip(host.libp2p.services.pubsub, log.child({ component: 'gossip' }))
     this.records = new DhtRecords({ dht: host.libp2p.services.dht, privateKey: opts.privateKey, peerId: host.peerId, now: opts.now })
+    this.health = new NetworkHealth(host.libp2p, log.child({ component: 'network-health' }), opts.healthIntervalMs)
   }
 
   static async start (opts: PeerNodeOptions): Promise<PeerNode> {
     const host = await createHost({ ...opts })
     const node = new PeerNode(host, opts)
-    node.gossip.subscribe(PEERS_TOPIC, () => {})
+    node.gossip.subscribe(PEERS_TOPIC, (message) => { if (message.type === 'peer-announce') node.onPresence(message) })
     node.bootstrapReached = await node.connectBootstrap()
-    const interval = opts.announceIntervalMs ?? 60_000
+    node.health.start()
+    const interval = opts.announceIntervalMs ?? 30_000
     node.announceTimer = setInterval(() => { void node.announce().catch(() => {}) }, interval)
     node.announceTimer.unref()
     return node
@@ -96,11 +112,52 @@ export class PeerNode {
       type: 'peer-announce',
       peerId: this.peerId,
       roles: [this.opts.role],
-      jobs: [...this.jobs],
+      jobs: [...this.jobSet],
       backend: this.opts.backend,
+      addrs: this.multiaddrs.filter(a => !a.includes('/p2p-circuit')).slice(0, 16),
       at: (this.opts.now ?? Date.now)()
     }
     return await this.gossip.publish(PEERS_TOPIC, message)
+  }
+
+  /** The jobs this node trains on. */
+  get jobs (): ReadonlySet<string> { return this.jobSet }
+
+  /**
+   * Starts naming `job` in this node's presence: announces now and again after 3 and 10 s (an announcement
+   * made before gossipsub has meshed the peers topic reaches no one), then with the regular interval.
+   */
+  joinJob (job: string): void {
+    this.jobSet.add(job)
+    void this.announce().catch(() => {})
+    for (const delay of [3_000, 10_000]) {
+      const timer = setTimeout(() => { this.presenceTimers.delete(timer); void this.announce().catch(() => {}) }, delay)
+      timer.unref()
+      this.presenceTimers.add(timer)
+    }
+  }
+
+  leaveJob (job: string): void {
+    this.jobSet.delete(job)
+  }
+
+  /** Dials the announcer when it runs a job of ours and is not connected. */
+  private onPresence (message: PeerAnnouncement): void {
+    if (this.stopped || message.peerId === this.peerId) return
+    if (!message.jobs.some(job => this.jobSet.has(job))) return
+    if (this.libp2p.getConnections().some(c => c.remotePeer.toString() === message.peerId)) return
+    void (async () => {
+      try {
+        const peerId = peerIdFromString(message.peerId)
+        const addrs = (message.addrs ?? []).map(a => multiaddr(a))
+        if (addrs.length > 0) await this.libp2p.peerStore.merge(peerId, { multiaddrs: addrs })
+        await this.libp2p.dial(peerId, { signal: AbortSignal.timeout(20_000) })
+        this.presenceDials++
+        this.log.info({ peer: message.peerId, jobs: message.jobs.filter(j => this.jobSet.has(j)) }, 'met a peer of the same job through its presence')
+      } catch (err) {
+        this.log.debug({ peer: message.peerId, err: (err as Error).message }, 'dial of a same-job peer from its presence failed')
+      }
+    })()
   }
 
   /** Meets the other peers of `topic` through the DHT so that gossipsub can mesh with them. */
@@ -117,6 +174,8 @@ export class PeerNode {
     this.stopped = true
     clearInterval(this.announceTimer)
     clearTimeout(this.redialTimer)
+    for (const timer of this.presenceTimers) clearTimeout(timer)
+    this.health.stop()
     await this.host.stop()
   }
 }

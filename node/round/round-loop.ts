@@ -21,6 +21,8 @@ export interface RoundLoopOptions {
   now?: () => number
   /** First wait after a failed round (ms), doubling with each further failure up to 16 s; default 1000. */
   retryBackoffMs?: number
+  /** What the node can tell about its network when a round fails (connections, routing table...), logged with it. */
+  diagnose?: () => Promise<Record<string, unknown>>
 }
 
 export class RoundFailedError extends Error {
@@ -84,7 +86,8 @@ export async function runRounds (initial: GlobalState, opts: RoundLoopOptions): 
       // Back off before trying again (1, 2, 4... up to 16 s), or less if the others announce a newer state:
       // retrying at once would spin on the CPU the network needs to hear from the others.
       const backoffMs = Math.min(16_000, (opts.retryBackoffMs ?? 1000) * 2 ** (failures - 1))
-      opts.logger.warn({ round, err: (err as Error).message, retryInMs: backoffMs }, 'round failed; state unchanged, catching up before the next round')
+      const network = await opts.diagnose?.().catch(() => undefined)
+      opts.logger.warn({ round, err: (err as Error).message, retryInMs: backoffMs, network }, 'round failed; state unchanged, catching up before the next round')
       if (opts.sync == null) state = { ...state, round } // without a way to catch up, skip the round
       else if (opts.sync.waitForNewer != null) await opts.sync.waitForNewer(state.round, backoffMs, signal)
       else await new Promise(resolve => setTimeout(resolve, backoffMs))

@@ -1,0 +1,110 @@
+/**
+ * Keeps a node's view of the network from silently going empty.
+ *
+ * Two things libp2p does once, at connection time, and never again: identify (which tells the registrar,
+ * and so gossipsub and the DHT, which protocols a peer speaks) and the DHT's liveness ping of a new contact
+ * (a contact that misses it is not added to the routing table). On a loaded machine both can time out, and
+ * a node then holds a connection to its bootstrap node that neither gossipsub nor the DHT uses: no topic
+ * rendezvous, no gossip, a peer that trains alone forever. Every `intervalMs` this re-runs identify on
+ * connections whose peer's protocols are still unknown, and when the routing table is empty offers the
+ * connected DHT servers to it again.
+ */
+import type { Logger } from 'pino'
+import type { PeerId } from '@libp2p/interface'
+import type { NodeLibp2p } from './host.ts'
+import { DHT_PROTOCOL } from '../../protocol/ids.ts'
+
+/** The part of kad-dht's routing table used here; not in the package's public types. */
+interface RoutingTableLike {
+  size: number
+  add: (peerId: PeerId, options?: { signal?: AbortSignal }) => Promise<void>
+}
+
+export interface NetworkSnapshot {
+  connections: number
+  /** Connected peers whose protocols identify has not reported yet. */
+  unidentified: number
+  dhtTable: number
+}
+
+export class NetworkHealth {
+  private timer?: NodeJS.Timeout
+  private running = false
+  private readonly controller = new AbortController()
+  /** Repairs done so far (tests and logs read them). */
+  readonly repairs = { identify: 0, dhtTable: 0 }
+
+  constructor (private readonly libp2p: NodeLibp2p, private readonly log: Logger, private readonly intervalMs = 10_000) {}
+
+  start (): void {
+    this.timer = setInterval(() => { void this.check() }, this.intervalMs)
+    this.timer.unref()
+  }
+
+  stop (): void {
+    clearInterval(this.timer)
+    this.controller.abort()
+  }
+
+  private get routingTable (): RoutingTableLike {
+    return (this.libp2p.services.dht as unknown as { routingTable: RoutingTableLike }).routingTable
+  }
+
+  async snapshot (): Promise<NetworkSnapshot> {
+    const peers = this.connectedPeers()
+    let unidentified = 0
+    for (const peer of peers) if ((await this.protocolsOf(peer)).length === 0) unidentified++
+    return { connections: peers.length, unidentified, dhtTable: this.routingTable.size }
+  }
+
+  /** One pass of the repairs; returns what it did. Runs one pass at a time. */
+  async check (): Promise<{ identified: number, offered: number }> {
+    if (this.running) return { identified: 0, offered: 0 }
+    this.running = true
+    try {
+      let identified = 0
+      let offered = 0
+      for (const peer of this.connectedPeers()) {
+        if ((await this.protocolsOf(peer)).length > 0) continue
+        const connection = this.libp2p.getConnections(peer)[0]
+        if (connection == null || this.controller.signal.aborted) continue
+        try {
+          await this.libp2p.services.identify.identify(connection, { signal: AbortSignal.any([this.controller.signal, AbortSignal.timeout(30_000)]) })
+          identified++
+          this.repairs.identify++
+          this.log.info({ peer: peer.toString() }, 'identified a connected peer whose first identify had failed')
+        } catch (err) {
+          this.log.debug({ peer: peer.toString(), err: (err as Error).message }, 'identify retry failed')
+        }
+      }
+      if (this.routingTable.size === 0) {
+        for (const peer of this.connectedPeers()) {
+          if (!(await this.protocolsOf(peer)).includes(DHT_PROTOCOL)) continue
+          try {
+            await this.routingTable.add(peer, { signal: AbortSignal.any([this.controller.signal, AbortSignal.timeout(30_000)]) })
+            offered++
+          } catch (err) {
+            this.log.debug({ peer: peer.toString(), err: (err as Error).message }, 'routing table add failed')
+          }
+        }
+        if (offered > 0) {
+          this.repairs.dhtTable++
+          this.log.info({ offered, size: this.routingTable.size }, 'the DHT routing table was empty; offered it the connected DHT servers again')
+        }
+      }
+      return { identified, offered }
+    } finally {
+      this.running = false
+    }
+  }
+
+  private connectedPeers (): PeerId[] {
+    const seen = new Map<string, PeerId>()
+    for (const c of this.libp2p.getConnections()) if (c.limits == null) seen.set(c.remotePeer.toString(), c.remotePeer)
+    return [...seen.values()]
+  }
+
+  private async protocolsOf (peer: PeerId): Promise<string[]> {
+    try { return (await this.libp2p.peerStore.get(peer)).protocols } catch { return [] }
+  }
+}
