@@ -5,14 +5,23 @@
  * and so gossipsub and the DHT, which protocols a peer speaks) and the DHT's liveness ping of a new contact
  * (a contact that misses it is not added to the routing table). On a loaded machine both can time out, and
  * a node then holds a connection to its bootstrap node that neither gossipsub nor the DHT uses: no topic
- * rendezvous, no gossip, a peer that trains alone forever. Every `intervalMs` this re-runs identify on
- * connections whose peer's protocols are still unknown, and when the routing table is empty offers the
- * connected DHT servers to it again.
+ * rendezvous, no gossip, a peer that trains alone forever. Gossipsub likewise opens its outbound stream to
+ * a peer once; when that fails the peer never hears this node's subscriptions or messages. Every
+ * `intervalMs` this re-runs identify on connections whose peer's protocols are still unknown, offers the
+ * connected DHT servers to an empty routing table, and reconnects to a gossipsub peer that has had no
+ * outbound gossip stream for two checks in a row (a new connection makes gossipsub open one again).
  */
 import type { Logger } from 'pino'
 import type { PeerId } from '@libp2p/interface'
 import type { NodeLibp2p } from './host.ts'
 import { DHT_PROTOCOL } from '../../protocol/ids.ts'
+
+const GOSSIPSUB_PROTOCOLS = ['/meshsub/1.2.0', '/meshsub/1.1.0', '/meshsub/1.0.0']
+
+/** The part of gossipsub's state used here; not in the package's public types. */
+interface GossipsubLike {
+  streamsOutbound?: Map<string, unknown>
+}
 
 /** The part of kad-dht's routing table used here; not in the package's public types. */
 interface RoutingTableLike {
@@ -32,7 +41,9 @@ export class NetworkHealth {
   private running = false
   private readonly controller = new AbortController()
   /** Repairs done so far (tests and logs read them). */
-  readonly repairs = { identify: 0, dhtTable: 0 }
+  readonly repairs = { identify: 0, dhtTable: 0, gossipLink: 0 }
+  /** Gossipsub peers seen without an outbound stream at the last check. */
+  private linkless = new Set<string>()
 
   constructor (private readonly libp2p: NodeLibp2p, private readonly log: Logger, private readonly intervalMs = 10_000) {}
 
@@ -58,8 +69,8 @@ export class NetworkHealth {
   }
 
   /** One pass of the repairs; returns what it did. Runs one pass at a time. */
-  async check (): Promise<{ identified: number, offered: number }> {
-    if (this.running) return { identified: 0, offered: 0 }
+  async check (): Promise<{ identified: number, offered: number, reconnected: number }> {
+    if (this.running) return { identified: 0, offered: 0, reconnected: 0 }
     this.running = true
     try {
       let identified = 0
@@ -92,10 +103,35 @@ export class NetworkHealth {
           this.log.info({ offered, size: this.routingTable.size }, 'the DHT routing table was empty; offered it the connected DHT servers again')
         }
       }
-      return { identified, offered }
+      const reconnected = await this.repairGossipLinks()
+      return { identified, offered, reconnected }
     } finally {
       this.running = false
     }
+  }
+
+  private async repairGossipLinks (): Promise<number> {
+    const outbound = (this.libp2p.services.pubsub as unknown as GossipsubLike).streamsOutbound
+    if (outbound == null) return 0
+    const linkless = new Set<string>()
+    let reconnected = 0
+    for (const peer of this.connectedPeers()) {
+      const id = peer.toString()
+      if (outbound.has(id)) continue
+      if (!(await this.protocolsOf(peer)).some(p => GOSSIPSUB_PROTOCOLS.includes(p))) continue
+      if (!this.linkless.has(id)) { linkless.add(id); continue }
+      try {
+        await this.libp2p.hangUp(peer, { signal: AbortSignal.timeout(10_000) })
+        await this.libp2p.dial(peer, { signal: AbortSignal.any([this.controller.signal, AbortSignal.timeout(30_000)]) })
+        reconnected++
+        this.repairs.gossipLink++
+        this.log.info({ peer: id }, 'reconnected to a peer gossipsub had no outbound stream to')
+      } catch (err) {
+        this.log.debug({ peer: id, err: (err as Error).message }, 'reconnect for gossip failed')
+      }
+    }
+    this.linkless = linkless
+    return reconnected
   }
 
   private connectedPeers (): PeerId[] {

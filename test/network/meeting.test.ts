@@ -54,8 +54,29 @@ describe('network: peers of a job meet without the DHT, and a node repairs what 
     assert.ok((await peer.libp2p.peerStore.get(bootId)).protocols.includes(DHT_PROTOCOL), 'the protocols are known again')
     assert.equal(done.offered, 1, 'the bootstrap node was offered to the empty routing table')
     assert.equal(table.size, 1)
-    assert.deepEqual(peer.health.repairs, { identify: 1, dhtTable: 1 })
+    assert.deepEqual(peer.health.repairs, { identify: 1, dhtTable: 1, gossipLink: 0 })
     // A healthy node needs nothing.
-    assert.deepEqual(await peer.health.check(), { identified: 0, offered: 0 })
+    assert.deepEqual(await peer.health.check(), { identified: 0, offered: 0, reconnected: 0 })
+  })
+
+  it('reconnects to a peer that gossipsub has had no outbound stream to for two checks', async () => {
+    const peer = await startTestNode('peer', { bootstrap: [boot.multiaddrs[0]], healthIntervalMs: 3_600_000 })
+    nodes.push(peer)
+    const outbound = (peer.libp2p.services.pubsub as unknown as { streamsOutbound: Map<string, { rawStream: { abort: (err: Error) => void } }> }).streamsOutbound
+    await waitFor('an outbound gossip stream to the bootstrap node', () => outbound.has(boot.peerId), 30_000)
+    // What a failed stream open leaves: gossipsub knows the peer but has no stream to send it anything.
+    outbound.get(boot.peerId)!.rawStream.abort(new Error('test: the stream failed'))
+    await waitFor('the stream gone', () => !outbound.has(boot.peerId), 10_000)
+    const before = peer.libp2p.getConnections(boot.libp2p.peerId).map(c => c.id)
+
+    assert.equal((await peer.health.check()).reconnected, 0, 'one check without a stream may be a stream still opening')
+    assert.equal((await peer.health.check()).reconnected, 1, 'the second check reconnects')
+    await waitFor('a new outbound gossip stream', () => outbound.has(boot.peerId), 30_000)
+    const after = peer.libp2p.getConnections(boot.libp2p.peerId).map(c => c.id)
+    assert.ok(after.length > 0 && after.every(id => !before.includes(id)), 'a new connection replaced the old one')
+    // Gossip flows again: the bootstrap node hears this peer's presence.
+    await waitFor('the bootstrap node sees the peer subscribed to the peers topic', () =>
+      boot.libp2p.services.pubsub.getSubscribers('/nearai/peers/1').some(p => p.toString() === peer.peerId), 30_000)
+    assert.equal(peer.health.repairs.gossipLink, 1)
   })
 })
