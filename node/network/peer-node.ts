@@ -25,6 +25,9 @@ import type { PeerAnnouncement } from '../../protocol/gossip.ts'
 
 export type NodeRole = 'peer' | 'bootstrap'
 
+/** By default a node dials same-job peers from their presence until it is connected to this many of them. */
+export const MAX_PRESENCE_LINKS = 16
+
 export interface PeerNodeOptions extends Omit<HostNetworkOptions, 'privateKey'> {
   privateKey: PrivateKey
   role: NodeRole
@@ -32,6 +35,8 @@ export interface PeerNodeOptions extends Omit<HostNetworkOptions, 'privateKey'> 
   dataDir?: string
   /** How often presence is re-announced on the peers topic. */
   announceIntervalMs?: number
+  /** Dial same-job peers from their presence until connected to this many of them (MAX_PRESENCE_LINKS). */
+  maxPresenceLinks?: number
   /** How often NetworkHealth looks for unidentified connections and an empty DHT routing table. */
   healthIntervalMs?: number
   backend?: string
@@ -44,6 +49,9 @@ export class PeerNode {
   readonly health: NetworkHealth
   private readonly jobSet = new Set<string>()
   private readonly presenceTimers = new Set<NodeJS.Timeout>()
+  /** Peers whose presence named a job of ours, per job. */
+  private readonly jobPeers = new Map<string, Set<string>>()
+  private readonly presenceDialing = new Set<string>()
   /** Peers dialled because their presence named a job of ours (tests and logs read it). */
   presenceDials = 0
   private announceTimer?: NodeJS.Timeout
@@ -139,13 +147,28 @@ export class PeerNode {
 
   leaveJob (job: string): void {
     this.jobSet.delete(job)
+    this.jobPeers.delete(job)
   }
 
   /** Dials the announcer when it runs a job of ours and is not connected. */
   private onPresence (message: PeerAnnouncement): void {
     if (this.stopped || message.peerId === this.peerId) return
-    if (!message.jobs.some(job => this.jobSet.has(job))) return
-    if (this.libp2p.getConnections().some(c => c.remotePeer.toString() === message.peerId)) return
+    const shared = message.jobs.filter(job => this.jobSet.has(job))
+    if (shared.length === 0) return
+    for (const job of shared) {
+      const seen = this.jobPeers.get(job) ?? new Set<string>()
+      seen.delete(message.peerId)
+      seen.add(message.peerId) // most recent last; the oldest go first past 4096
+      if (seen.size > 4096) seen.delete(seen.values().next().value!)
+      this.jobPeers.set(job, seen)
+    }
+    // Dials in flight count as links, so that announcements heard together do not all get dialled.
+    const connected = new Set([...this.connectedPeers(), ...this.presenceDialing])
+    if (connected.has(message.peerId)) return
+    // Gossip needs a handful of links per topic, not all of them: in a big job, stop at maxPresenceLinks.
+    const enough = this.opts.maxPresenceLinks ?? MAX_PRESENCE_LINKS
+    if (shared.every(job => [...this.jobPeers.get(job)!].filter(p => connected.has(p)).length >= enough)) return
+    this.presenceDialing.add(message.peerId)
     void (async () => {
       try {
         const peerId = peerIdFromString(message.peerId)
@@ -153,9 +176,11 @@ export class PeerNode {
         if (addrs.length > 0) await this.libp2p.peerStore.merge(peerId, { multiaddrs: addrs })
         await this.libp2p.dial(peerId, { signal: AbortSignal.timeout(20_000) })
         this.presenceDials++
-        this.log.info({ peer: message.peerId, jobs: message.jobs.filter(j => this.jobSet.has(j)) }, 'met a peer of the same job through its presence')
+        this.log.info({ peer: message.peerId, jobs: shared }, 'met a peer of the same job through its presence')
       } catch (err) {
         this.log.debug({ peer: message.peerId, err: (err as Error).message }, 'dial of a same-job peer from its presence failed')
+      } finally {
+        this.presenceDialing.delete(message.peerId)
       }
     })()
   }

@@ -36,6 +36,20 @@ describe('network: peers of a job meet without the DHT, and a node repairs what 
     assert.equal(other.presenceDials, 0)
   })
 
+  it('stops dialling same-job peers from their presence once connected to maxPresenceLinks of them', async () => {
+    const a = await startTestNode('peer', { bootstrap: [boot.multiaddrs[0]], dhtServer: false, maxPresenceLinks: 1 })
+    const quiet = await Promise.all([0, 1].map(async () => await startTestNode('peer', { bootstrap: [boot.multiaddrs[0]], dhtServer: false, maxPresenceLinks: 0 })))
+    nodes.push(a, ...quiet)
+    a.joinJob('job-2')
+    for (const q of quiet) q.joinJob('job-2')
+    await waitFor('a connected to one of the others', () => quiet.some(q => connected(a, q)), 30_000)
+    // Both keep announcing (at 3 and 10 s): a hears the second one too, but has its one link already.
+    await new Promise(resolve => setTimeout(resolve, 11_000))
+    assert.equal(quiet.filter(q => connected(a, q)).length, 1)
+    assert.equal(a.presenceDials, 1)
+    assert.equal(quiet[0].presenceDials + quiet[1].presenceDials, 0, 'maxPresenceLinks 0 never dials')
+  })
+
   it('re-identifies a connection whose protocols are unknown and refills an emptied DHT routing table', async () => {
     const peer = await startTestNode('peer', { bootstrap: [boot.multiaddrs[0]], healthIntervalMs: 3_600_000 })
     nodes.push(peer)
