@@ -143,7 +143,7 @@ async function main (): Promise<void> {
   } finally {
     for (const c of children) c.stdin?.end()
     await boot.stop()
-    await rm(dir, { recursive: true, force: true })
+    await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 })
   }
 }
 

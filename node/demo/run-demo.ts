@@ -106,7 +106,7 @@ export async function runDemo (opts: DemoOptions): Promise<DemoResult> {
   // A second Ctrl-C exits at once: leave no peer process or temporary folder behind even then.
   const onExit = (): void => {
     for (const p of procs) p.kill('SIGKILL')
-    try { rmSync(dir, { recursive: true, force: true }) } catch {}
+    try { rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }) } catch {}
   }
   process.once('exit', onExit)
   const interrupted = (): void => { if (opts.signal?.aborted === true) throw new DemoInterrupted(String(opts.signal.reason?.message ?? opts.signal.reason)) }
@@ -245,10 +245,10 @@ export async function runDemo (opts: DemoOptions): Promise<DemoResult> {
  */
 async function removeDir (dir: string): Promise<void> {
   for (let i = 0; i < 3; i++) {
-    await rm(dir, { recursive: true, force: true })
+    await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 })
     await sleep(200)
   }
-  process.once('exit', () => { try { rmSync(dir, { recursive: true, force: true }) } catch {} })
+  process.once('exit', () => { try { rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }) } catch {} })
 }
 
 async function writePeerLogs (logDir: string, procs: PeerProcess[]): Promise<void> {

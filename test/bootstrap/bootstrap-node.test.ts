@@ -36,7 +36,7 @@ describe('bootstrap node: relay, /metrics and /healthz', function () {
   after(async () => {
     await Promise.all(peers.map(async p => await p.stop()))
     await boot?.stop()
-    await rm(home, { recursive: true, force: true })
+    await rm(home, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 })
   })
 
   it('serves /healthz while running', async () => {

@@ -54,7 +54,7 @@ describe('bootstrap node: pinning public datasets', function () {
   after(async () => {
     await Promise.all(nodes.map(async n => await n.stop().catch(() => {})))
     await Promise.all(boots.map(async b => await b.stop().catch(() => {})))
-    await rm(dir, { recursive: true, force: true })
+    await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 })
   })
 
   async function bootstrapConfig (home: string, pin: string[]): Promise<Awaited<ReturnType<typeof loadConfig>>> {

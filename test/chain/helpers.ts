@@ -12,7 +12,7 @@ export async function devGenesis (): Promise<GenesisConfig> {
 
 export function tempDir (): { dir: string, remove: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'nearai-chain-'))
-  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) }
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }) }
 }
 
 /** A clock that advances one second per reading: deterministic block timestamps. */

@@ -29,7 +29,7 @@ describe('checkpoint verify: IPFS content against the chain anchor', function ()
   after(async () => {
     await host?.stop()
     await chain?.close()
-    await rm(home, { recursive: true, force: true })
+    await rm(home, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 })
   })
 
   async function checkpointOf (weights: number[], round: number): Promise<{ cid: any, sha: string }> {

@@ -18,7 +18,7 @@ describe('nearai dataset and pin commands', function () {
     for (const home of [homeA, homeB]) assert.equal((await runCli(['--home', home, 'init'])).code, 0)
   })
 
-  after(async () => { await rm(dir, { recursive: true, force: true }) })
+  after(async () => { await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }) })
 
   it('adds the MNIST digits as a sharded dataset, lists, fetches a shard, and moves it to another node as a CAR', async () => {
     const add = await runCli(['--home', homeA, ...quiet, 'dataset', 'add', 'mnist:300', '--name', 'digits', '--license', 'CC-BY-SA-3.0', '--shards', '3'])

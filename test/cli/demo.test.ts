@@ -10,7 +10,7 @@ describe('nearai demo', function () {
   let logs: string
 
   before(async () => { logs = await mkdtemp(join(tmpdir(), 'nearai-demo-test-')) })
-  after(async () => { await rm(logs, { recursive: true, force: true }) })
+  after(async () => { await rm(logs, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }) })
 
   it('trains with 4 peer processes, ends with identical weights and a checkpoint verified on chain, and cleans up', async () => {
     const r = await runCli(['--log-format', 'json', 'demo', '--rounds', '2', '--inner-steps', '10', '--keep-logs', logs])

@@ -23,7 +23,7 @@ describe('nearai job commands', function () {
     await writeFile(join(home, 'config.json'), JSON.stringify({ network: { listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [], relayClient: false } }))
   })
 
-  after(async () => { await rm(dir, { recursive: true, force: true }) })
+  after(async () => { await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }) })
 
   it('creates a job from a spec file, printing its id and spec CID, and lists it', async () => {
     const specPath = join(dir, 'tiny.json')

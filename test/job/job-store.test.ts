@@ -41,7 +41,7 @@ describe('job: the job store and job references', function () {
 
   after(async () => {
     await stopAll([b, a])
-    await rm(dir, { recursive: true, force: true })
+    await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 })
   })
 
   describe('job records and state pointers', () => {

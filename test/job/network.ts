@@ -50,7 +50,7 @@ export async function startTestNetwork (opts: { peers: number, job: Partial<JobS
       await provided
       await boot.stop()
       if (keep) console.log(`      kept ${dir} (each peer's log: peer-*/node.log)`)
-      else await rm(dir, { recursive: true, force: true })
+      else await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 })
     }
   }
   return net

@@ -23,7 +23,7 @@ describe('a restarted node keeps its PeerId and finds the network again', functi
   after(async () => {
     await observer?.stop()
     await boot?.stop()
-    await rm(home, { recursive: true, force: true })
+    await rm(home, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 })
   })
 
   /** A node keeps its configured port across restarts, as a deployed node does. */

@@ -38,7 +38,7 @@ describe('storage: datasets over the DHT', function () {
 
   after(async () => {
     await stopAll([c, a, boot])
-    await rm(dir, { recursive: true, force: true })
+    await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 })
   })
 
   it('C, knowing only the bootstrap node, finds A through the DHT and fetches shard 5 intact', async () => {

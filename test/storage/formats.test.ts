@@ -26,7 +26,7 @@ describe('storage: formats and sharding', function () {
   })
   after(async () => {
     await stopAll([host])
-    await rm(dir, { recursive: true, force: true })
+    await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 })
   })
 
   async function shardsOf (cid: Parameters<typeof getDataset>[1]): Promise<Buffer[]> {

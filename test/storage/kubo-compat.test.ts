@@ -26,7 +26,7 @@ describe('storage: --kubo-compatible import', function () {
   })
   after(async () => {
     await stopAll([host])
-    await rm(dir, { recursive: true, force: true })
+    await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 })
   })
 
   async function add (name: string, bytes: Uint8Array): Promise<string> {

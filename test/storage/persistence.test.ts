@@ -24,7 +24,7 @@ describe('storage: pins, restart, garbage collection, CAR', function () {
   })
   after(async () => {
     await stopAll([...started.reverse(), boot])
-    await rm(dir, { recursive: true, force: true })
+    await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 })
   })
 
   async function textFile (name: string, lines: number): Promise<string> {

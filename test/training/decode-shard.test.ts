@@ -35,7 +35,7 @@ describe('training: decoding dataset shards', function () {
   let dir: string
 
   before(async () => { dir = await mkdtemp(join(tmpdir(), 'nearai-decode-')) })
-  after(async () => { await rm(dir, { recursive: true, force: true }) })
+  after(async () => { await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }) })
 
   it('csv: importer rows (CRLF, blank lines) decode with the label column and the feature scale', async () => {
     const path = join(dir, 'points.csv')
