@@ -88,7 +88,8 @@ export class Matchmaking {
   private readonly confirmWindowMs: number
   private readonly republishMs: number
   private readonly retainRounds: number
-  private readonly jobs = new Map<string, Map<string, RoundState>>()
+  /** job → round → try → state */
+  private readonly jobs = new Map<string, Map<number, Map<number, RoundState>>>()
   private readonly listener = (evt: CustomEvent<Message>): void => { this.onMessage(evt.detail) }
   private started = false
 
@@ -143,18 +144,18 @@ export class Matchmaking {
   private roundState (job: string, round: number, attempt: number, create: boolean): RoundState | undefined {
     const rounds = this.jobs.get(job)
     if (rounds == null) return undefined
-    const key = `${round}/${attempt}`
-    let state = rounds.get(key)
+    let state = rounds.get(round)?.get(attempt)
     if (state == null && create) {
-      const roundOf = (k: string): number => Number(k.split('/')[0])
-      const newest = Math.max(round, ...[...rounds.keys()].map(roundOf))
+      const newest = Math.max(round, ...rounds.keys())
       if (round <= newest - this.retainRounds) return undefined
+      const tries = rounds.get(round) ?? new Map<number, RoundState>()
+      rounds.set(round, tries)
       // A peer may flood attempts of one round: keep the newest 16 tries of a round, forgetting the oldest.
-      const tries = [...rounds.keys()].filter(k => roundOf(k) === round).sort((x, y) => Number(x.split('/')[1]) - Number(y.split('/')[1]))
-      for (const k of tries.slice(0, Math.max(0, tries.length - 15))) rounds.delete(k)
+      const oldestFirst = [...tries.keys()].sort((x, y) => x - y)
+      for (const a of oldestFirst.slice(0, Math.max(0, oldestFirst.length - 15))) tries.delete(a)
       state = { ready: new Map(), confirmations: new Map(), onChange: new Set() }
-      rounds.set(key, state)
-      for (const k of rounds.keys()) if (roundOf(k) <= newest - this.retainRounds) rounds.delete(k)
+      tries.set(attempt, state)
+      for (const r of rounds.keys()) if (r <= newest - this.retainRounds) rounds.delete(r)
     }
     return state
   }
@@ -164,12 +165,8 @@ export class Matchmaking {
    * meet again by joining the highest try anyone announced, instead of each counting on its own.
    */
   highestAttempt (job: string, round: number): number {
-    let highest = -1
-    for (const key of this.jobs.get(job)?.keys() ?? []) {
-      const [r, a] = key.split('/').map(Number)
-      if (r === round && a > highest) highest = a
-    }
-    return highest
+    const tries = this.jobs.get(job)?.get(round)
+    return tries == null ? -1 : Math.max(-1, ...tries.keys())
   }
 
   private onMessage (msg: Message): void {
