@@ -13,6 +13,7 @@ import type { Logger } from 'pino'
 import { CID } from 'multiformats/cid'
 import type { PeerNode } from '../network/peer-node.ts'
 import { jobReadyTopic } from '../allreduce/index.ts'
+import { sleep, systemClock } from '../allreduce/clock.ts'
 import { codecFor } from '../compression/index.ts'
 import { AllReduceAverager, type MatchWindowPolicy } from '../round/allreduce-averager.ts'
 import { runRounds } from '../round/round-loop.ts'
@@ -262,11 +263,7 @@ async function retrying<T> (logger: Logger, what: string, signal: AbortSignal, f
       if (signal.aborted || !(err instanceof ContentNotFoundError || err instanceof FetchTimeoutError || /LoadBlockFailed|InsufficientProviders|NoPeers/.test((err as Error).name))) throw err
       const delay = Math.min(60_000, 1000 * 2 ** attempt)
       logger.warn({ attempt, retryInMs: delay, err: (err as Error).message }, `could not fetch the ${what}; retrying`)
-      await new Promise<void>(resolve => {
-        const timer = setTimeout(resolve, delay)
-        signal.addEventListener('abort', () => { clearTimeout(timer); resolve() }, { once: true })
-      })
-      signal.throwIfAborted()
+      await sleep(systemClock, delay, signal)
     }
   }
 }
