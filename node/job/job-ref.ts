@@ -6,12 +6,12 @@ import { statSync } from 'node:fs'
 import type { Helia } from '@helia/interface'
 import { unixfs } from '@helia/unixfs'
 import { CID } from 'multiformats/cid'
-import { parseJobSpec, type JobSpec } from '../training/job-spec.ts'
+import type { JobSpec } from '../training/job-spec.ts'
 import { unixfsImportOptions } from '../storage/import-options.ts'
 import { pinDag } from '../storage/pins.ts'
 import { readSmallFile, withDeadline } from '../storage/fetch.ts'
 import { JOB_ID_PATTERN } from '../../protocol/topics.ts'
-import { JobNotFoundError, loadJob, readJobSpecFile, saveJob, type StoredJob } from './job-store.ts'
+import { JobNotFoundError, loadJob, parseJobSpecJson, readJobSpecFile, saveJob, type StoredJob } from './job-store.ts'
 
 export const MAX_JOB_SPEC_BYTES = 256 * 1024
 
@@ -19,6 +19,11 @@ export const MAX_JOB_SPEC_BYTES = 256 * 1024
 export async function createJob (home: string, helia: Helia, spec: JobSpec): Promise<StoredJob> {
   const bytes = new TextEncoder().encode(JSON.stringify(spec, null, 2) + '\n')
   const cid = await unixfs(helia).addBytes(bytes, unixfsImportOptions())
+  return await recordJob(home, helia, spec, cid)
+}
+
+/** Pins the spec's DAG and records the job under the home. */
+async function recordJob (home: string, helia: Helia, spec: JobSpec, cid: CID): Promise<StoredJob> {
   await pinDag(helia, cid, { metadata: { kind: 'job-spec', job: spec.id } })
   const job = { spec, specCid: cid.toString() }
   await saveJob(home, job)
@@ -47,15 +52,5 @@ export async function resolveJob (home: string, helia: Helia, ref: string, opts:
   }
   const bytes = await withDeadline(cid, { timeoutMs: opts.timeoutMs }, async (signal, state) =>
     await readSmallFile(helia, cid, { signal, state, maxBytes: MAX_JOB_SPEC_BYTES, what: 'job spec' }))
-  let value: unknown
-  try {
-    value = JSON.parse(new TextDecoder().decode(bytes))
-  } catch (err) {
-    throw new Error(`job spec ${cid.toString()} is not valid JSON: ${(err as Error).message}`)
-  }
-  const spec = parseJobSpec(value)
-  await pinDag(helia, cid, { metadata: { kind: 'job-spec', job: spec.id } })
-  const job = { spec, specCid: cid.toString() }
-  await saveJob(home, job)
-  return job
+  return await recordJob(home, helia, parseJobSpecJson(new TextDecoder().decode(bytes), cid.toString()), cid)
 }

@@ -86,11 +86,16 @@ export async function readJobSpecFile (path: string): Promise<JobSpec> {
   } catch (err) {
     throw new JobNotFoundError(`cannot read job spec ${path}: ${(err as Error).message}`)
   }
+  return parseJobSpecJson(text, path)
+}
+
+/** Parses and validates a job spec's JSON text; `source` (a path, a CID) names it in errors. */
+export function parseJobSpecJson (text: string, source: string): JobSpec {
   let value: unknown
   try {
     value = JSON.parse(text)
   } catch (err) {
-    throw new Error(`job spec ${path} is not valid JSON: ${(err as Error).message}`)
+    throw new Error(`job spec ${source} is not valid JSON: ${(err as Error).message}`)
   }
   return parseJobSpec(value)
 }
