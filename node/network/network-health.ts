@@ -73,14 +73,22 @@ export class NetworkHealth {
     if (this.running) return { identified: 0, offered: 0, reconnected: 0 }
     this.running = true
     try {
+      // Each peer's protocols are read from the peer store once per check (identify refreshes them).
+      const known = new Map<string, string[]>()
+      const protocolsOf = async (peer: PeerId): Promise<string[]> => {
+        const id = peer.toString()
+        if (!known.has(id)) known.set(id, await this.protocolsOf(peer))
+        return known.get(id)!
+      }
       let identified = 0
       let offered = 0
       for (const peer of this.connectedPeers()) {
-        if ((await this.protocolsOf(peer)).length > 0) continue
+        if ((await protocolsOf(peer)).length > 0) continue
         const connection = this.libp2p.getConnections(peer)[0]
         if (connection == null || this.controller.signal.aborted) continue
         try {
-          await this.libp2p.services.identify.identify(connection, { signal: AbortSignal.any([this.controller.signal, AbortSignal.timeout(30_000)]) })
+          const result = await this.libp2p.services.identify.identify(connection, { signal: AbortSignal.any([this.controller.signal, AbortSignal.timeout(30_000)]) })
+          known.set(peer.toString(), result.protocols)
           identified++
           this.repairs.identify++
           this.log.info({ peer: peer.toString() }, 'identified a connected peer whose first identify had failed')
@@ -90,7 +98,7 @@ export class NetworkHealth {
       }
       if (this.routingTable.size === 0) {
         for (const peer of this.connectedPeers()) {
-          if (!(await this.protocolsOf(peer)).includes(DHT_PROTOCOL)) continue
+          if (!(await protocolsOf(peer)).includes(DHT_PROTOCOL)) continue
           try {
             await this.routingTable.add(peer, { signal: AbortSignal.any([this.controller.signal, AbortSignal.timeout(30_000)]) })
             offered++
@@ -103,14 +111,14 @@ export class NetworkHealth {
           this.log.info({ offered, size: this.routingTable.size }, 'the DHT routing table was empty; offered it the connected DHT servers again')
         }
       }
-      const reconnected = await this.repairGossipLinks()
+      const reconnected = await this.repairGossipLinks(protocolsOf)
       return { identified, offered, reconnected }
     } finally {
       this.running = false
     }
   }
 
-  private async repairGossipLinks (): Promise<number> {
+  private async repairGossipLinks (protocolsOf: (peer: PeerId) => Promise<string[]>): Promise<number> {
     const outbound = (this.libp2p.services.pubsub as unknown as GossipsubLike).streamsOutbound
     if (outbound == null) return 0
     const linkless = new Set<string>()
@@ -118,7 +126,7 @@ export class NetworkHealth {
     for (const peer of this.connectedPeers()) {
       const id = peer.toString()
       if (outbound.has(id)) continue
-      if (!(await this.protocolsOf(peer)).some(p => GOSSIPSUB_PROTOCOLS.includes(p))) continue
+      if (!(await protocolsOf(peer)).some(p => GOSSIPSUB_PROTOCOLS.includes(p))) continue
       if (!this.linkless.has(id)) { linkless.add(id); continue }
       try {
         await this.libp2p.hangUp(peer, { signal: AbortSignal.timeout(10_000) })
