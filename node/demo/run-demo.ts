@@ -31,6 +31,9 @@ import {
 import type { LogLine, PeerProcess } from './peer-process.ts'
 import { LiveView } from './live-view.ts'
 
+/** The demo's folder is removed with retries: a stopping node's datastore can still add an entry (ENOTEMPTY). */
+const REMOVE_DIR_OPTIONS = { recursive: true, force: true, maxRetries: 5, retryDelay: 200 } as const
+
 export interface DemoOptions {
   peers: number
   rounds: number
@@ -106,7 +109,7 @@ export async function runDemo (opts: DemoOptions): Promise<DemoResult> {
   // A second Ctrl-C exits at once: leave no peer process or temporary folder behind even then.
   const onExit = (): void => {
     for (const p of procs) p.kill('SIGKILL')
-    try { rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }) } catch {}
+    try { rmSync(dir, REMOVE_DIR_OPTIONS) } catch {}
   }
   process.once('exit', onExit)
   const interrupted = (): void => { if (opts.signal?.aborted === true) throw new DemoInterrupted(String(opts.signal.reason?.message ?? opts.signal.reason)) }
@@ -245,10 +248,10 @@ export async function runDemo (opts: DemoOptions): Promise<DemoResult> {
  */
 async function removeDir (dir: string): Promise<void> {
   for (let i = 0; i < 3; i++) {
-    await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 })
+    await rm(dir, REMOVE_DIR_OPTIONS)
     await sleep(200)
   }
-  process.once('exit', () => { try { rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }) } catch {} })
+  process.once('exit', () => { try { rmSync(dir, REMOVE_DIR_OPTIONS) } catch {} })
 }
 
 async function writePeerLogs (logDir: string, procs: PeerProcess[]): Promise<void> {

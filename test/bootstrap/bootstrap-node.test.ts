@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -9,6 +9,7 @@ import { silentLogger } from '../../node/log/logger.ts'
 import { startBootstrapNode, type BootstrapNode } from '../../bootstrap/bootstrap-node.ts'
 import type { PeerNode } from '../../node/network/peer-node.ts'
 import { startTestNode, waitFor } from '../helpers/network.ts'
+import { removeDir } from '../helpers/temp-dir.ts'
 
 function metricValue (text: string, name: string): number {
   const line = text.split('\n').find(l => l.startsWith(name + ' '))
@@ -36,7 +37,7 @@ describe('bootstrap node: relay, /metrics and /healthz', function () {
   after(async () => {
     await Promise.all(peers.map(async p => await p.stop()))
     await boot?.stop()
-    await rm(home, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 })
+    await removeDir(home)
   })
 
   it('serves /healthz while running', async () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { readFile, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { readFile, mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
@@ -19,6 +19,7 @@ import { PublicDatasetKeeper } from '../../node/storage/public-datasets.ts'
 import { parsePinnedDatasets, startBootstrapNode, type BootstrapNode } from '../../bootstrap/bootstrap-node.ts'
 import type { PeerNode } from '../../node/network/peer-node.ts'
 import { startTestNode, waitFor } from '../helpers/network.ts'
+import { removeDir } from '../helpers/temp-dir.ts'
 
 /** The value of one sample in Prometheus text, e.g. `nearai_pinned_datasets{state="pinned"}`. */
 function metricValue (text: string, sample: string): number {
@@ -54,7 +55,7 @@ describe('bootstrap node: pinning public datasets', function () {
   after(async () => {
     await Promise.all(nodes.map(async n => await n.stop().catch(() => {})))
     await Promise.all(boots.map(async b => await b.stop().catch(() => {})))
-    await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 })
+    await removeDir(dir)
   })
 
   async function bootstrapConfig (home: string, pin: string[]): Promise<Awaited<ReturnType<typeof loadConfig>>> {

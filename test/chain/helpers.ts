@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ensureContractBuilt } from '../../contracts/build.ts'
 import { defaultGenesis, type GenesisConfig } from '../../node/chain/index.ts'
+import { REMOVE_DIR_OPTIONS } from '../helpers/temp-dir.ts'
 
 export const hex32 = (c: string): string => c.repeat(64).slice(0, 64)
 
@@ -12,7 +13,7 @@ export async function devGenesis (): Promise<GenesisConfig> {
 
 export function tempDir (): { dir: string, remove: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'nearai-chain-'))
-  return { dir, remove: () => rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }) }
+  return { dir, remove: () => rmSync(dir, REMOVE_DIR_OPTIONS) }
 }
 
 /** A clock that advances one second per reading: deterministic block timestamps. */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as tf from '@tensorflow/tfjs'
@@ -10,6 +10,7 @@ import { modelArtifacts } from '../../node/storage/checkpoint-model.ts'
 import { openDevChain, DevChainLedger, DEFAULT_CONTRACT_ACCOUNT, type DevChain } from '../../node/chain/index.ts'
 import { verifyCheckpoint } from '../../node/checkpoints/verify.ts'
 import { ensureContractBuilt } from '../../contracts/build.ts'
+import { removeDir } from '../helpers/temp-dir.ts'
 
 describe('checkpoint verify: IPFS content against the chain anchor', function () {
   this.timeout(120_000)
@@ -29,7 +30,7 @@ describe('checkpoint verify: IPFS content against the chain anchor', function ()
   after(async () => {
     await host?.stop()
     await chain?.close()
-    await rm(home, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 })
+    await removeDir(home)
   })
 
   async function checkpointOf (weights: number[], round: number): Promise<{ cid: any, sha: string }> {

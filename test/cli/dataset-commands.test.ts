@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, rm, stat } from 'node:fs/promises'
+import { mkdtemp, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { runCli } from '../helpers/cli.ts'
+import { removeDir } from '../helpers/temp-dir.ts'
 
 describe('nearai dataset and pin commands', function () {
   this.timeout(180_000)
@@ -18,7 +19,7 @@ describe('nearai dataset and pin commands', function () {
     for (const home of [homeA, homeB]) assert.equal((await runCli(['--home', home, 'init'])).code, 0)
   })
 
-  after(async () => { await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }) })
+  after(async () => { await removeDir(dir) })
 
   it('adds the MNIST digits as a sharded dataset, lists, fetches a shard, and moves it to another node as a CAR', async () => {
     const add = await runCli(['--home', homeA, ...quiet, 'dataset', 'add', 'mnist:300', '--name', 'digits', '--license', 'CC-BY-SA-3.0', '--shards', '3'])

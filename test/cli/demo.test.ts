@@ -1,16 +1,17 @@
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { runCli } from '../helpers/cli.ts'
+import { removeDir } from '../helpers/temp-dir.ts'
 
 describe('nearai demo', function () {
   this.timeout(300_000)
   let logs: string
 
   before(async () => { logs = await mkdtemp(join(tmpdir(), 'nearai-demo-test-')) })
-  after(async () => { await rm(logs, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }) })
+  after(async () => { await removeDir(logs) })
 
   it('trains with 4 peer processes, ends with identical weights and a checkpoint verified on chain, and cleans up', async () => {
     const r = await runCli(['--log-format', 'json', 'demo', '--rounds', '2', '--inner-steps', '10', '--keep-logs', logs])

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { saveJob, saveStatePointer } from '../../node/job/job-store.ts'
 import { parseJobSpec } from '../../node/training/job-spec.ts'
 import { runCli } from '../helpers/cli.ts'
+import { removeDir } from '../helpers/temp-dir.ts'
 
 const DATASET = 'bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi'
 
@@ -23,7 +24,7 @@ describe('nearai job commands', function () {
     await writeFile(join(home, 'config.json'), JSON.stringify({ network: { listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [], relayClient: false } }))
   })
 
-  after(async () => { await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }) })
+  after(async () => { await removeDir(dir) })
 
   it('creates a job from a spec file, printing its id and spec CID, and lists it', async () => {
     const specPath = join(dir, 'tiny.json')

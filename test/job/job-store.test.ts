@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { unixfs } from '@helia/unixfs'
@@ -11,6 +11,7 @@ import { parseJobSpec } from '../../node/training/job-spec.ts'
 import { JobNotFoundError, jobDir, loadJob, loadStatePointer, readJobSpecFile, saveJob, saveStatePointer } from '../../node/job/job-store.ts'
 import { createJob, resolveJob } from '../../node/job/job-ref.ts'
 import { startHost, stopAll } from '../storage/helpers.ts'
+import { removeDir } from '../helpers/temp-dir.ts'
 
 const DATASET = 'bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi'
 const HASH = 'ab'.repeat(32)
@@ -41,7 +42,7 @@ describe('job: the job store and job references', function () {
 
   after(async () => {
     await stopAll([b, a])
-    await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 })
+    await removeDir(dir)
   })
 
   describe('job records and state pointers', () => {

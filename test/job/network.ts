@@ -1,5 +1,5 @@
 /** A local NearAI network for multi-process training tests: bootstrap node, MNIST datasets, a job spec, peer processes. */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
@@ -7,6 +7,7 @@ import type { PeerNode } from '../../node/network/peer-node.ts'
 import type { JobSpec } from '../../node/training/job-spec.ts'
 import { addMnistDatasets, initPeerHome, mnistJobSpec, provideWhenPeered, startLocalBootstrap, startPeerProcess, type MnistDatasets } from '../../node/demo/local-network.ts'
 import type { PeerProcess } from '../../node/demo/peer-process.ts'
+import { removeDir } from '../helpers/temp-dir.ts'
 
 export interface TestNetwork {
   dir: string
@@ -50,7 +51,7 @@ export async function startTestNetwork (opts: { peers: number, job: Partial<JobS
       await provided
       await boot.stop()
       if (keep) console.log(`      kept ${dir} (each peer's log: peer-*/node.log)`)
-      else await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 })
+      else await removeDir(dir)
     }
   }
   return net

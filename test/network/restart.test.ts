@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, rm, stat } from 'node:fs/promises'
+import { mkdtemp, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createServer } from 'node:net'
@@ -7,6 +7,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerNode } from '../../node/network/peer-node.ts'
 import { startTestNode } from '../helpers/network.ts'
 import { runCli, startCli } from '../helpers/cli.ts'
+import { removeDir } from '../helpers/temp-dir.ts'
 
 describe('a restarted node keeps its PeerId and finds the network again', function () {
   this.timeout(180_000)
@@ -23,7 +24,7 @@ describe('a restarted node keeps its PeerId and finds the network again', functi
   after(async () => {
     await observer?.stop()
     await boot?.stop()
-    await rm(home, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 })
+    await removeDir(home)
   })
 
   /** A node keeps its configured port across restarts, as a deployed node does. */

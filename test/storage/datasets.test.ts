@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, rm, writeFile, readFile } from 'node:fs/promises'
+import { mkdtemp, writeFile, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import all from 'it-all'
@@ -12,6 +12,7 @@ import { mnistCsv } from '../../node/storage/importers/mnist.ts'
 import { ContentNotFoundError, ContentTooLargeError } from '../../node/storage/errors.ts'
 import type { PeerId } from '@libp2p/interface'
 import { rawBlockstore, startHost, stopAll } from './helpers.ts'
+import { removeDir } from '../helpers/temp-dir.ts'
 
 describe('storage: datasets over the DHT', function () {
   this.timeout(120_000)
@@ -38,7 +39,7 @@ describe('storage: datasets over the DHT', function () {
 
   after(async () => {
     await stopAll([c, a, boot])
-    await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 })
+    await removeDir(dir)
   })
 
   it('C, knowing only the bootstrap node, finds A through the DHT and fetches shard 5 intact', async () => {

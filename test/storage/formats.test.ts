@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as dagCbor from '@ipld/dag-cbor'
@@ -14,6 +14,7 @@ import { parseDatasetManifest } from '../../protocol/dataset-manifest.ts'
 import { parseCheckpointManifest } from '../../protocol/checkpoint-manifest.ts'
 import { InvalidMessageError } from '../../protocol/errors.ts'
 import { startHost, stopAll } from './helpers.ts'
+import { removeDir } from '../helpers/temp-dir.ts'
 
 describe('storage: formats and sharding', function () {
   this.timeout(60_000)
@@ -26,7 +27,7 @@ describe('storage: formats and sharding', function () {
   })
   after(async () => {
     await stopAll([host])
-    await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 })
+    await removeDir(dir)
   })
 
   async function shardsOf (cid: Parameters<typeof getDataset>[1]): Promise<Buffer[]> {

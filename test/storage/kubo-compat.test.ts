@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createHash } from 'node:crypto'
@@ -7,6 +7,7 @@ import type { Host } from '../../node/network/host.ts'
 import { addFile } from '../../node/storage/datasets.ts'
 import { kuboCidV0 } from './kubo-reference.ts'
 import { startHost, stopAll } from './helpers.ts'
+import { removeDir } from '../helpers/temp-dir.ts'
 
 /** Deterministic pseudo-random bytes (SHA-256 in counter mode), so the file is not compressible or repetitive. */
 function pseudoRandom (size: number, seed: string): Buffer {
@@ -26,7 +27,7 @@ describe('storage: --kubo-compatible import', function () {
   })
   after(async () => {
     await stopAll([host])
-    await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 })
+    await removeDir(dir)
   })
 
   async function add (name: string, bytes: Uint8Array): Promise<string> {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -11,6 +11,7 @@ import { pinAdd, pinLs, pinnedBytes, pinRm } from '../../node/storage/pins.ts'
 import { keepPublicDatasetsPinned, pinPublicDatasets } from '../../node/storage/public-datasets.ts'
 import { dagSize } from '../../node/storage/dag.ts'
 import { startHost, stopAll, waitFor } from './helpers.ts'
+import { removeDir } from '../helpers/temp-dir.ts'
 
 describe('storage: pins, restart, garbage collection, CAR', function () {
   this.timeout(120_000)
@@ -24,7 +25,7 @@ describe('storage: pins, restart, garbage collection, CAR', function () {
   })
   after(async () => {
     await stopAll([...started.reverse(), boot])
-    await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 })
+    await removeDir(dir)
   })
 
   async function textFile (name: string, lines: number): Promise<string> {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Host } from '../../node/network/host.ts'
@@ -12,6 +12,7 @@ import { decodeShard, decodeTokens, encodeText, textVocabSize } from '../../node
 import type { DatasetFormat } from '../../protocol/dataset-format.ts'
 import { InvalidMessageError } from '../../protocol/errors.ts'
 import { startHost, stopAll } from '../storage/helpers.ts'
+import { removeDir } from '../helpers/temp-dir.ts'
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s)
 
@@ -35,7 +36,7 @@ describe('training: decoding dataset shards', function () {
   let dir: string
 
   before(async () => { dir = await mkdtemp(join(tmpdir(), 'nearai-decode-')) })
-  after(async () => { await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }) })
+  after(async () => { await removeDir(dir) })
 
   it('csv: importer rows (CRLF, blank lines) decode with the label column and the feature scale', async () => {
     const path = join(dir, 'points.csv')
