@@ -3,6 +3,7 @@
  * (train → reduce → apply → publish) and each step can be replaced: the all-reduce by a robust or encrypted
  * one, the trainer by another backend, the publisher by one that also attests on chain.
  */
+import type { Contribution } from '../../protocol/contributions.ts'
 
 /** The global state every honest peer holds identically after a round. */
 export interface GlobalState {
@@ -26,10 +27,8 @@ export interface RoundTrainer {
   train: (state: GlobalState, round: number, signal: AbortSignal) => Promise<LocalUpdate>
 }
 
-export interface Contribution {
-  peer: string
-  samples: number
-}
+/** One peer's accepted samples in a round: what rewards are computed from (protocol/contributions.ts). */
+export type { Contribution }
 
 export interface AveragedUpdate {
   /** Weighted mean of the group's pseudo-gradients, bit-identical at every member. */
