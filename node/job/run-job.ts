@@ -17,7 +17,7 @@ import { sleep, systemClock } from '../allreduce/clock.ts'
 import { codecFor } from '../compression/index.ts'
 import { AllReduceAverager, type MatchWindowPolicy } from '../round/allreduce-averager.ts'
 import { runRounds } from '../round/round-loop.ts'
-import type { Contribution, GlobalState, LocalUpdate, RoundResult } from '../round/steps.ts'
+import type { GlobalState, LocalUpdate, RoundResult } from '../round/steps.ts'
 import { assertTrainable, buildModel } from '../training/models.ts'
 import { evaluateWithLoss, trainLocal, type Evaluation, type Samples } from '../training/local-trainer.ts'
 import { OuterOptimizer, weightsHash } from '../training/outer-optimizer.ts'
@@ -31,10 +31,11 @@ import { NetworkState } from './network-state.ts'
 import { loadState, publishState } from './state-snapshot.ts'
 import { ShardData } from './shard-data.ts'
 import { sliceSamples } from '../training/data/mnist.ts'
+import type { CheckpointAttestationInput } from '../chain/auto-attest.ts'
 
 /** What a checkpoint attester needs (node/chain/auto-attest.ts provides one). */
 export interface CheckpointAttesterLike {
-  attestInBackground: (input: { round: number, checkpointCid: string, weightsSha256: string, contributions: Contribution[], evalLoss: number }) => void
+  attestInBackground: (input: CheckpointAttestationInput) => void
   drain: () => Promise<unknown>
 }
 
