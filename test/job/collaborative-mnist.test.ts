@@ -56,13 +56,18 @@ describe('collaborative training: 4 peer processes train the MNIST MLP (DiLoCo o
     const collaborative = evaluateWithLoss(model, state.weights, test).accuracy
     assert.ok(collaborative >= 0.93, `held-out accuracy ${(collaborative * 100).toFixed(2)}% is below 93%`)
 
-    // The centralized baseline: the same number of samples, one process, the same inner optimizer.
+    // The centralized baseline shares nothing with the run it checks: a fresh model built from the job's seed
+    // (the weights every peer started from), the same 8,000 training digits, the same number of samples the
+    // peers trained in all, one process, the same inner optimizer.
     const totalSamples = rounds.reduce((s, r) => s + (r.contributions as Array<{ samples: number }>).reduce((a, c) => a + c.samples, 0), 0)
-    const initial = flattenWeights(model)
+    const baseline = buildModel(net.spec.model, net.spec.seed)
+    const initial = flattenWeights(baseline)
+    assert.notEqual(weightsHash(initial), hashes[0], 'the baseline must start from the initial weights, not the trained ones')
     const steps = Math.round(totalSamples / net.spec.inner.batchSize)
-    const alone = await trainLocal(model, initial, train, { ...net.spec.inner, steps, seed: 11 })
+    const alone = await trainLocal(baseline, initial, train, { ...net.spec.inner, steps, seed: 11 })
     const centralWeights = initial.map((w, i) => w - alone.pseudoGradient[i])
-    const centralized = evaluateWithLoss(model, centralWeights, test).accuracy
+    const centralized = evaluateWithLoss(baseline, centralWeights, test).accuracy
+    baseline.dispose()
     console.log(`      held-out accuracy: collaborative ${(collaborative * 100).toFixed(2)}% (4 peers, ${rounds.length} rounds), centralized ${(centralized * 100).toFixed(2)}% (${steps} steps, ${totalSamples} samples)`)
     assert.ok(Math.abs(collaborative - centralized) <= 0.015, `collaborative ${collaborative} vs centralized ${centralized}: more than 1.5 points apart`)
     model.dispose()
