@@ -1,7 +1,8 @@
 /**
  * Builds the libp2p configuration of a NearAI node from its config: TCP (+ circuit relay v2 as a client),
  * Noise, Yamux, identify, ping, this network's own Kademlia DHT with signed-record validation, and
- * gossipsub with strict signatures and peer scoring. Bootstrap nodes add the relay server.
+ * gossipsub with strict signatures and peer scoring. Bootstrap nodes add the relay server with the limits
+ * their operator set.
  */
 import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
@@ -18,6 +19,7 @@ import { DHT_PROTOCOL, AGENT_NAME } from '../../protocol/ids.ts'
 import { DHT_NAMESPACE } from '../../protocol/dht-keys.ts'
 import { selectRecord, verifyRecord } from '../../protocol/records.ts'
 import { peerScoreParams } from './gossip-scoring.ts'
+import { relayServerInit, type RelayServerLimits } from './relay-limits.ts'
 
 /** Gossip messages are announcements; the 1 MiB cap matches go-libp2p's default. */
 export const MAX_GOSSIP_FRAME_BYTES = 1024 * 1024
@@ -29,8 +31,8 @@ export interface HostNetworkOptions {
   bootstrap?: string[]
   dhtServer: boolean
   relayClient: boolean
-  /** Run a circuit relay v2 server (bootstrap nodes). */
-  relayServer?: { maxReservations: number }
+  /** Run a circuit relay v2 server (bootstrap nodes); limits left out take DEFAULT_RELAY_LIMITS. */
+  relayServer?: Partial<RelayServerLimits>
   maxConnections: number
   /** New inbound connections accepted per second from one host (libp2p's default is 5); bootstrap nodes need more. */
   inboundConnectionsPerSecond?: number
@@ -72,7 +74,7 @@ export function buildLibp2pOptions (opts: HostNetworkOptions): Libp2pOptions<Rec
     })
   }
   if (opts.relayServer != null) {
-    services.relay = circuitRelayServer({ reservations: { maxReservations: opts.relayServer.maxReservations } })
+    services.relay = circuitRelayServer(relayServerInit(opts.relayServer))
   }
   // Every node can dial through relays; only relay clients also reserve a slot to be reachable through one.
   const transports: any[] = [tcp(), circuitRelayTransport()]
