@@ -34,6 +34,13 @@ function mostAllowanceLeft (connections: Connection[]): Connection | undefined {
   return [...connections].sort((a, b) => left(a) > left(b) ? -1 : left(a) < left(b) ? 1 : 0)[0]
 }
 
+/**
+ * The relay closes a relayed connection once the bytes it has counted pass the limit, and may drop the frame that
+ * passed it: the side that receives that frame has counted up to one frame (a Noise message, at most 64 KiB plus
+ * its overhead) less than the relay did.
+ */
+const LAST_FRAME_BYTES = 65_535 + 1024
+
 export interface RelayedConnectionClose {
   peer: string
   /** Bytes the connection carried (both directions, as the relay counts them), when the relay set a data limit. */
@@ -41,7 +48,7 @@ export interface RelayedConnectionClose {
   /** Bytes the relay still allowed when the connection closed. */
   bytesLeft?: number
   openSeconds: number
-  /** The relay's data limit was used up: the relay closed the connection. */
+  /** The relay's data limit was used up (to within the frame that passed it): the relay closed the connection. */
   dataLimitReached: boolean
 }
 
@@ -67,7 +74,7 @@ export function watchRelayedConnections (libp2p: Libp2p<any>, log: Logger, onClo
       bytesUsed: start != null && left != null ? Number(start - left) : undefined,
       bytesLeft: left != null ? Number(left) : undefined,
       openSeconds: Math.round((Date.now() - conn.timeline.open) / 1000),
-      dataLimitReached: left === 0n
+      dataLimitReached: left != null && left <= BigInt(LAST_FRAME_BYTES)
     }
     if (info.dataLimitReached) {
       log.warn({ ...info, relayAddr: conn.remoteAddr.toString() }, 'the relay closed a relayed connection: its data limit was used up (streams on it fail; the peers dial again through the relay); the relay\'s operator sets it with bootstrap.relayDataLimitBytes')
