@@ -19,12 +19,19 @@ export interface RelayServerLimits {
   maxCircuitsPerPeer: number
 }
 
+/**
+ * A round of the demo's MNIST MLP (fp16) moves about 0.63 MB, both directions, over each relayed connection of a
+ * 3-peer group (benchmarks/relay-cost.ts): one relayed connection carries about a hundred rounds, fewer with
+ * shards, before the relay recycles it (the next stream dials a new one). The data limit is also what one relayed
+ * connection can make the relay hold in memory: js-libp2p's relay does not slow a sender down to its receiver's
+ * pace. 16 circuits per peer is go-libp2p's default.
+ */
 export const DEFAULT_RELAY_LIMITS: Readonly<RelayServerLimits> = Object.freeze({
   maxReservations: 128,
   reservationTtlSeconds: 3600,
   durationLimitSeconds: 3600,
-  dataLimitBytes: 256 * 1024 * 1024,
-  maxCircuitsPerPeer: 64
+  dataLimitBytes: 64 * 1024 * 1024,
+  maxCircuitsPerPeer: 16
 })
 
 /** The circuit relay server's init for `limits` (missing fields take DEFAULT_RELAY_LIMITS). */

@@ -76,8 +76,8 @@ describe('bootstrap node: relay limits from bootstrap.* config', function () {
     const defaults = NodeConfig.parse({}).bootstrap
     assert.deepEqual(
       [defaults.maxRelayReservations, defaults.relayReservationTtlSeconds, defaults.relayDurationLimitSeconds, defaults.relayDataLimitBytes, defaults.relayMaxCircuitsPerPeer],
-      [128, 3600, 3600, 256 * MiB, 64])
-    assert.deepEqual(DEFAULT_RELAY_LIMITS, { maxReservations: 128, reservationTtlSeconds: 3600, durationLimitSeconds: 3600, dataLimitBytes: 256 * MiB, maxCircuitsPerPeer: 64 })
+      [128, 3600, 3600, 64 * MiB, 16])
+    assert.deepEqual(DEFAULT_RELAY_LIMITS, { maxReservations: 128, reservationTtlSeconds: 3600, durationLimitSeconds: 3600, dataLimitBytes: 64 * MiB, maxCircuitsPerPeer: 16 })
     // libp2p's relay times the duration in milliseconds and counts data in a bigint.
     const init = relayServerInit({ durationLimitSeconds: 60, dataLimitBytes: 5 })
     assert.equal(init.reservations?.defaultDurationLimit, 60_000)
