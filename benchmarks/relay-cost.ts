@@ -10,7 +10,7 @@
  *     through the relay, counted on that peer's relayed connections (both directions, as the relay counts them).
  *
  *   node --import tsx benchmarks/relay-cost.ts       (NEARAI_BENCH_PEERS: reservation clients, default 16;
- *                                                      NEARAI_BENCH_MB: the bulk transfer, default 32)
+ *                                                      NEARAI_BENCH_MB: the bulk transfer in MiB, default 32)
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
@@ -150,7 +150,7 @@ async function main (): Promise<void> {
     const connected = await relayProc.ask('mem')
 
     // Throughput through the relay against a direct connection between the same two peers.
-    console.error(`${mb} MB through the relay and directly...`)
+    console.error(`${mb} MiB through the relay and directly...`)
     const receiver = await host(addr, { relayClient: true })
     const sender = await host(addr)
     hosts.push(receiver, sender)
@@ -195,7 +195,7 @@ async function main (): Promise<void> {
     rows.push(`| relay process, idle (heap + array buffers, after GC)    | ${kib(held(idle)).padStart(10)} KiB |`)
     rows.push(`| per reservation (${peers} clients)                          | ${kib(perReservation).padStart(10)} KiB |`)
     rows.push(`| per open, idle relayed connection (${peers})                | ${kib(perCircuit).padStart(10)} KiB |`)
-    rows.push(`| peak while one relayed connection carries ${mb} MB, over idle with ${peers} reservations and ${peers} connections | ${kib(peak - held(connected)).padStart(10)} KiB |`)
+    rows.push(`| peak while one relayed connection carries ${mb} MiB, over idle with ${peers} reservations and ${peers} connections | ${kib(peak - held(connected)).padStart(10)} KiB |`)
     rows.push(`| RSS: idle / ${peers} reservations / + ${peers} connections   | ${(idle.rss / 2 ** 20).toFixed(1)} / ${(reserved.rss / 2 ** 20).toFixed(1)} / ${(connected.rss / 2 ** 20).toFixed(1)} MiB |`)
 
     console.log(`\nCircuit relay v2 at the default limits (data ${DEFAULT_RELAY_LIMITS.dataLimitBytes} bytes and ${DEFAULT_RELAY_LIMITS.durationLimitSeconds} s per relayed connection, ${DEFAULT_RELAY_LIMITS.maxReservations} reservations, ${DEFAULT_RELAY_LIMITS.maxCircuitsPerPeer} circuits per peer) on 127.0.0.1`)
