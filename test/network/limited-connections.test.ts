@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
-import type { PeerNode } from '../../node/network/peer-node.ts'
+import { announcedAddrs, type PeerNode } from '../../node/network/peer-node.ts'
 import { startTestNode, waitFor } from '../helpers/network.ts'
 import { startNattedPeer } from './nat.ts'
 
@@ -43,6 +43,14 @@ describe('relayed (limited) connections', function () {
 
   after(async () => {
     await Promise.all(nodes.map(async n => await n.stop()))
+  })
+
+  it('presence names relay addresses after the direct ones, 16 at most', () => {
+    const relay = '/ip4/203.0.113.7/tcp/4010/p2p/12D3KooWRelay/p2p-circuit'
+    const direct = Array.from({ length: 15 }, (_, i) => `/ip4/10.0.0.${i + 1}/tcp/4010`)
+    assert.deepEqual(announcedAddrs([relay, ...direct.slice(0, 2)]), [...direct.slice(0, 2), relay])
+    assert.deepEqual(announcedAddrs([relay, `${relay}2`, ...direct]), [...direct, relay])
+    assert.deepEqual(announcedAddrs([relay]), [relay])
   })
 
   it('a stream to a peer reachable only over a relayed connection opens on that connection, without a new dial', async () => {
