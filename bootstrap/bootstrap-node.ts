@@ -9,7 +9,7 @@ import type { Logger } from 'pino'
 import { ConfigError } from '../node/config/load.ts'
 import type { NodeConfig } from '../node/config/schema.ts'
 import type { PeerNode } from '../node/network/peer-node.ts'
-import { startNodeFromHome } from '../node/peer/start-peer.ts'
+import { relayLimitsFromConfig, startNodeFromHome } from '../node/peer/start-peer.ts'
 import { pinnedBytesMeter } from '../node/storage/pins.ts'
 import { PublicDatasetKeeper, type PinPublicDatasetsProgressEvents, type PublicDatasetKeeperInit } from '../node/storage/public-datasets.ts'
 import { createMetricsRegistry } from './metrics.ts'
@@ -61,6 +61,7 @@ export function parsePinnedDatasets (list: string[]): CID[] {
 export async function startBootstrapNode ({ home, config, logger, pinnedBytes, pinning }: StartBootstrapOptions): Promise<BootstrapNode> {
   const pins = parsePinnedDatasets(config.bootstrap.pin)
   const node = await startNodeFromHome({ home, config, logger, role: 'bootstrap' })
+  logger.info({ ...relayLimitsFromConfig(config) }, 'circuit relay serving peers behind NAT with these limits (bootstrap.* config)')
   const log = logger.child({ component: 'pinning' })
   const datasets = new PublicDatasetKeeper({ ...pinning, helia: node.helia, cids: pins, onProgress: evt => { logPinning(log, evt) } })
   if (pins.length > 0) log.info({ datasets: pins.map(String) }, 'pinning public datasets')

@@ -37,7 +37,7 @@ export interface AllReduceHost {
   peerId: PeerId
   handle: (protocol: string, handler: StreamHandler, options?: StreamHandlerOptions) => Promise<void>
   unhandle: (protocol: string, options?: AbortOptions) => Promise<void>
-  dialProtocol: (peer: PeerId, protocol: string, options?: AbortOptions) => Promise<Stream>
+  dialProtocol: (peer: PeerId, protocol: string, options?: AbortOptions & { runOnLimitedConnection?: boolean }) => Promise<Stream>
 }
 
 /** A pino logger fits. */
@@ -370,7 +370,8 @@ export class ButterflyAllReduce {
     if (this.started) return
     await this.host.handle(ALLREDUCE_PROTOCOL, (stream, connection) => { void this.onStream(stream, connection) }, {
       maxInboundStreams: this.maxInboundStreams,
-      maxOutboundStreams: this.maxInboundStreams
+      maxOutboundStreams: this.maxInboundStreams,
+      runOnLimitedConnection: true // a peer behind NAT averages over its relayed connections
     })
     this.started = true
   }
@@ -567,7 +568,7 @@ export class ButterflyAllReduce {
     for (let attempt = 1; ; attempt++) {
       const started = this.clock.now()
       try {
-        const stream = await this.host.dialProtocol(peer, ALLREDUCE_PROTOCOL, { signal })
+        const stream = await this.host.dialProtocol(peer, ALLREDUCE_PROTOCOL, { signal, runOnLimitedConnection: true })
         this.speeds.observeLatency(to, this.clock.now() - started)
         return stream
       } catch (err) {

@@ -3,6 +3,10 @@
  * command-line flags can set (in that order of precedence, later wins).
  */
 import { z } from 'zod'
+import { DEFAULT_RELAY_LIMITS as RELAY } from '../network/relay-limits.ts'
+
+/** The longest a Node.js timer waits (2^31 - 1 ms); a longer one fires at once. */
+const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000)
 
 export const NodeConfig = z.object({
   network: z.object({
@@ -28,8 +32,16 @@ export const NodeConfig = z.object({
     /** Where the operator's /metrics and /healthz are served. */
     metricsHost: z.string().default('127.0.0.1'),
     metricsPort: z.number().int().min(0).max(65535).default(9464),
-    /** Circuit relay v2: how many peers may hold a reservation at once. */
-    maxRelayReservations: z.number().int().positive().default(128),
+    /** Circuit relay v2: how many peers may hold a reservation (be reachable through this node) at once. */
+    maxRelayReservations: z.number().int().positive().default(RELAY.maxReservations),
+    /** How long a relay reservation lasts; peers renew theirs before it expires. At most 24 days (a Node.js timer). */
+    relayReservationTtlSeconds: z.number().int().positive().max(MAX_TIMER_SECONDS).default(RELAY.reservationTtlSeconds),
+    /** How long one relayed connection may stay open; the relay then closes it and the peers dial again. At most 24 days. */
+    relayDurationLimitSeconds: z.number().int().positive().max(MAX_TIMER_SECONDS).default(RELAY.durationLimitSeconds),
+    /** Bytes one relayed connection may carry (both directions together) before the relay closes it. */
+    relayDataLimitBytes: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).default(RELAY.dataLimitBytes),
+    /** Relayed connections one peer may open through this node, and may receive through it, at once. */
+    relayMaxCircuitsPerPeer: z.number().int().positive().default(RELAY.maxCircuitsPerPeer),
     /** Public datasets (manifest CIDs) this node fetches and keeps pinned. */
     pin: z.array(z.string()).default([])
   }).strict().prefault({}),

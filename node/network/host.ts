@@ -3,7 +3,8 @@
  * share it. Helia gets only what this network needs: bitswap as its block broker and the libp2p DHT as
  * its router (no public gateways, no delegated HTTP routing: they are unreachable here and a private
  * job's content must not leak to them). Blocks and the datastore live on disk under `dataDir`, so pinned
- * content and the DHT's provider records survive a restart.
+ * content and the DHT's provider records survive a restart. Bitswap also runs over relayed (limited)
+ * connections, so a peer behind NAT gets its shards and checkpoints through a relay when nothing else reaches it.
  */
 import { join } from 'node:path'
 import { mkdir } from 'node:fs/promises'
@@ -22,6 +23,7 @@ import type { Identify } from '@libp2p/identify'
 import type { Ping } from '@libp2p/ping'
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import { buildLibp2pOptions, type HostNetworkOptions } from './libp2p-options.ts'
+import { reuseLimitedConnections } from './limited-connections.ts'
 
 export interface NodeServices extends Record<string, unknown> {
   identify: Identify
@@ -62,10 +64,12 @@ export async function createHost (opts: CreateHostOptions): Promise<Host> {
   }
   const libp2pOptions = buildLibp2pOptions(opts)
   const helia = withBitswap(
-    withLibp2pLight(createHeliaLight({ blockstore, datastore, codecs: [dagCbor] }), libp2pOptions as any)
+    withLibp2pLight(createHeliaLight({ blockstore, datastore, codecs: [dagCbor] }), libp2pOptions as any),
+    { runOnLimitedConnections: true }
   ) as unknown as NodeHelia
   await helia.start()
   const libp2p = helia.libp2p
+  reuseLimitedConnections(libp2p)
   return {
     helia,
     libp2p,

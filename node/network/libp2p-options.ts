@@ -1,7 +1,8 @@
 /**
  * Builds the libp2p configuration of a NearAI node from its config: TCP (+ circuit relay v2 as a client),
- * Noise, Yamux, identify, ping, this network's own Kademlia DHT with signed-record validation, and
- * gossipsub with strict signatures and peer scoring. Bootstrap nodes add the relay server.
+ * Noise, Yamux, identify, ping, AutoNAT, DCUtR, this network's own Kademlia DHT with signed-record validation,
+ * and gossipsub with strict signatures and peer scoring, also run over relayed (limited) connections so that a
+ * peer behind NAT trains. Bootstrap nodes add the relay server with the limits their operator set.
  */
 import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
@@ -12,12 +13,15 @@ import { kadDHT, passthroughMapper, removePrivateAddressesMapper } from '@libp2p
 import { gossipsub } from '@libp2p/gossipsub'
 import { bootstrap } from '@libp2p/bootstrap'
 import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { autoNAT } from '@libp2p/autonat'
+import { dcutr } from '@libp2p/dcutr'
 import type { ConnectionGater, PrivateKey } from '@libp2p/interface'
 import type { Libp2pOptions } from 'libp2p'
 import { DHT_PROTOCOL, AGENT_NAME } from '../../protocol/ids.ts'
 import { DHT_NAMESPACE } from '../../protocol/dht-keys.ts'
 import { selectRecord, verifyRecord } from '../../protocol/records.ts'
 import { peerScoreParams } from './gossip-scoring.ts'
+import { relayServerInit, type RelayServerLimits } from './relay-limits.ts'
 
 /** Gossip messages are announcements; the 1 MiB cap matches go-libp2p's default. */
 export const MAX_GOSSIP_FRAME_BYTES = 1024 * 1024
@@ -29,8 +33,8 @@ export interface HostNetworkOptions {
   bootstrap?: string[]
   dhtServer: boolean
   relayClient: boolean
-  /** Run a circuit relay v2 server (bootstrap nodes). */
-  relayServer?: { maxReservations: number }
+  /** Run a circuit relay v2 server (bootstrap nodes); limits left out take DEFAULT_RELAY_LIMITS. */
+  relayServer?: Partial<RelayServerLimits>
   maxConnections: number
   /** New inbound connections accepted per second from one host (libp2p's default is 5); bootstrap nodes need more. */
   inboundConnectionsPerSecond?: number
@@ -49,6 +53,14 @@ export function buildLibp2pOptions (opts: HostNetworkOptions): Libp2pOptions<Rec
     // 5 s (the default) is too short for a machine busy training; a failed identify leaves the connection unused.
     identify: identify({ timeout: 15_000 }),
     ping: ping(),
+    // AutoNAT asks peers to dial this node back on its public addresses: confirmed ones are announced (libp2p
+    // announces an unconfirmed public address to no one), and it answers others' requests. Private and loopback
+    // addresses are never checked nor dialled back, so on 127.0.0.1 and private networks it stays idle.
+    autoNAT: autoNAT(),
+    // DCUtR replaces a relayed connection by a direct one where it can: the inbound side dials the other's public
+    // addresses (or both dial at once after a sync over the relay). It exchanges public addresses only, so it
+    // never upgrades between private or loopback addresses, and the relayed connection then stays in use.
+    dcutr: dcutr(),
     dht: kadDHT({
       protocol: DHT_PROTOCOL,
       clientMode: !opts.dhtServer,
@@ -63,6 +75,9 @@ export function buildLibp2pOptions (opts: HostNetworkOptions): Libp2pOptions<Rec
       pingNewContactTimeout: { minTimeout: 15_000 }
     }),
     pubsub: gossipsub({
+      // Meshes and publishes over relayed connections too: the round announcements and matchmaking of a peer
+      // behind NAT travel on them.
+      runOnLimitedConnection: true,
       globalSignaturePolicy: 'StrictSign',
       allowPublishToZeroTopicPeers: true,
       emitSelf: false,
@@ -72,7 +87,7 @@ export function buildLibp2pOptions (opts: HostNetworkOptions): Libp2pOptions<Rec
     })
   }
   if (opts.relayServer != null) {
-    services.relay = circuitRelayServer({ reservations: { maxReservations: opts.relayServer.maxReservations } })
+    services.relay = circuitRelayServer(relayServerInit(opts.relayServer))
   }
   // Every node can dial through relays; only relay clients also reserve a slot to be reachable through one.
   const transports: any[] = [tcp(), circuitRelayTransport()]

@@ -9,7 +9,8 @@
  * a peer once; when that fails the peer never hears this node's subscriptions or messages. Every
  * `intervalMs` this re-runs identify on connections whose peer's protocols are still unknown, offers the
  * connected DHT servers to an empty routing table, and reconnects to a gossipsub peer that has had no
- * outbound gossip stream for two checks in a row (a new connection makes gossipsub open one again).
+ * outbound gossip stream for two checks in a row (a new connection makes gossipsub open one again), whether
+ * that peer is connected directly or only through a relay (gossip runs on relayed connections too).
  */
 import type { Logger } from 'pino'
 import type { PeerId } from '@libp2p/interface'
@@ -31,6 +32,8 @@ interface RoutingTableLike {
 
 export interface NetworkSnapshot {
   connections: number
+  /** Peers connected only through a relay (limited connections): their traffic counts against the relay's limits. */
+  relayedOnly: number
   /** Connected peers whose protocols identify has not reported yet. */
   unidentified: number
   dhtTable: number
@@ -63,9 +66,11 @@ export class NetworkHealth {
 
   async snapshot (): Promise<NetworkSnapshot> {
     const peers = this.connectedPeers()
+    const direct = new Set(peers.map(String))
+    const relayedOnly = this.connectedPeers({ limited: true }).filter(p => !direct.has(p.toString())).length
     let unidentified = 0
     for (const peer of peers) if ((await this.protocolsOf(peer)).length === 0) unidentified++
-    return { connections: peers.length, unidentified, dhtTable: this.routingTable.size }
+    return { connections: peers.length, relayedOnly, unidentified, dhtTable: this.routingTable.size }
   }
 
   /** One pass of the repairs; returns what it did. Runs one pass at a time. */
@@ -123,7 +128,7 @@ export class NetworkHealth {
     if (outbound == null) return 0
     const linkless = new Set<string>()
     let reconnected = 0
-    for (const peer of this.connectedPeers()) {
+    for (const peer of this.connectedPeers({ limited: true })) {
       const id = peer.toString()
       if (outbound.has(id)) continue
       if (!(await protocolsOf(peer)).some(p => GOSSIPSUB_PROTOCOLS.includes(p))) continue
@@ -142,9 +147,10 @@ export class NetworkHealth {
     return reconnected
   }
 
-  private connectedPeers (): PeerId[] {
+  /** Peers with an unlimited connection; with `limited`, also those connected only through a relay. */
+  private connectedPeers ({ limited = false }: { limited?: boolean } = {}): PeerId[] {
     const seen = new Map<string, PeerId>()
-    for (const c of this.libp2p.getConnections()) if (c.limits == null) seen.set(c.remotePeer.toString(), c.remotePeer)
+    for (const c of this.libp2p.getConnections()) if (limited || c.limits == null) seen.set(c.remotePeer.toString(), c.remotePeer)
     return [...seen.values()]
   }
 

@@ -7,7 +7,8 @@
  * Peers of one job meet two ways: the DHT rendezvous (run-job) and presence. A presence announcement names
  * the jobs a peer runs and where it listens; a node that runs one of those jobs and is not connected to the
  * announcer dials it. Presence travels through the bootstrap nodes (every node subscribes to the peers
- * topic), so it still works when a node's DHT routing table is empty.
+ * topic), so it still works when a node's DHT routing table is empty. A peer behind NAT announces its relay
+ * (`/p2p-circuit`) addresses after its direct ones, so that others reach it through the relay.
  */
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -19,6 +20,7 @@ import { TypedGossip } from './gossip.ts'
 import { DhtRecords } from './dht-records.ts'
 import { joinRendezvous, type RendezvousResult } from './rendezvous.ts'
 import { NetworkHealth } from './network-health.ts'
+import { watchRelayedConnections } from './limited-connections.ts'
 import { PEERS_TOPIC } from '../../protocol/topics.ts'
 import { GOSSIP_VERSION } from '../../protocol/ids.ts'
 import type { PeerAnnouncement } from '../../protocol/gossip.ts'
@@ -57,6 +59,7 @@ export class PeerNode {
   private announceTimer?: NodeJS.Timeout
   private redialTimer?: NodeJS.Timeout
   private stopped = false
+  private readonly unwatchRelayed: () => void
   /** How many bootstrap nodes answered the first dial at start. */
   bootstrapReached = 0
 
@@ -65,6 +68,7 @@ export class PeerNode {
     this.gossip = new TypedGossip(host.libp2p.services.pubsub, log.child({ component: 'gossip' }))
     this.records = new DhtRecords({ dht: host.libp2p.services.dht, privateKey: opts.privateKey, peerId: host.peerId, now: opts.now })
     this.health = new NetworkHealth(host.libp2p, log.child({ component: 'network-health' }), opts.healthIntervalMs)
+    this.unwatchRelayed = watchRelayedConnections(host.libp2p, log.child({ component: 'relay' }))
   }
 
   static async start (opts: PeerNodeOptions): Promise<PeerNode> {
@@ -122,7 +126,7 @@ export class PeerNode {
       roles: [this.opts.role],
       jobs: [...this.jobSet],
       backend: this.opts.backend,
-      addrs: this.multiaddrs.filter(a => !a.includes('/p2p-circuit')).slice(0, 16),
+      addrs: announcedAddrs(this.multiaddrs),
       at: (this.opts.now ?? Date.now)()
     }
     return await this.gossip.publish(PEERS_TOPIC, message)
@@ -201,6 +205,16 @@ export class PeerNode {
     clearTimeout(this.redialTimer)
     for (const timer of this.presenceTimers) clearTimeout(timer)
     this.health.stop()
+    this.unwatchRelayed()
     await this.host.stop()
   }
+}
+
+/**
+ * The addresses a presence announcement carries (at most 16): direct ones first, then relay (`/p2p-circuit`) ones,
+ * which are all a peer behind NAT has; libp2p dials direct addresses before relayed ones anyway.
+ */
+export function announcedAddrs (addrs: string[]): string[] {
+  const relayed = (a: string): boolean => a.includes('/p2p-circuit')
+  return [...addrs.filter(a => !relayed(a)), ...addrs.filter(relayed)].slice(0, 16)
 }

@@ -7,6 +7,7 @@ import type { Logger } from 'pino'
 import { loadIdentity } from '../config/home.ts'
 import type { NodeConfig } from '../config/schema.ts'
 import { PeerNode, type NodeRole } from '../network/peer-node.ts'
+import type { RelayServerLimits } from '../network/relay-limits.ts'
 
 export interface StartNodeOptions {
   home: string
@@ -28,7 +29,7 @@ export async function startNodeFromHome ({ home, config, logger, role = 'peer' }
     bootstrap: net.bootstrap,
     dhtServer: role === 'bootstrap' ? true : net.dhtServer,
     relayClient: role === 'bootstrap' ? false : net.relayClient,
-    relayServer: role === 'bootstrap' ? { maxReservations: config.bootstrap.maxRelayReservations } : undefined,
+    relayServer: role === 'bootstrap' ? relayLimitsFromConfig(config) : undefined,
     maxConnections: net.maxConnections,
     inboundConnectionsPerSecond: net.inboundConnectionsPerSecond,
     allowPrivateAddresses: net.allowPrivateAddresses,
@@ -36,4 +37,16 @@ export async function startNodeFromHome ({ home, config, logger, role = 'peer' }
   })
   logger.info({ peerId: node.peerId, role, multiaddrs: node.multiaddrs, bootstrapReached: node.bootstrapReached }, 'node started')
   return node
+}
+
+/** The relay server limits a bootstrap node's `bootstrap.*` configuration sets. */
+export function relayLimitsFromConfig (config: NodeConfig): RelayServerLimits {
+  const b = config.bootstrap
+  return {
+    maxReservations: b.maxRelayReservations,
+    reservationTtlSeconds: b.relayReservationTtlSeconds,
+    durationLimitSeconds: b.relayDurationLimitSeconds,
+    dataLimitBytes: b.relayDataLimitBytes,
+    maxCircuitsPerPeer: b.relayMaxCircuitsPerPeer
+  }
 }

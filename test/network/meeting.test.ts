@@ -61,7 +61,7 @@ describe('network: peers of a job meet without the DHT, and a node repairs what 
     await peer.libp2p.peerStore.patch(bootId, { protocols: [] })
     await table.remove(bootId)
     assert.equal(table.size, 0)
-    assert.deepEqual(await peer.health.snapshot(), { connections: 1, unidentified: 1, dhtTable: 0 })
+    assert.deepEqual(await peer.health.snapshot(), { connections: 1, relayedOnly: 0, unidentified: 1, dhtTable: 0 })
 
     const done = await peer.health.check()
     assert.equal(done.identified, 1, 'identify ran again on the bootstrap connection')
