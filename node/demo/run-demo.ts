@@ -30,6 +30,7 @@ import {
 } from './local-network.ts'
 import type { LogLine, PeerProcess } from './peer-process.ts'
 import { LiveView } from './live-view.ts'
+import { onChainJob } from '../validator/job-requirements.ts'
 
 /** The demo's folder is removed with retries: a stopping node's datastore can still add an entry (ENOTEMPTY). */
 const REMOVE_DIR_OPTIONS = { recursive: true, force: true, maxRetries: 5, retryDelay: 200 } as const
@@ -138,7 +139,7 @@ export async function runDemo (opts: DemoOptions): Promise<DemoResult> {
     // The job on chain, and storage deposits so the validators' first attestations need none.
     const threshold = demoThreshold(accounts.length)
     await ledger.storageDeposit()
-    await ledger.createJob({ job: spec.id, specCid, validators: accounts, threshold })
+    await ledger.createJob(onChainJob(spec, specCid, accounts, threshold))
     for (const a of accounts) await ledger.storageDeposit(undefined, a)
     view.phase(`job ${spec.id} created on chain: spec ${specCid}, validators ${accounts.join(', ')}, threshold ${threshold}`, { job: spec.id, specCid, validators: accounts, threshold })
     const model = spec.model.kind === 'mlp' ? `MLP ${[spec.model.inputs, ...spec.model.hidden, spec.model.classes].join('-')}` : spec.model.kind

@@ -43,7 +43,7 @@ describe('checkpoint verify: IPFS content against the chain anchor', function ()
   it('passes for the anchored checkpoint and fails, with the reason, for a changed weight, an unknown round and a non-final one', async () => {
     await ledgers[0].storageDeposit()
     await ledgers[1].storageDeposit()
-    await ledgers[0].createJob({ job: 'verify-job', specCid: 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy', validators: ['validator-1.test', 'validator-2.test'], threshold: 2 })
+    await ledgers[0].createJob({ job: 'verify-job', specCid: 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy', evalCid: 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy', validators: ['validator-1.test', 'validator-2.test'], threshold: 2 })
     const real = await checkpointOf([1, 2, 3, 4, 5, 6], 0)
     const claim = { job: 'verify-job', round: 0, checkpointCid: real.cid.toString(), weightsSha256: real.sha, contributionsRoot: '0'.repeat(64), evalLoss: 0.25 }
     await ledgers[0].attest(claim)
