@@ -200,7 +200,7 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
       publisher: {
         publish: async (next, result) => {
           const totalSamples = result.contributions.reduce((s, c) => s + c.samples, 0)
-          const published = await publishState(peer.helia, model, next, { job: spec.id, parent: lastCid, provide: result.checkpoint, metrics: { samples: totalSamples }, signal })
+          const published = await publishState(peer.helia, model, next, { job: spec.id, parent: lastCid, provide: result.checkpoint, metrics: { samples: totalSamples }, contributions: result.contributions, signal })
           const cid = published.cid.toString()
           await saveStatePointer(opts.home, spec.id, { round: next.round, cid, weightsSha256: published.weightsSha256 })
           // Keep the newest state and every checkpoint; earlier in-between snapshots are unpinned.
