@@ -70,6 +70,10 @@ export interface RoundDone {
 
 export interface ValidatorResult { rounds: RoundDone[] }
 
+function sourceKey (s: { cid: string, weightsSha256?: string }): string {
+  return `${s.cid}#${s.weightsSha256 ?? ''}`
+}
+
 /** The chain's job does not let this node validate it: not on chain, not a validator, another spec. */
 export class ValidatorSetupError extends Error {
   override name = 'ValidatorSetupError'
@@ -90,7 +94,10 @@ export class JobValidator {
   private readonly signal: AbortSignal
   private readonly fetchTimeoutMs: number
   private readonly pollMs: number
-  /** CIDs whose content is not a valid checkpoint of their round: never fetched again. */
+  /**
+   * Sources (CID and the weights hash it was said to have) whose content is not a valid checkpoint of their
+   * round: never fetched again. Keyed with the hash: a CID announced with a wrong hash may still be the round's.
+   */
   private readonly rejected = new Set<string>()
   private readonly prefetched = new Map<string, Promise<void>>()
   private readonly wakers = new Set<() => void>()
@@ -184,7 +191,7 @@ export class JobValidator {
   /** Fetches (and pins) a checkpoint round's announced state while its trainers still serve it. */
   private prefetch (round: number): void {
     const cid = this.announcements.get(round)?.cids[0]
-    if (cid == null || this.prefetched.has(cid) || this.rejected.has(cid)) return
+    if (cid == null || this.prefetched.has(cid)) return
     this.prefetched.set(cid, (async () => {
       try {
         const parsed = CID.parse(cid)
@@ -251,14 +258,16 @@ export class JobValidator {
     try {
       const anchors = await this.opts.ledger.getAnchor(this.opts.job.spec.id, round)
       const candidates = [...(anchors?.candidates ?? [])].sort((a, b) => b.attesters.length - a.attesters.length)
-      for (const c of candidates) out.push({ cid: c.checkpoint_cid, weightsSha256: c.weights_sha256, from: 'chain candidate' })
+      // Without their claimed hash: this validator computes its own (another's claim may be the wrong part).
+      for (const c of candidates) out.push({ cid: c.checkpoint_cid, from: 'chain candidate' })
     } catch (err) {
       this.log.debug({ round, err: (err as Error).message }, 'could not read the round\'s candidates on chain')
     }
     const seen = new Set<string>()
     return out.filter(s => {
-      if (this.rejected.has(s.cid) || seen.has(s.cid)) return false
-      seen.add(s.cid)
+      const key = sourceKey(s)
+      if (this.rejected.has(key) || seen.has(key)) return false
+      seen.add(key)
       return true
     })
   }
@@ -301,7 +310,7 @@ export class JobValidator {
       } catch (err) {
         if (this.signal.aborted) return undefined
         const retry = err instanceof CheckpointRejectedError ? err.retry : true
-        if (!retry) this.rejected.add(source.cid)
+        if (!retry) this.rejected.add(sourceKey(source))
         this.log.warn({ event: 'validator-rejected', round, cid: source.cid, from: source.from, retry, err: (err as Error).message }, retry ? 'checkpoint not reachable; trying again later' : 'checkpoint rejected: not attesting it')
       }
     }
