@@ -7,7 +7,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { openLedger } from '../../node/chain/index.ts'
-import { runCli } from '../helpers/cli.ts'
+import { runCli, startCli } from '../helpers/cli.ts'
 import { removeDir } from '../helpers/temp-dir.ts'
 
 const EVAL = 'bafyreihsu2cunbgsjnxsv6s2dd2gtkdbiq23tyjuh7wlkbsjs35ztw2jdi'
@@ -74,5 +74,15 @@ describe('nearai job create --validators and validator start', function () {
     const outsider = await runCli(['--home', home, ...quiet, 'validator', 'start', '--job', 'with-eval', '--account', 'validator-3.test'])
     assert.equal(outsider.code, 1)
     assert.match(outsider.stderr, /validator-3.test is not a validator of job with-eval \(its validators: validator-1.test, validator-2.test\)/)
+  })
+
+  it('validator start stops cleanly on SIGTERM while it waits for the job\'s data', async () => {
+    const v = startCli(['--home', home, 'validator', 'start', '--job', 'with-eval', '--account', 'validator-1.test'])
+    const validating = await v.waitForLog('validating job')
+    assert.deepEqual([validating.threshold, validating.evalCid], [2, EVAL])
+    v.child.kill('SIGTERM')
+    assert.equal(await v.exited, 0)
+    assert.ok(v.logs.some(l => l.msg === 'stopped cleanly'), JSON.stringify(v.logs.slice(-4)))
+    assert.ok(!v.logs.some(l => l.level >= 50), 'no error on the way out')
   })
 })
