@@ -292,8 +292,10 @@ export class JobValidator {
 
   /** Checks the round's candidate checkpoints in order; the first that passes is the claim. */
   private async findAndCheck (round: number): Promise<CheckpointClaim | undefined> {
+    const unreachable = new Set<string>() // in this pass: one timed-out fetch of a CID is enough
     for (const source of await this.sources(round)) {
       if (this.signal.aborted) return undefined
+      if (unreachable.has(source.cid)) continue
       const started = Date.now()
       this.log.info({ event: 'validator-check', round, cid: source.cid, from: source.from }, 'checking checkpoint')
       try {
@@ -311,6 +313,7 @@ export class JobValidator {
         if (this.signal.aborted) return undefined
         const retry = err instanceof CheckpointRejectedError ? err.retry : true
         if (!retry) this.rejected.add(sourceKey(source))
+        else unreachable.add(source.cid)
         this.log.warn({ event: 'validator-rejected', round, cid: source.cid, from: source.from, retry, err: (err as Error).message }, retry ? 'checkpoint not reachable; trying again later' : 'checkpoint rejected: not attesting it')
       }
     }
