@@ -11,7 +11,11 @@ import { parseWith, decodeJson } from './codec.ts'
 import { Sha256Hex } from './dataset-manifest.ts'
 
 export const CHECKPOINT_MANIFEST_TYPE = 'nearai/checkpoint'
-export const CHECKPOINT_MANIFEST_VERSION = 1
+/** Version 2 added `contributions`; version 1 manifests (without them) are still read. */
+export const CHECKPOINT_MANIFEST_VERSION = 2
+export const CHECKPOINT_MANIFEST_VERSIONS = [1, 2] as const
+/** More contributors than a round announcement can carry (1024) never happen in one round. */
+export const MAX_CHECKPOINT_CONTRIBUTIONS = 2048
 export const CHECKPOINT_MANIFEST_FILE = 'checkpoint.json'
 export const CHECKPOINT_MODEL_FILE = 'model.json'
 export const MAX_CHECKPOINT_MANIFEST_BYTES = 256 * 1024
@@ -37,9 +41,15 @@ export const CheckpointExtraFile = CheckpointFile.extend({
 }).strict()
 export type CheckpointExtraFile = z.infer<typeof CheckpointExtraFile>
 
+/** One peer's accepted samples in the round (protocol/contributions.ts). */
+export const CheckpointContribution = z.object({
+  peer: z.string().regex(/^[1-9A-HJ-NP-Za-km-z]{40,100}$/, 'expected a peer id'),
+  samples: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
+}).strict()
+
 export const CheckpointManifest = z.object({
   type: z.literal(CHECKPOINT_MANIFEST_TYPE),
-  version: z.literal(CHECKPOINT_MANIFEST_VERSION),
+  version: z.union(CHECKPOINT_MANIFEST_VERSIONS.map(v => z.literal(v))),
   job: z.string().min(1).max(200),
   round: z.number().int().nonnegative(),
   /** CID (string) of the checkpoint this one was trained from; null for the first. */
@@ -53,6 +63,11 @@ export const CheckpointManifest = z.object({
     files: z.array(CheckpointFile).min(1).max(10_000)
   }).strict(),
   extraFiles: z.array(CheckpointExtraFile).max(100).default([]),
+  /**
+   * The round's accepted samples per peer, in peer-id order, one entry a peer: the checkpoint's CID commits
+   * to them, so every validator derives the same `contributions_root` from the checkpoint alone.
+   */
+  contributions: z.array(CheckpointContribution).max(MAX_CHECKPOINT_CONTRIBUTIONS).optional(),
   /** Sum of every file's bytes, manifest excluded: the bound a fetcher checks before downloading. */
   totalBytes: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
 }).strict().superRefine((m, ctx) => {
@@ -62,6 +77,10 @@ export const CheckpointManifest = z.object({
   if (total !== m.totalBytes) ctx.addIssue({ code: 'custom', path: ['totalBytes'], message: `files hold ${total} bytes, manifest says ${m.totalBytes}` })
   const names = [m.model.path, ...m.weights.files.map(f => f.path), ...m.extraFiles.map(f => f.path), CHECKPOINT_MANIFEST_FILE]
   if (new Set(names).size !== names.length) ctx.addIssue({ code: 'custom', path: ['extraFiles'], message: 'file names must be unique' })
+  const peers = m.contributions?.map(c => c.peer) ?? []
+  for (let i = 1; i < peers.length; i++) {
+    if (!(peers[i - 1] < peers[i])) { ctx.addIssue({ code: 'custom', path: ['contributions', i], message: 'contributions must be in peer-id order, one a peer' }); break }
+  }
 })
 export type CheckpointManifest = z.infer<typeof CheckpointManifest>
 

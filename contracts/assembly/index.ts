@@ -1,15 +1,17 @@
 /**
  * NearAI coordination contract (AssemblyScript, NEAR host functions imported from `env` directly).
  *
- * What it holds today: training jobs, validator attestations of round checkpoints, final anchors,
- * and NEP-145 storage balances that pay for all of it.
+ * What it holds today: training jobs (each names its evaluation set), validator attestations of round
+ * checkpoints, final anchors with the attestations that disagreed with them (dissent), and NEP-145
+ * storage balances that pay for all of it.
  *
  * State layout. Every key starts with a short prefix and a '/', so features added later get their
  * own prefixes and never collide or need a migration of existing records:
  *   v                          state version ("1"); a future `migrate` method reads it and upgrades
  *   s/<account>                storage balance: u128 total deposit (16 LE bytes) + u64 bytes used (8 LE bytes)
- *   j/<job>                    job record (JSON)
- *   r/<job>/<round:20 digits>  round record: candidate anchors with their attesters, and the final one (JSON)
+ *   j/<job>                    job record (JSON); `eval_cid` added in place (records written before it read as null)
+ *   r/<job>/<round:20 digits>  round record: candidate anchors with their attesters, and the final one (JSON);
+ *                              dissent is derived from it (every attester of a candidate other than the final one)
  *   t/<job>/<round>/<account>  a validator's attestation for a round (index of its candidate)
  *   l/<job>                    latest final round (decimal)
  * Reserved for the next issues (not written yet):
@@ -304,12 +306,14 @@ function latestFinal (job: string): string {
 
 function jobView (job: string, rec: JValue): string {
   const validators = field(rec, 'validators')
+  const evalCid = rec.get('eval_cid')
   const names: string[] = []
   for (let i = 0; i < validators.items.length; i++) names.push(validators.items[i].text)
   return new ObjWriter()
     .str('job', job)
     .str('owner', field(rec, 'owner').text)
     .str('spec_cid', field(rec, 'spec_cid').text)
+    .raw('eval_cid', evalCid == null ? 'null' : quote(evalCid.text))
     .raw('validators', strArray(names))
     .raw('threshold', field(rec, 'threshold').text)
     .raw('created_at_block', field(rec, 'created_at_block').text)
@@ -322,6 +326,9 @@ export function create_job (): void {
   const owner = predecessor()
   const job = argJobId(args)
   const specCid = argCid(args, 'spec_cid')
+  // Validators attest an evaluation loss: without a named evaluation set there is nothing they could agree on.
+  if (args.get('eval_cid') == null) panic('missing argument: eval_cid (the CID of the evaluation dataset validators evaluate each checkpoint on)')
+  const evalCid = argCid(args, 'eval_cid')
   const vs = field(args, 'validators')
   if (vs.kind != Kind.Arr || vs.items.length == 0) panic('validators must be a non-empty array of account ids')
   if (vs.items.length > MAX_VALIDATORS) panic('at most 100 validators')
@@ -340,6 +347,7 @@ export function create_job (): void {
   const rec = new ObjWriter()
     .str('owner', owner)
     .str('spec_cid', specCid)
+    .str('eval_cid', evalCid)
     .raw('validators', strArray(validators))
     .raw('threshold', threshold.toString())
     .raw('created_at_block', env.block_index().toString())
@@ -360,11 +368,17 @@ export function get_job (): void {
 
 // ---------- attestations and anchors ----------
 
+/**
+ * One claim about a round: checkpoint CID, weights hash, contributions root and evaluation loss. The loss is
+ * kept as the JSON number text the validator sent and compared as text: validators send the float64 their
+ * deterministic evaluation computed in its shortest round-trip form (JSON.stringify), so equal bits give
+ * equal text, and any two texts that differ are two claims (no float parsing decides what "equal" means).
+ */
 class Candidate {
   attesters: string[] = []
   constructor (public cid: string, public sha: string, public root: string, public loss: string) {}
   same (o: Candidate): bool {
-    return this.cid == o.cid && this.sha == o.sha && this.root == o.root && parseFloat(this.loss) == parseFloat(o.loss)
+    return this.cid == o.cid && this.sha == o.sha && this.root == o.root && this.loss == o.loss
   }
   fields (w: ObjWriter): ObjWriter {
     return w.str('checkpoint_cid', this.cid).str('weights_sha256', this.sha).str('contributions_root', this.root).raw('eval_loss', this.loss)
@@ -409,10 +423,40 @@ class RoundRecord {
     return c.fields(new ObjWriter().str('job', job).raw('round', round.toString())).raw('attesters', strArray(c.attesters)).toString()
   }
 
+  /** Once the round is final: every attestation of another candidate, made before or after it became final. */
+  dissentJson (): string {
+    const parts: string[] = []
+    if (this.final < 0) return '[]'
+    for (let i = 0; i < this.candidates.length; i++) {
+      if (i == this.final) continue
+      const c = this.candidates[i]
+      for (let j = 0; j < c.attesters.length; j++) parts.push(c.fields(new ObjWriter().str('validator', c.attesters[j])).toString())
+    }
+    return '[' + parts.join(',') + ']'
+  }
+
   view (job: string, round: u64): string {
     return new ObjWriter().str('job', job).raw('round', round.toString())
-      .raw('final', this.anchorJson(job, round)).raw('candidates', this.candidatesJson()).toString()
+      .raw('final', this.anchorJson(job, round)).raw('candidates', this.candidatesJson())
+      .raw('dissent', this.dissentJson()).toString()
   }
+}
+
+/** NEP-297 `attestation_dissent`: validators whose attestation of a final round differs from its anchor. */
+function emitDissent (job: string, round: u64, rr: RoundRecord, only: string | null): void {
+  if (rr.final < 0) return
+  const anchor = rr.candidates[rr.final]
+  const parts: string[] = []
+  for (let i = 0; i < rr.candidates.length; i++) {
+    if (i == rr.final) continue
+    const c = rr.candidates[i]
+    for (let j = 0; j < c.attesters.length; j++) {
+      if (only != null && c.attesters[j] != only) continue
+      parts.push(c.fields(new ObjWriter().str('job', job).raw('round', round.toString()).str('validator', c.attesters[j]))
+        .str('final_checkpoint_cid', anchor.cid).str('final_weights_sha256', anchor.sha).raw('final_eval_loss', anchor.loss).toString())
+    }
+  }
+  if (parts.length > 0) emit('attestation_dissent', parts.join(','))
 }
 
 export function attest (): void {
@@ -449,7 +493,12 @@ export function attest (): void {
   chargeStorage(validator, before)
 
   emit('attested', cand.fields(new ObjWriter().str('job', job).raw('round', round.toString()).str('validator', validator)).toString())
-  if (finalized) emit('anchor_finalized', rr.anchorJson(job, round))
+  if (finalized) {
+    emit('anchor_finalized', rr.anchorJson(job, round))
+    emitDissent(job, round, rr, null) // everyone outvoted so far
+  } else if (rr.final >= 0 && rr.final != idx) {
+    emitDissent(job, round, rr, validator) // a late attestation that disagrees with the final anchor
+  }
   returnString(rr.view(job, round))
 }
 

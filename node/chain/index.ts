@@ -7,7 +7,7 @@
  * ```ts
  * const ledger = await openLedger({ network: 'dev', home, accountId: 'alice.test' })
  * await ledger.storageDeposit()
- * await ledger.createJob({ job: 'mnist', specCid, validators: ['bob.test'], threshold: 1 })
+ * await ledger.createJob({ job: 'mnist', specCid, evalCid, validators: ['bob.test'], threshold: 1 })
  * const { url, close } = await serveChain({ home, port: 3030 }) // `nearai chain serve`
  * ```
  */

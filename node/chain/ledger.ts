@@ -22,7 +22,14 @@ export class LedgerCallError extends Error {
   constructor (message: string, readonly details?: unknown) { super(message) }
 }
 
-export interface CreateJobInput { job: string, specCid: string, validators: string[], threshold: number }
+export interface CreateJobInput {
+  job: string
+  specCid: string
+  /** CID of the evaluation dataset the validators evaluate every checkpoint on (the spec's `evalDataset`). */
+  evalCid: string
+  validators: string[]
+  threshold: number
+}
 export interface AttestInput { job: string, round: number, checkpointCid: string, weightsSha256: string, contributionsRoot: string, evalLoss: number }
 
 export interface Ledger {
@@ -50,7 +57,7 @@ export abstract class ContractLedger implements Ledger {
   abstract close (): Promise<void>
 
   async createJob (i: CreateJobInput): Promise<Job> {
-    return parseChainResult(jobSchema, await this.call('create_job', { job: i.job, spec_cid: i.specCid, validators: i.validators, threshold: i.threshold }, 0n), 'create_job result')
+    return parseChainResult(jobSchema, await this.call('create_job', { job: i.job, spec_cid: i.specCid, eval_cid: i.evalCid, validators: i.validators, threshold: i.threshold }, 0n), 'create_job result')
   }
 
   async getJob (job: string): Promise<Job | null> {
@@ -58,6 +65,9 @@ export abstract class ContractLedger implements Ledger {
   }
 
   async attest (i: AttestInput): Promise<RoundAnchors> {
+    // The loss travels as JSON.stringify writes it (the float64's shortest round-trip text), which is what the
+    // contract compares: equal bits, equal text. NaN and infinities have no JSON form.
+    if (!Number.isFinite(i.evalLoss)) throw new RangeError(`eval loss must be a finite number, got ${i.evalLoss}`)
     const args = { job: i.job, round: i.round, checkpoint_cid: i.checkpointCid, weights_sha256: i.weightsSha256, contributions_root: i.contributionsRoot, eval_loss: i.evalLoss }
     return parseChainResult(roundAnchorsSchema, await this.call('attest', args, 0n), 'attest result')
   }

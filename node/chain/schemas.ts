@@ -10,6 +10,8 @@ export const jobSchema = z.object({
   job: z.string().min(1).max(64),
   owner: account,
   spec_cid: z.string().min(1),
+  /** The evaluation dataset's CID; null only for jobs created before the contract required one. */
+  eval_cid: z.string().min(1).nullable(),
   validators: z.array(account).min(1),
   threshold: z.number().int().positive(),
   created_at_block: z.number().int().nonnegative(),
@@ -30,11 +32,18 @@ export type AnchorCandidate = z.infer<typeof candidateSchema>
 export const anchorSchema = z.object({ job: z.string(), round: z.number().int().nonnegative(), ...claim, attesters: z.array(account).min(1) })
 export type CheckpointAnchor = z.infer<typeof anchorSchema>
 
-export const roundAnchorsSchema = z.object({ job: z.string(), round: z.number().int().nonnegative(), final: anchorSchema.nullable(), candidates: z.array(candidateSchema) })
-export type RoundAnchors = z.infer<typeof roundAnchorsSchema>
-
 export const attestationSchema = z.object({ validator: account, ...claim })
 export type Attestation = z.infer<typeof attestationSchema>
+
+/** A round: its final anchor, every candidate, and (once final) the attestations that disagreed with the anchor. */
+export const roundAnchorsSchema = z.object({
+  job: z.string(),
+  round: z.number().int().nonnegative(),
+  final: anchorSchema.nullable(),
+  candidates: z.array(candidateSchema),
+  dissent: z.array(attestationSchema)
+})
+export type RoundAnchors = z.infer<typeof roundAnchorsSchema>
 
 export const storageBalanceSchema = z.object({ total: yocto, available: yocto })
 export type StorageBalance = z.infer<typeof storageBalanceSchema>

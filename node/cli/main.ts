@@ -12,6 +12,7 @@ import { registerPin } from './commands/pin.ts'
 import { registerDemo } from './commands/demo.ts'
 import { registerChain } from './commands/chain.ts'
 import { registerJob } from './commands/job.ts'
+import { registerValidator } from './commands/validator.ts'
 
 export function buildProgram (): Command {
   const program = new Command('nearai')
@@ -30,6 +31,7 @@ export function buildProgram (): Command {
   registerDemo(program)
   registerChain(program)
   registerJob(program)
+  registerValidator(program)
   return program
 }
 

@@ -2,7 +2,8 @@
  * What `nearai demo` shows while its peers train: on a terminal, one progress bar per peer (round, loss,
  * group size, bytes) and a summary line (held-out accuracy, bytes exchanged by all, chain anchors, time);
  * elsewhere (pipes, `--log-format json`) one log line per round once every running peer has finished it.
- * It only draws: the peers' parsed log lines come in through `round`, `attestation`, `peerLog`, `exited`.
+ * It only draws: the peers' parsed log lines come in through `round`, `peerLog`, `exited`, the validators'
+ * through `validatorLog` and `validatorExited`.
  */
 import cliProgress from 'cli-progress'
 import type { Logger } from 'pino'
@@ -43,6 +44,7 @@ export class LiveView {
   private readonly peers: PeerView[]
   private readonly perRound = new Map<number, RoundSummary>()
   private readonly finalRounds = new Set<number>()
+  private readonly validatorWarned = new Set<string>()
   private readonly started: number
   private readonly now: () => number
   private readonly stream: NodeJS.WriteStream
@@ -112,17 +114,32 @@ export class LiveView {
     this.emitRounds()
   }
 
-  /** A peer's `event: 'attestation'` line (logged by `node start` for each checkpoint it attests). */
-  attestation (peer: number, line: LogLine): void {
+  /**
+   * A line of a validator process (`nearai validator start`): an attestation that made a round final is shown
+   * once; rejected checkpoints, warnings and errors are notes.
+   */
+  validatorLog (name: string, line: LogLine): void {
     const round = Number(line.round)
-    if (line.final === true && !this.finalRounds.has(round)) {
+    if (line.event === 'validator-round' && line.final === true && !this.finalRounds.has(round)) {
       this.finalRounds.add(round)
-      if (!this.opts.tty) this.opts.logger.info({ event: 'anchor', round, checkpointCid: line.finalCid ?? line.checkpointCid, attesters: line.attesters }, `round ${round + 1} checkpoint final on chain`)
-    }
-    if (line.outcome === 'failed' || line.outcome === 'not-validator' || line.outcome === 'unknown-job') {
-      this.note(peer, `attestation of round ${round + 1}: ${String(line.outcome)}${line.err != null ? ` (${String(line.err)})` : ''}`, 'warn')
+      const msg = `round ${round + 1} checkpoint final on chain (attested by ${Array.isArray(line.attesters) ? line.attesters.join(', ') : '?'})`
+      if (this.opts.tty) this.note(name, msg, 'info')
+      else this.opts.logger.info({ event: 'anchor', round, checkpointCid: line.finalCid ?? line.checkpointCid, attesters: line.attesters, evalLoss: line.evalLoss }, msg)
+    } else if (line.event === 'validator-verified') {
+      this.opts.logger.debug({ validator: name, round, cid: line.cid, evalLoss: line.evalLoss, evalAccuracy: line.evalAccuracy }, 'validator verified a checkpoint')
+    } else {
+      const level = typeof line.level === 'number' ? line.level : 0
+      const key = `${name}\u0000${String(line.msg)}`
+      if (level >= 40 && line.msg != null && !this.validatorWarned.has(key)) {
+        this.validatorWarned.add(key) // each distinct message once per validator
+        this.note(name, `${line.msg}${line.err != null ? `: ${String(line.err)}` : ''}`, level >= 50 ? 'error' : 'warn')
+      }
     }
     this.refreshSummary()
+  }
+
+  validatorExited (name: string, code: number | null): void {
+    if (code !== 0) this.note(name, `exited with code ${String(code)}`, 'error')
   }
 
   /** Any other line of a peer: warnings and errors are shown (each distinct message once per peer). */
@@ -142,7 +159,7 @@ export class LiveView {
     if (level >= 40 && line.msg != null && !p.warned.has(line.msg)) {
       p.warned.add(line.msg)
       const detail = line.err != null ? `: ${typeof line.err === 'string' ? line.err : String(line.err.message ?? JSON.stringify(line.err))}` : ''
-      this.note(peer, `${line.msg}${detail}`, level >= 50 ? 'error' : 'warn')
+      this.note(p.name, `${line.msg}${detail}`, level >= 50 ? 'error' : 'warn')
     }
   }
 
@@ -150,7 +167,7 @@ export class LiveView {
     const p = this.peers[peer]
     p.status = code === 0 ? (p.status === 'done' ? 'done' : 'stopped') : `exited (${String(code)})`
     this.redraw(peer)
-    if (code !== 0) this.note(peer, `exited with code ${String(code)}`, 'error')
+    if (code !== 0) this.note(p.name, `exited with code ${String(code)}`, 'error')
     this.emitRounds()
   }
 
@@ -165,10 +182,10 @@ export class LiveView {
     }
   }
 
-  private note (peer: number, msg: string, level: 'warn' | 'error'): void {
-    const name = this.peers[peer].name
-    if (this.multibar != null && !this.stopped) this.multibar.log(`${name} ${level.toUpperCase()}: ${msg}\n`)
-    else if (this.opts.tty) this.write(`${name} ${level.toUpperCase()}: ${msg}\n`)
+  private note (name: string, msg: string, level: 'info' | 'warn' | 'error'): void {
+    const tag = level === 'info' ? '' : ` ${level.toUpperCase()}`
+    if (this.multibar != null && !this.stopped) this.multibar.log(`${name}${tag}: ${msg}\n`)
+    else if (this.opts.tty) this.write(`${name}${tag}: ${msg}\n`)
     else this.opts.logger[level]({ peer: name }, msg)
   }
 

@@ -109,6 +109,14 @@ export function startPeerProcess (name: string, home: string, specPath: string, 
   return new PeerProcess(name, ['--home', home, 'node', 'start', '--job', specPath, '--exit-with-stdin', ...args], { logFile: join(home, 'node.log') })
 }
 
+/**
+ * `nearai validator start --job <job>` on `home` (a home with a chain account: setPeerChainAccount); its log
+ * lines are also appended to `<home>/node.log`.
+ */
+export function startValidatorProcess (name: string, home: string, job: string, args: string[] = []): PeerProcess {
+  return new PeerProcess(name, ['--home', home, 'validator', 'start', '--job', job, '--exit-with-stdin', ...args], { logFile: join(home, 'node.log') })
+}
+
 export interface PeerChainAccount {
   /** A served dev chain (`nearai chain serve`, or serveChain) or any NEAR JSON-RPC. */
   rpcUrl: string

@@ -32,6 +32,7 @@ import { loadState, publishState } from './state-snapshot.ts'
 import { ShardData } from './shard-data.ts'
 import { sliceSamples } from '../training/data/mnist.ts'
 import type { CheckpointAttestationInput } from '../chain/auto-attest.ts'
+import { evaluateDeterministic } from '../training/deterministic-eval.ts'
 
 /** What a checkpoint attester needs (node/chain/auto-attest.ts provides one). */
 export interface CheckpointAttesterLike {
@@ -200,7 +201,7 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
       publisher: {
         publish: async (next, result) => {
           const totalSamples = result.contributions.reduce((s, c) => s + c.samples, 0)
-          const published = await publishState(peer.helia, model, next, { job: spec.id, parent: lastCid, provide: result.checkpoint, metrics: { samples: totalSamples }, signal })
+          const published = await publishState(peer.helia, model, next, { job: spec.id, parent: lastCid, provide: result.checkpoint, metrics: { samples: totalSamples }, contributions: result.contributions, signal })
           const cid = published.cid.toString()
           await saveStatePointer(opts.home, spec.id, { round: next.round, cid, weightsSha256: published.weightsSha256 })
           // Keep the newest state and every checkpoint; earlier in-between snapshots are unpinned.
@@ -211,8 +212,12 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
           const evaluate = evalSet != null && (result.checkpoint || (next.round + 1) % spec.eval.every === 0)
           lastEvaluation = evaluate ? evaluateWithLoss(model, next.weights, evalSet!) : undefined
           evaluatedHash = evaluate ? published.weightsSha256 : undefined
-          if (result.checkpoint && opts.attester != null) {
-            opts.attester.attestInBackground({ round: next.round, checkpointCid: cid, weightsSha256: published.weightsSha256, contributions: result.contributions, evalLoss: lastEvaluation?.loss ?? result.loss })
+          // A training peer whose account is a validator attests exactly what a validator computes: the deterministic
+          // evaluation of these weights on the job's evaluation set (node/validator); without one it attests nothing.
+          if (result.checkpoint && opts.attester != null && evalSet != null) {
+            let evalLoss: number | undefined
+            try { evalLoss = evaluateDeterministic(spec.model, next.weights, evalSet).loss } catch (err) { logger.warn({ round: next.round, err: (err as Error).message }, 'not attesting: no deterministic evaluation of this checkpoint') }
+            if (evalLoss != null) opts.attester.attestInBackground({ round: next.round, checkpointCid: cid, weightsSha256: published.weightsSha256, contributions: result.contributions, evalLoss })
           }
           return cid
         }

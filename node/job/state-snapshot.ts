@@ -3,6 +3,8 @@
  * with DiLoCo's outer momentum as an extra file, so a peer that joins late or restarts resumes exactly where
  * the others are. The checkpoint's weights hash is the round's weights hash (the same little-endian float32
  * bytes in the same order), so a round announcement, a chain anchor and `checkpoint verify` all name one value.
+ * checkpoint.json also carries the round's contributions; with canonical layer names in model.json (see
+ * modelArtifacts) every peer of a round's group publishes the same bytes, hence the same CID.
  */
 import type { Helia } from '@helia/interface'
 import type { CID } from 'multiformats/cid'
@@ -13,6 +15,7 @@ import { modelArtifacts } from '../storage/checkpoint-model.ts'
 import { setFlatWeights } from '../training/weights.ts'
 import { weightsHash } from '../training/outer-optimizer.ts'
 import type { GlobalState } from '../round/steps.ts'
+import type { Contribution } from '../../protocol/contributions.ts'
 
 export const MOMENTUM_FILE = 'outer-momentum.bin'
 export const MOMENTUM_ROLE = 'diloco-outer-momentum'
@@ -23,6 +26,8 @@ export interface PublishStateOptions {
   /** Announce the folder on the DHT (checkpoint rounds); snapshots between checkpoints are served by bitswap only. */
   provide: boolean
   metrics?: Record<string, number>
+  /** The round's accepted samples per peer: written into checkpoint.json, so validators read them from the checkpoint. */
+  contributions?: readonly Contribution[]
   signal?: AbortSignal
 }
 
@@ -39,6 +44,7 @@ export async function publishState (helia: Helia, model: tf.LayersModel, state: 
     parent: opts.parent ?? null,
     metrics: opts.metrics,
     extraFiles,
+    contributions: opts.contributions,
     provide: opts.provide,
     signal: opts.signal
   })

@@ -17,6 +17,16 @@ import { ContentTooLargeError, HashMismatchError, InvalidContentError, StorageEr
 import { concat, readSmallFile, readVerifiedFile, sessionFor, sessionPhaseSignal, sha256Hex, withDeadline, type BlockSource, type FetchOptions, type FetchState } from './fetch.ts'
 import { unixfsImportOptions } from './import-options.ts'
 import { pinDag, provideAll, type ProvideResult } from './pins.ts'
+import { canonicalContributions, type Contribution } from '../../protocol/contributions.ts'
+
+/** The CID names something else than a checkpoint (a dataset manifest, a file, another folder). */
+export class NotACheckpointError extends InvalidContentError {
+  override name = 'NotACheckpointError'
+}
+
+/** A checkpoint is a UnixFS folder: a dag-pb root. */
+const DAG_PB = 0x70
+const CODEC_NAMES: Record<number, string> = { 0x55: 'a raw block (one file\'s bytes)', 0x71: 'a dag-cbor block (dataset manifests are dag-cbor)', 0x0129: 'a dag-json block', 0x0200: 'a json block' }
 
 /** TensorFlow.js's own weight-file size (tf.io splits weights into 4 MB shards). */
 export const DEFAULT_WEIGHT_FILE_BYTES = 4 * 1024 * 1024
@@ -38,6 +48,8 @@ export interface PublishCheckpointOptions {
   metrics?: Record<string, number>
   /** e.g. `{ path: 'outer-momentum.bin', role: 'diloco-outer-momentum', dtype: 'float32', bytes }`. */
   extraFiles?: ExtraFileInput[]
+  /** The round's accepted samples per peer, written in peer-id order: the CID commits to them. */
+  contributions?: readonly Contribution[]
   weightFileBytes?: number
   provide?: boolean
   signal?: AbortSignal
@@ -87,6 +99,7 @@ export async function publishCheckpoint (helia: Helia, opts: PublishCheckpointOp
     model: fileEntry(CHECKPOINT_MODEL_FILE, modelJson),
     weights: { sha256: sha256Hex(weights), bytes: weights.byteLength, files: weightFiles.map(f => fileEntry(f.path, f.bytes)) },
     extraFiles: extras.map(e => ({ ...fileEntry(e.path, e.bytes), role: e.role, ...(e.dtype != null ? { dtype: e.dtype } : {}), ...(e.shape != null ? { shape: e.shape } : {}) })),
+    ...(opts.contributions != null ? { contributions: canonicalContributions(opts.contributions) } : {}),
     totalBytes: modelJson.byteLength + weights.byteLength + extras.reduce((s, e) => s + e.bytes.byteLength, 0)
   }, 'checkpoint manifest')
   const files = [
@@ -95,14 +108,58 @@ export async function publishCheckpoint (helia: Helia, opts: PublishCheckpointOp
     ...weightFiles.map(f => ({ path: f.path, content: f.bytes })),
     ...extras.map(e => ({ path: e.path, content: e.bytes }))
   ]
-  let root: CID | undefined
-  for await (const entry of unixfs(helia).addAll(files, { ...unixfsImportOptions(), wrapWithDirectory: true, signal: opts.signal })) {
-    if (entry.path === '' || entry.path == null) root = entry.cid
-  }
-  if (root == null) throw new Error('the importer returned no folder')
+  const root = await importCheckpointFolder(helia.blockstore, files, opts.signal)
   await pinDag(helia, root, { signal: opts.signal, metadata: { kind: 'checkpoint', job: opts.job, round: opts.round } })
   const provided = opts.provide === false ? { provided: [], failed: [] } : await provideAll(helia, [root], { signal: opts.signal })
   return { cid: root, manifest, provided }
+}
+
+export interface CheckpointFileBytes { path: string, content: Uint8Array }
+
+/** Adds the files as one UnixFS folder the way every checkpoint is stored; returns the folder's CID. */
+async function importCheckpointFolder (blockstore: BlockSource, files: CheckpointFileBytes[], signal?: AbortSignal): Promise<CID> {
+  let root: CID | undefined
+  for await (const entry of unixfs({ blockstore }).addAll(files, { ...unixfsImportOptions(), wrapWithDirectory: true, signal })) {
+    if (entry.path === '' || entry.path == null) root = entry.cid
+  }
+  if (root == null) throw new Error('the importer returned no folder')
+  return root
+}
+
+/**
+ * The CID a folder of these files gets when stored as a checkpoint is (same importer settings), computed
+ * without storing anything: what `checkpoint verify` compares a folder on disk or a fetched checkpoint with.
+ */
+export async function checkpointFolderCid (files: CheckpointFileBytes[], signal?: AbortSignal): Promise<CID> {
+  // The importer only puts blocks; this store hashes nothing and keeps nothing.
+  const discard = { put: async (cid: CID) => cid } as unknown as BlockSource
+  return await importCheckpointFolder(discard, files, signal)
+}
+
+/** Every file of a fetched checkpoint, byte for byte as stored, in the order publishCheckpoint adds them. */
+export function checkpointFiles (checkpoint: Pick<FetchedCheckpoint, 'manifest' | 'manifestBytes' | 'modelJsonBytes' | 'weightData' | 'extraFiles'>): CheckpointFileBytes[] {
+  const { manifest } = checkpoint
+  let at = 0
+  const weightFiles = manifest.weights.files.map(f => {
+    const content = checkpoint.weightData.subarray(at, at + f.bytes)
+    at += f.bytes
+    return { path: f.path, content }
+  })
+  return [
+    { path: CHECKPOINT_MANIFEST_FILE, content: checkpoint.manifestBytes },
+    { path: manifest.model.path, content: checkpoint.modelJsonBytes },
+    ...weightFiles,
+    ...manifest.extraFiles.map(f => ({ path: f.path, content: checkpoint.extraFiles.get(f.path) ?? new Uint8Array(0) }))
+  ]
+}
+
+/** Fetches and decodes only a checkpoint's checkpoint.json (bounded): what it lists, with each file's SHA-256. */
+export async function getCheckpointManifest (helia: Helia, cid: CID, opts: FetchOptions = {}): Promise<{ manifest: CheckpointManifest, manifestBytes: Uint8Array }> {
+  assertFolderCid(cid)
+  return await withDeadline(cid, opts, async (signal, state) => {
+    const manifestBytes = await readManifestBytes(helia, cid, signal, state, opts.offline, undefined)
+    return { manifest: decodeManifest(cid, manifestBytes), manifestBytes }
+  })
 }
 
 export interface GetCheckpointOptions extends FetchOptions {
@@ -115,6 +172,9 @@ export interface GetCheckpointOptions extends FetchOptions {
 export interface FetchedCheckpoint {
   cid: CID
   manifest: CheckpointManifest
+  /** checkpoint.json and model.json as stored: with the weight and extra files, every byte of the folder. */
+  manifestBytes: Uint8Array
+  modelJsonBytes: Uint8Array
   /** Ready for `tf.loadLayersModel(checkpointIOHandler(artifacts))`. */
   artifacts: io.ModelArtifacts
   weightData: Uint8Array
@@ -127,6 +187,7 @@ export interface FetchedCheckpoint {
  * naming the checkpoint CID and the file.
  */
 export async function getCheckpoint (helia: Helia, cid: CID, opts: GetCheckpointOptions = {}): Promise<FetchedCheckpoint> {
+  assertFolderCid(cid)
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_CHECKPOINT_BYTES
   return await withDeadline(cid, opts, async (signal, state) => {
     const sessionSignal = sessionPhaseSignal(signal, opts)
@@ -142,21 +203,51 @@ export async function getCheckpoint (helia: Helia, cid: CID, opts: GetCheckpoint
   })
 }
 
-async function fetchCheckpoint (helia: Helia, cid: CID, opts: GetCheckpointOptions, maxBytes: number, signal: AbortSignal, state: FetchState, blockstore: BlockSource | undefined): Promise<FetchedCheckpoint> {
-  const common = { signal, state, offline: opts.offline, errorCid: cid, onProgress: opts.onProgress, blockstore }
-  const manifestBytes = await readSmallFile(helia, cid, { signal, state, maxBytes: MAX_CHECKPOINT_MANIFEST_BYTES, path: CHECKPOINT_MANIFEST_FILE, offline: opts.offline, what: CHECKPOINT_MANIFEST_FILE, blockstore })
-  let manifest: CheckpointManifest
+/** A checkpoint is a UnixFS folder (a dag-pb root): anything else is refused before any fetch. */
+function assertFolderCid (cid: CID): void {
+  if (cid.code !== DAG_PB) {
+    throw new NotACheckpointError(cid, `${cid.toString()} is not a checkpoint: it is ${CODEC_NAMES[cid.code] ?? `a block of codec 0x${cid.code.toString(16)}`}, a checkpoint is a UnixFS folder with ${CHECKPOINT_MANIFEST_FILE}`)
+  }
+}
+
+async function readManifestBytes (helia: Helia, cid: CID, signal: AbortSignal, state: FetchState, offline: boolean | undefined, blockstore: BlockSource | undefined): Promise<Uint8Array> {
   try {
-    manifest = decodeCheckpointManifest(manifestBytes, `${CHECKPOINT_MANIFEST_FILE} of ${cid.toString()}`)
+    return await readSmallFile(helia, cid, { signal, state, maxBytes: MAX_CHECKPOINT_MANIFEST_BYTES, path: CHECKPOINT_MANIFEST_FILE, offline, what: CHECKPOINT_MANIFEST_FILE, blockstore })
+  } catch (err) {
+    // The root arrived and has no checkpoint.json (a file, another folder): the exporter's path errors (a
+    // block missing offline is a NotFoundError too, with another message: that one is not about the content).
+    const message = (err as Error).message ?? ''
+    if ((err as { code?: unknown }).code === 'ERR_BAD_PATH' || /^No link .* found under |^Cannot load path /.test(message)) {
+      throw new NotACheckpointError(cid, `${cid.toString()} is not a checkpoint: it has no ${CHECKPOINT_MANIFEST_FILE} (${message})`, { cause: err })
+    }
+    throw err
+  }
+}
+
+function decodeManifest (cid: CID, manifestBytes: Uint8Array): CheckpointManifest {
+  try {
+    return decodeCheckpointManifest(manifestBytes, `${CHECKPOINT_MANIFEST_FILE} of ${cid.toString()}`)
   } catch (err) {
     if (err instanceof InvalidMessageError) throw new InvalidContentError(cid, err.message, { cause: err })
     throw err
   }
+}
+
+async function fetchCheckpoint (helia: Helia, cid: CID, opts: GetCheckpointOptions, maxBytes: number, signal: AbortSignal, state: FetchState, blockstore: BlockSource | undefined): Promise<FetchedCheckpoint> {
+  const common = { signal, state, offline: opts.offline, errorCid: cid, onProgress: opts.onProgress, blockstore }
+  const manifestBytes = await readManifestBytes(helia, cid, signal, state, opts.offline, blockstore)
+  const manifest = decodeManifest(cid, manifestBytes)
   if (manifest.totalBytes > maxBytes) throw new ContentTooLargeError(cid, `checkpoint ${cid.toString()} declares ${manifest.totalBytes} bytes, over the limit of ${maxBytes}`, maxBytes)
   if (manifest.model.bytes > MAX_MODEL_JSON_BYTES) throw new ContentTooLargeError(cid, `model.json of ${cid.toString()} declares ${manifest.model.bytes} bytes`, MAX_MODEL_JSON_BYTES)
 
   const read = async (file: CheckpointFile): Promise<Uint8Array> => await readVerifiedFile(helia, cid, { ...common, path: file.path, bytes: file.bytes, sha256: file.sha256, what: `${file.path} of checkpoint ${cid.toString()}` })
-  const modelJson = JSON.parse(new TextDecoder().decode(await read(manifest.model))) as io.ModelJSON
+  const modelJsonBytes = await read(manifest.model)
+  let modelJson: io.ModelJSON
+  try {
+    modelJson = JSON.parse(new TextDecoder().decode(modelJsonBytes)) as io.ModelJSON
+  } catch (err) {
+    throw new InvalidContentError(cid, `${CHECKPOINT_MODEL_FILE} of checkpoint ${cid.toString()} is not JSON: ${(err as Error).message}`, { cause: err })
+  }
   const groups = modelJson.weightsManifest ?? []
   const paths = groups.flatMap(g => g.paths)
   const listed = manifest.weights.files.map(f => f.path)
@@ -182,5 +273,5 @@ async function fetchCheckpoint (helia: Helia, cid: CID, opts: GetCheckpointOptio
     trainingConfig: modelJson.trainingConfig,
     userDefinedMetadata: modelJson.userDefinedMetadata
   }
-  return { cid, manifest, artifacts, weightData, extraFiles }
+  return { cid, manifest, manifestBytes, modelJsonBytes, artifacts, weightData, extraFiles }
 }

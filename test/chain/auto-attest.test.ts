@@ -38,8 +38,8 @@ describe('CheckpointAttester on the dev chain', function () {
     chain = await DevChain.open({ genesis: await devGenesis() })
     const owner = as('alice.test')
     await owner.storageDeposit()
-    await owner.createJob({ job: 'auto', specCid: CID, validators: ['validator-1.test', 'validator-2.test'], threshold: 2 })
-    await owner.createJob({ job: 'solo', specCid: CID, validators: ['validator-3.test'], threshold: 1 })
+    await owner.createJob({ job: 'auto', specCid: CID, evalCid: CID, validators: ['validator-1.test', 'validator-2.test'], threshold: 2 })
+    await owner.createJob({ job: 'solo', specCid: CID, evalCid: CID, validators: ['validator-3.test'], threshold: 1 })
   })
 
   after(() => { chain?.close() })
@@ -73,7 +73,7 @@ describe('CheckpointAttester on the dev chain', function () {
   it('reports an unknown job, and finds the job once it is created', async () => {
     const a = attester('validator-3.test', 'later')
     expectOutcome(await a.attest(input(0)), 'unknown-job')
-    await as('alice.test').createJob({ job: 'later', specCid: CID, validators: ['validator-3.test'], threshold: 1 })
+    await as('alice.test').createJob({ job: 'later', specCid: CID, evalCid: CID, validators: ['validator-3.test'], threshold: 1 })
     assert.equal(expectOutcome(await a.attest(input(0)), 'attested').final, true)
   })
 

@@ -34,7 +34,7 @@ describe('dev chain JSON-RPC through near-api-js 7', function () {
     const pk = KeyPair.fromString(devSecretKey('alice.test')).getPublicKey()
     const before = (await provider.viewAccessKey({ accountId: 'alice.test', publicKey: pk })).nonce
     await alice.storageDeposit()
-    const job = await alice.createJob({ job: 'rpc-job', specCid: 'bafyspec', validators: ['bob.test', 'carol.test'], threshold: 2 })
+    const job = await alice.createJob({ job: 'rpc-job', specCid: 'bafyspec', evalCid: 'bafyeval', validators: ['bob.test', 'carol.test'], threshold: 2 })
     assert.equal(job.owner, 'alice.test')
     assert.equal((await provider.viewAccessKey({ accountId: 'alice.test', publicKey: pk })).nonce, before + 2n)
     for (const v of ['bob.test', 'carol.test']) {

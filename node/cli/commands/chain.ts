@@ -1,6 +1,5 @@
 import { Option, type Command } from 'commander'
-import { join } from 'node:path'
-import { writeFile, mkdir } from 'node:fs/promises'
+import { statSync } from 'node:fs'
 import { commandContext } from '../context.ts'
 import { int } from './network-flags.ts'
 import { parseCid } from './dataset.ts'
@@ -8,7 +7,12 @@ import { withHomeNode } from '../../peer/with-node.ts'
 import { gracefulShutdown } from '../../peer/lifecycle.ts'
 import { serveChain, openLedger, type LedgerConfig } from '../../chain/index.ts'
 import { getCheckpoint } from '../../storage/checkpoints.ts'
-import { verifyCheckpoint } from '../../checkpoints/verify.ts'
+import { anchoredFrom, verifyCheckpoint, verifyCheckpointFolder } from '../../checkpoints/verify.ts'
+import { writeCheckpointFolder } from '../../checkpoints/folder.ts'
+
+function isDirectory (path: string): boolean {
+  try { return statSync(path).isDirectory() } catch { return false }
+}
 
 function ledgerConfig (home: string, opts: { chain: string, account: string, contract?: string, rpcUrl?: string }): LedgerConfig {
   if (opts.chain === 'dev') return { network: 'dev', home, accountId: opts.account, contractId: opts.contract }
@@ -51,27 +55,29 @@ export function registerChain (program: Command): void {
       const ctx = await commandContext(cmd)
       await withHomeNode(ctx, 'nearai checkpoint get', async (node) => {
         const c = await getCheckpoint(node.helia, cid, { timeoutMs: opts.timeout })
-        await mkdir(opts.out, { recursive: true })
-        const { weightData, ...rest } = c.artifacts
-        await writeFile(join(opts.out, 'model.json'), JSON.stringify({ modelTopology: rest.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: rest.weightSpecs }] }))
-        await writeFile(join(opts.out, 'weights.bin'), c.weightData)
-        await writeFile(join(opts.out, 'checkpoint.json'), JSON.stringify(c.manifest, null, 2))
+        // Byte for byte as on IPFS: `checkpoint verify <dir>` re-hashes the folder to this CID.
+        await writeCheckpointFolder(c, opts.out)
         process.stdout.write(`job ${c.manifest.job} round ${c.manifest.round}, weights sha256 ${c.manifest.weights.sha256} (verified), written to ${opts.out}\n`)
-        void weightData
       })
     })
-  addChainFlags(checkpoint.command('verify <cid>')
-    .description('fetch a checkpoint, recompute its weights hash and compare it with the anchor on chain; exit 0 only when it matches')
+  addChainFlags(checkpoint.command('verify <cid-or-folder>')
+    .description('check a whole checkpoint against its final anchor on chain: every file (checkpoint.json, model.json, weights)\n' +
+      'must hash to the anchored checkpoint CID and weights hash; names each file that differs. Takes a checkpoint CID\n' +
+      '(fetched from IPFS) or a folder written by `checkpoint get --out`. Exit 0 only when it matches')
     .addOption(new Option('--timeout <seconds>', 'give up fetching after this long').default(120_000, '120').argParser((v: string) => int(v) * 1000)))
-    .action(async (cidText: string, opts: { timeout: number, chain: string, account: string, contract?: string, rpcUrl?: string }, cmd: Command) => {
-      const cid = parseCid(cidText)
+    .action(async (target: string, opts: { timeout: number, chain: string, account: string, contract?: string, rpcUrl?: string }, cmd: Command) => {
+      const folder = isDirectory(target)
+      const cid = folder ? undefined : parseCid(target)
       const ctx = await commandContext(cmd)
       const ledger = await openLedger(ledgerConfig(ctx.home, opts))
       try {
         await withHomeNode(ctx, 'nearai checkpoint verify', async (node) => {
-          const outcome = await verifyCheckpoint(node.helia, ledger, cid, { timeoutMs: opts.timeout })
+          const outcome = cid != null
+            ? await verifyCheckpoint(node.helia, ledger, cid, { timeoutMs: opts.timeout })
+            : await verifyCheckpointFolder(target, ledger, anchoredFrom(node.helia, { timeoutMs: opts.timeout }))
           if (outcome.ok) {
-            process.stdout.write(`OK: checkpoint ${cid.toString()} matches the final anchor of job ${outcome.job} round ${outcome.round} (attested by ${outcome.attesters.join(', ')})\n`)
+            process.stdout.write(`OK: ${cid != null ? `checkpoint ${cid.toString()}` : `folder ${target}`} matches the final anchor of job ${outcome.job} round ${outcome.round}: ` +
+              `checkpoint ${outcome.checkpointCid}, weights sha256 ${outcome.weightsSha256} (attested by ${outcome.attesters.join(', ')}${outcome.dissenters.length > 0 ? `; outvoted: ${outcome.dissenters.join(', ')}` : ''})\n`)
           } else {
             process.stdout.write(`FAILED (${outcome.reason}): ${outcome.message}\n`)
             process.exitCode = 2
