@@ -25,7 +25,8 @@ import {
   type AcceptHeader, type WaitHeader, type ContributeHeader, type FrameContext, type FrameHeader, type RejectHeader, type RejectReason, type ResultHeader
 } from '../../protocol/allreduce.ts'
 import { InvalidMessageError } from '../../protocol/errors.ts'
-import { sleep, StallTimer, systemClock, TimeoutError, timeoutSignal, type Clock } from './clock.ts'
+import { sleep, systemClock, TimeoutError, timeoutSignal, type Clock } from '../time/clock.ts'
+import { StallTimer } from './stall-timer.ts'
 import { inCanonicalOrder, type PartAggregator, type PartMeta, type WireContribution } from './combine.ts'
 import { partitionGroup, type RoundGroup } from './group.ts'
 import type { Partition } from './partition.ts'
@@ -502,7 +503,7 @@ export class ButterflyAllReduce {
     // Silence, not size, decides: the reducer sends heartbeats while it waits for the others, so a member
     // waits as long as bytes or heartbeats keep coming, up to the policy's ceiling.
     const ceiling = this.speeds.policy.ceilingMs
-    const capped = timeoutSignal(this.clock, ceiling, `part ${part} from ${to} took longer than ${ceiling} ms`, session.opts.signal)
+    const capped = timeoutSignal(ceiling, `part ${part} from ${to} took longer than ${ceiling} ms`, { clock: this.clock, signal: session.opts.signal })
     const silence = new AbortController()
     const signal = AbortSignal.any([capped.signal, silence.signal])
     const stallMs = this.speeds.stallMs(to)
@@ -572,7 +573,7 @@ export class ButterflyAllReduce {
         return stream
       } catch (err) {
         if (signal.aborted || attempt >= DIAL_ATTEMPTS) throw err
-        await sleep(this.clock, DIAL_RETRY_MS * attempt, signal)
+        await sleep(DIAL_RETRY_MS * attempt, { clock: this.clock, signal })
       }
     }
   }

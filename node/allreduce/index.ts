@@ -22,6 +22,6 @@ export { makeGroup, partitionGroup, type RoundGroup, type MakeGroupOptions } fro
 export { partitionVector, speedShares, type Partition } from './partition.ts'
 export { weightedMean, plaintextAggregator, inCanonicalOrder, COMBINE_BLOCK, type ReducedPayload, type CombineRule, type PartAggregator, type PartContribution, type CombinedPart, type WireContribution, type PartMeta } from './combine.ts'
 export { PeerSpeedTracker, DEFAULT_TIMEOUT_POLICY, type TimeoutPolicy, type PeerSpeedSnapshot } from './timeouts.ts'
-export { systemClock, type Clock } from './clock.ts'
+export { systemClock, type Clock } from '../time/clock.ts'
 export { GroupAverager, NotInGroupError, type GroupAveragerOptions, type GroupAveragedUpdate } from './round-averager.ts'
 export { ALLREDUCE_PROTOCOL, jobReadyTopic } from '../../protocol/allreduce.ts'

@@ -11,7 +11,7 @@ import {
   encodeReadyMessage, jobReadyTopic, parseReadyMessage, canonicalOrder, MAX_GROUP_SIZE, READY_TOPIC_VERSION,
   type ReadyAnnouncement, type GroupConfirmation
 } from '../../protocol/allreduce.ts'
-import { systemClock, sleep, type Clock } from './clock.ts'
+import { systemClock, sleep, type Clock } from '../time/clock.ts'
 import { makeGroup, type RoundGroup } from './group.ts'
 
 /** The part of a gossipsub service that matchmaking uses (`libp2p.services.pubsub` fits). */
@@ -220,7 +220,7 @@ export class Matchmaking {
     state.onChange.add(onChange)
     signal?.addEventListener('abort', onAbort, { once: true })
     try {
-      await sleep(this.clock, ms, controller.signal)
+      await sleep(ms, { clock: this.clock, signal: controller.signal })
     } catch {
       // woken early
     } finally {

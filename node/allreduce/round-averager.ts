@@ -2,8 +2,8 @@
  * One round's averaging as the round loop sees it: form the group on gossip, then all-reduce in it.
  * Its `average(round, update, signal)` has the shape of the round loop's `RoundAverager`.
  */
-import type { Clock } from './clock.ts'
-import { systemClock } from './clock.ts'
+import type { Clock } from '../time/clock.ts'
+import { systemClock } from '../time/clock.ts'
 import type { ButterflyAllReduce, AllReduceResult } from './butterfly.ts'
 import type { PartAggregator } from './combine.ts'
 import type { Matchmaking } from './matchmaking.ts'

@@ -13,7 +13,7 @@ import type { Logger } from 'pino'
 import { CID } from 'multiformats/cid'
 import type { PeerNode } from '../network/peer-node.ts'
 import { jobReadyTopic } from '../allreduce/index.ts'
-import { sleep, systemClock } from '../allreduce/clock.ts'
+import { backoff, sleep, type BackoffPolicy } from '../time/clock.ts'
 import { codecFor } from '../compression/index.ts'
 import { AllReduceAverager, type MatchWindowPolicy } from '../round/allreduce-averager.ts'
 import { runRounds } from '../round/round-loop.ts'
@@ -253,7 +253,10 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
   }
 }
 
-/** Runs `fn` until it succeeds, waiting 2, 4, 8... (at most 60) seconds between tries; only an abort stops it. */
+/** Waits between tries to fetch the job's data: 2, 4, 8... seconds, at most a minute. */
+const DATA_RETRY: BackoffPolicy = { initialMs: 2_000, maxMs: 60_000 }
+
+/** Runs `fn` until it succeeds, waiting DATA_RETRY between tries; only an abort stops it. */
 async function retrying<T> (logger: Logger, what: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
@@ -262,9 +265,9 @@ async function retrying<T> (logger: Logger, what: string, signal: AbortSignal, f
       // Only fetches are retried: content that is there but wrong (bad manifest, samples that do not fit the
       // model, an invalid spec) will not get better.
       if (signal.aborted || !(err instanceof ContentNotFoundError || err instanceof FetchTimeoutError || /LoadBlockFailed|InsufficientProviders|NoPeers/.test((err as Error).name))) throw err
-      const delay = Math.min(60_000, 1000 * 2 ** attempt)
+      const delay = backoff(attempt, DATA_RETRY)
       logger.warn({ attempt, retryInMs: delay, err: (err as Error).message }, `could not fetch the ${what}; retrying`)
-      await sleep(systemClock, delay, signal)
+      await sleep(delay, { signal })
     }
   }
 }

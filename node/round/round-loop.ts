@@ -4,6 +4,7 @@
  * state unchanged and the peer retries at the next round.
  */
 import type { Logger } from 'pino'
+import { backoff, sleep, systemClock, type Clock } from '../time/clock.ts'
 import type { GlobalState, OuterStep, RoundAverager, RoundPublisher, RoundResult, RoundTrainer, StateSync } from './steps.ts'
 
 export interface RoundLoopOptions {
@@ -18,21 +19,24 @@ export interface RoundLoopOptions {
   logger: Logger
   signal?: AbortSignal
   onRound?: (result: RoundResult, state: GlobalState) => void | Promise<void>
-  now?: () => number
+  clock?: Clock
   /** First wait after a failed round (ms), doubling with each further failure up to 16 s; default 1000. */
   retryBackoffMs?: number
   /** What the node can tell about its network when a round fails (connections, routing table...), logged with it. */
   diagnose?: () => Promise<Record<string, unknown>>
 }
 
+/** The longest wait between retries of a failing round. */
+export const MAX_RETRY_BACKOFF_MS = 16_000
+
 export class RoundFailedError extends Error {
   override name = 'RoundFailedError'
 }
 
 export async function runRound (state: GlobalState, round: number, opts: RoundLoopOptions): Promise<{ state: GlobalState, result: RoundResult }> {
-  const now = opts.now ?? Date.now
+  const clock = opts.clock ?? systemClock
   const signal = opts.signal ?? new AbortController().signal
-  const started = now()
+  const started = clock.now()
   const update = await opts.trainer.train(state, round, signal)
   const averaged = await opts.averager.average(round, update, signal)
   if (averaged.average.length !== state.weights.length) {
@@ -51,7 +55,7 @@ export async function runRound (state: GlobalState, round: number, opts: RoundLo
     bytesSent: averaged.bytesSent,
     bytesReceived: averaged.bytesReceived,
     checkpoint,
-    millis: now() - started
+    millis: clock.now() - started
   }
   const stateCid = await opts.publisher.publish(next, partial)
   return { state: next, result: { ...partial, stateCid } }
@@ -85,12 +89,12 @@ export async function runRounds (initial: GlobalState, opts: RoundLoopOptions): 
       failures++
       // Back off before trying again (1, 2, 4... up to 16 s), or less if the others announce a newer state:
       // retrying at once would spin on the CPU the network needs to hear from the others.
-      const backoffMs = Math.min(16_000, (opts.retryBackoffMs ?? 1000) * 2 ** (failures - 1))
+      const backoffMs = backoff(failures, { initialMs: opts.retryBackoffMs ?? 1000, maxMs: MAX_RETRY_BACKOFF_MS })
       const network = await opts.diagnose?.().catch(() => undefined)
       opts.logger.warn({ round, err: (err as Error).message, retryInMs: backoffMs, network }, 'round failed; state unchanged, catching up before the next round')
       if (opts.sync == null) state = { ...state, round } // without a way to catch up, skip the round
       else if (opts.sync.waitForNewer != null) await opts.sync.waitForNewer(state.round, backoffMs, signal)
-      else await new Promise(resolve => setTimeout(resolve, backoffMs))
+      else await sleep(backoffMs, { signal, clock: opts.clock }).catch(() => {}) // an abort ends the loop at its next check
     }
   }
   return state
