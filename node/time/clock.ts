@@ -82,12 +82,14 @@ export function withTimeout (signal: AbortSignal | undefined, ms: number): Abort
 }
 
 /**
- * Waits for `promise`, or rejects with `signal.reason` as soon as the signal aborts: for operations whose
- * library takes no signal (the work may go on in the background; the caller is released).
+ * Runs `task` (not at all when `signal` has aborted) and waits for it, or rejects with `signal.reason` as soon
+ * as the signal aborts: for operations whose library takes no signal (the work may go on in the background;
+ * the caller is released).
  */
-export async function abortable<T> (promise: Promise<T>, signal?: AbortSignal): Promise<T> {
-  if (signal == null) return await promise
+export async function abortable<T> (task: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (signal == null) return await task()
   signal.throwIfAborted()
+  const promise = task()
   let onAbort: (() => void) | undefined
   try {
     return await Promise.race([

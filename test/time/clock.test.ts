@@ -41,12 +41,14 @@ describe('time and cancellation helpers', () => {
     assert.equal(bounded.aborted, true)
   })
 
-  it('abortable releases the caller when the signal aborts, and passes results and errors through', async () => {
-    assert.equal(await abortable(Promise.resolve(7)), 7)
-    await assert.rejects(abortable(Promise.reject(new Error('failed')), new AbortController().signal), /failed/)
+  it('abortable releases the caller when the signal aborts, starts nothing once aborted, and passes results and errors through', async () => {
+    assert.equal(await abortable(async () => 7), 7)
+    await assert.rejects(abortable(async () => { throw new Error('failed') }, new AbortController().signal), /failed/)
     const c = new AbortController()
-    const never = new Promise<number>(() => {})
     setTimeout(() => { c.abort(new Error('cancelled')) }, 10)
-    await assert.rejects(abortable(never, c.signal), /cancelled/)
+    await assert.rejects(abortable(async () => await new Promise<number>(() => {}), c.signal), /cancelled/)
+    let started = false
+    await assert.rejects(abortable(async () => { started = true }, c.signal), /cancelled/)
+    assert.equal(started, false, 'an aborted signal does not start the task')
   })
 })
