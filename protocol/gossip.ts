@@ -1,7 +1,11 @@
 /**
- * Schemas of the messages carried on the network's gossip topics, and the parser that topic validators use:
- * a message that fails to parse is rejected at the edge (never delivered to the application) and its sender
- * is penalised by gossipsub's peer scoring.
+ * Schemas of the messages carried on the network's gossip topics, and the one parser that topic validators
+ * use for every topic: a message that fails to parse is rejected at the edge (never delivered to the
+ * application) and its sender is penalised by gossipsub's peer scoring.
+ *
+ *   /nearai/peers/1               PeerAnnouncement                     (here)
+ *   /nearai/job/<job>/rounds/1    RoundAnnouncement                    (here)
+ *   /nearai/job/<job>/ready/1     ReadyAnnouncement, GroupConfirmation (allreduce.ts: matchmaking)
  */
 import { z } from 'zod'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -9,6 +13,7 @@ import { GOSSIP_VERSION } from './ids.ts'
 import { decodeJson, encodeJson } from './codec.ts'
 import { InvalidMessageError } from './errors.ts'
 import { parseJobTopic, PEERS_TOPIC } from './topics.ts'
+import { parseReadyMessage, type ReadyTopicMessage } from './allreduce.ts'
 import { CidString, JobId, PeerIdString, Sha256Hex } from './primitives.ts'
 
 /** Gossip carries announcements; bulk bytes move over direct streams or bitswap. */
@@ -44,8 +49,12 @@ export const RoundAnnouncement = z.object({
 }).strict()
 export type RoundAnnouncement = z.infer<typeof RoundAnnouncement>
 
-export const GossipMessage = z.discriminatedUnion('type', [PeerAnnouncement, RoundAnnouncement])
-export type GossipMessage = z.infer<typeof GossipMessage>
+/** Messages of the peers and rounds topics. */
+export const AnnouncementMessage = z.discriminatedUnion('type', [PeerAnnouncement, RoundAnnouncement])
+export type AnnouncementMessage = z.infer<typeof AnnouncementMessage>
+
+/** Any message of any topic. */
+export type GossipMessage = AnnouncementMessage | ReadyTopicMessage
 
 export function encodeGossip (message: GossipMessage): Uint8Array {
   return encodeJson(message)
@@ -57,7 +66,8 @@ export function encodeGossip (message: GossipMessage): Uint8Array {
  * was authored by that peer (no impersonation through relaying).
  */
 export function parseGossip (topic: string, data: Uint8Array, from: string): GossipMessage {
-  const message = decodeJson(GossipMessage, data, MAX_GOSSIP_MESSAGE_BYTES, `gossip on ${topic}`)
+  if (parseJobTopic(topic)?.kind === 'ready') return parseReadyMessage(topic, data, from)
+  const message = decodeJson(AnnouncementMessage, data, MAX_GOSSIP_MESSAGE_BYTES, `gossip on ${topic}`)
   if (topic === PEERS_TOPIC) {
     if (message.type !== 'peer-announce') throw new InvalidMessageError(`gossip on ${topic}: unexpected type ${message.type}`)
   } else if (parseJobTopic(topic)?.kind === 'rounds') {

@@ -6,7 +6,7 @@
  *
  * @example
  * ```ts
- * const mm = new Matchmaking({ pubsub: node.services.pubsub, peerId: node.peerId.toString() })
+ * const mm = new Matchmaking({ gossip: peerNode.gossip, peerId: node.peerId.toString() })
  * const allReduce = new ButterflyAllReduce({ host: node })
  * await allReduce.start()
  * const { group } = await mm.formGroup({ job, round, vectorLength: delta.length, codec: codec.id, speedBps, deadline })
@@ -17,7 +17,7 @@
  * ```
  */
 export { ButterflyAllReduce, type AllReduceHost, type AllReduceComponents, type AllReduceInit, type AllReduceLogger, type RunOptions, type AllReduceResult, type PartReport, type ContributorRecord } from './butterfly.ts'
-export { Matchmaking, type ReadyPubSub, type MatchmakingComponents, type MatchmakingInit, type FormGroupOptions, type FormGroupResult } from './matchmaking.ts'
+export { Matchmaking, type ReadyGossip, type MatchmakingComponents, type MatchmakingInit, type FormGroupOptions, type FormGroupResult } from './matchmaking.ts'
 export { makeGroup, partitionGroup, type RoundGroup, type MakeGroupOptions } from './group.ts'
 export { partitionVector, speedShares, type Partition } from './partition.ts'
 export { weightedMean, plaintextAggregator, inCanonicalOrder, COMBINE_BLOCK, type ReducedPayload, type CombineRule, type PartAggregator, type PartContribution, type CombinedPart, type WireContribution, type PartMeta } from './combine.ts'

@@ -127,7 +127,7 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
   const averager = new AllReduceAverager({
     job: spec.id,
     host: peer.libp2p,
-    pubsub: peer.libp2p.services.pubsub,
+    gossip: peer.gossip,
     peerId: self,
     codec: codecFor(spec.codec),
     logger: logger.child({ component: 'averager' }),

@@ -8,7 +8,7 @@
  * and catches up from the announced state.
  */
 import type { Logger } from 'pino'
-import { ButterflyAllReduce, Matchmaking, partitionGroup, plaintextAggregator, weightedMean, type AllReduceHost, type Partition, type ReadyPubSub } from '../allreduce/index.ts'
+import { ButterflyAllReduce, Matchmaking, partitionGroup, plaintextAggregator, weightedMean, type AllReduceHost, type Partition, type ReadyGossip } from '../allreduce/index.ts'
 import type { VectorCodec } from '../compression/codec.ts'
 import type { AveragedUpdate, LocalUpdate, RoundAverager } from './steps.ts'
 import { RoundFailedError } from './round-loop.ts'
@@ -30,7 +30,7 @@ export const DEFAULT_MATCH_WINDOW: MatchWindowPolicy = { floorMs: 10_000, capMs:
 export interface AllReduceAveragerOptions {
   job: string
   host: AllReduceHost
-  pubsub: ReadyPubSub
+  gossip: ReadyGossip
   peerId: string
   codec: VectorCodec
   logger: Logger
@@ -61,7 +61,7 @@ export class AllReduceAverager implements RoundAverager {
   private lastTry?: { round: number, attempt: number }
 
   constructor (private readonly opts: AllReduceAveragerOptions) {
-    this.matchmaking = new Matchmaking({ pubsub: opts.pubsub, peerId: opts.peerId })
+    this.matchmaking = new Matchmaking({ gossip: opts.gossip, peerId: opts.peerId })
     this.butterfly = new ButterflyAllReduce({ host: opts.host, logger: opts.logger.child({ component: 'allreduce' }) })
     this.window = { ...DEFAULT_MATCH_WINDOW, ...opts.window }
     this.now = opts.now ?? Date.now
