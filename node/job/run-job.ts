@@ -264,7 +264,7 @@ async function retrying<T> (logger: Logger, what: string, signal: AbortSignal, f
     } catch (err) {
       // Only fetches are retried: content that is there but wrong (bad manifest, samples that do not fit the
       // model, an invalid spec) will not get better.
-      if (signal.aborted || !(err instanceof ContentNotFoundError || err instanceof FetchTimeoutError || /LoadBlockFailed|InsufficientProviders|NoPeers/.test((err as Error).name))) throw err
+      if (signal.aborted || !(err instanceof ContentNotFoundError || err instanceof FetchTimeoutError)) throw err
       const delay = backoff(attempt, DATA_RETRY)
       logger.warn({ attempt, retryInMs: delay, err: (err as Error).message }, `could not fetch the ${what}; retrying`)
       await sleep(delay, { signal })
