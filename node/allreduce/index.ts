@@ -16,7 +16,8 @@
  * }
  * ```
  */
-export { ButterflyAllReduce, type AllReduceHost, type AllReduceComponents, type AllReduceInit, type AllReduceLogger, type RunOptions, type AllReduceResult, type PartReport, type ContributorRecord } from './butterfly.ts'
+export { ButterflyAllReduce, RoundStage, AllReduceRoundError } from './butterfly.ts'
+export type { AllReduceHost, AllReduceComponents, AllReduceInit, AllReduceLogger, RunOptions, AllReduceResult, PartReport, ContributorRecord, GroupAllReduce } from './all-reduce.ts'
 export { Matchmaking, type ReadyGossip, type MatchmakingComponents, type MatchmakingInit, type FormGroupOptions, type FormGroupResult } from './matchmaking.ts'
 export { makeGroup, partitionGroup, type RoundGroup, type MakeGroupOptions } from './group.ts'
 export { partitionVector, speedShares, type Partition } from './partition.ts'
