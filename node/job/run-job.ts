@@ -12,10 +12,11 @@
 import type { Logger } from 'pino'
 import { CID } from 'multiformats/cid'
 import type { PeerNode } from '../network/peer-node.ts'
-import { jobReadyTopic } from '../allreduce/index.ts'
+import { ButterflyAllReduce, jobReadyTopic, Matchmaking, weightedMean } from '../allreduce/index.ts'
 import { backoff, sleep, type BackoffPolicy } from '../time/clock.ts'
-import { codecFor } from '../compression/index.ts'
-import { AllReduceAverager, type MatchWindowPolicy } from '../round/allreduce-averager.ts'
+import { codecFor, updateEncoder } from '../compression/index.ts'
+import { AllReduceAverager } from '../round/allreduce-averager.ts'
+import { MatchWindow, type MatchWindowPolicy } from '../round/match-window.ts'
 import { runRounds } from '../round/round-loop.ts'
 import type { GlobalState, LocalUpdate, RoundResult } from '../round/steps.ts'
 import { assertTrainable, buildModel } from '../training/models.ts'
@@ -124,18 +125,13 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
     const subscribers = peer.libp2p.services.pubsub.getSubscribers(jobReadyTopic(spec.id)).map(String)
     return [...new Set([self, ...subscribers])].sort()
   }
+  const window = new MatchWindow(opts.window)
   const averager = new AllReduceAverager({
-    job: spec.id,
-    host: peer.libp2p,
-    gossip: peer.gossip,
-    peerId: self,
-    codec: codecFor(spec.codec),
-    logger: logger.child({ component: 'averager' }),
-    errorFeedback: spec.codec !== 'none',
-    minGroupSize: spec.minPeers,
-    window: opts.window,
-    livePeers
-  })
+    matchmaking: new Matchmaking({ gossip: peer.gossip, peerId: self }),
+    encoder: updateEncoder(codecFor(spec.codec)),
+    allReduce: new ButterflyAllReduce({ host: peer.libp2p, logger: logger.child({ component: 'allreduce' }) }),
+    logger: logger.child({ component: 'averager' })
+  }, { job: spec.id, combine: weightedMean, minGroupSize: spec.minPeers, window, livePeers })
   network.start()
   await averager.start()
   peer.joinJob(spec.id)
@@ -182,7 +178,7 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
               ...spec.inner,
               seed: (spec.seed * 1_000_003 + round * 7919 + peers.indexOf(self)) >>> 0
             })
-          averager.observeTrainingTime(Date.now() - started)
+          window.observeTrainingTime(Date.now() - started)
           logger.info({ event: 'trained', round, shards: mine, peers: peers.length, samples: update.samples, loss: update.loss, ms: Date.now() - started }, 'inner steps done')
           await opts.afterTrain?.(round)
           lastUpdate = { round, from, update }

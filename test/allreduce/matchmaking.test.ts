@@ -5,7 +5,6 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { Matchmaking, type ReadyGossip, type FormGroupResult } from '../../node/allreduce/matchmaking.ts'
 import { ButterflyAllReduce } from '../../node/allreduce/butterfly.ts'
-import { plaintextAggregator } from '../../node/allreduce/combine.ts'
 import type { Clock } from '../../node/time/clock.ts'
 import { encodeReadyMessage, jobReadyTopic, parseReadyMessage } from '../../protocol/allreduce.ts'
 import { encodeGossip, parseGossip, type GossipMessage } from '../../protocol/gossip.ts'
@@ -13,7 +12,10 @@ import { TypedGossip } from '../../node/network/gossip.ts'
 import { silentLogger } from '../../node/log/logger.ts'
 import { InvalidMessageError } from '../../protocol/errors.ts'
 import { identityCodec, maxAbsDiff, randomVector, sameBits, startConnectedNodes, stopAll, waitFor, weightedMeanReference } from './helpers.ts'
-import { GroupAverager, NotInGroupError } from '../../node/allreduce/round-averager.ts'
+import { AllReduceAverager } from '../../node/round/allreduce-averager.ts'
+import { MatchWindow } from '../../node/round/match-window.ts'
+import { RoundFailedError } from '../../node/round/round-loop.ts'
+import { plainEncoder } from '../../node/compression/update-encoder.ts'
 
 /** A clock whose time moves only when the test says so. */
 class ManualClock implements Clock {
@@ -208,7 +210,7 @@ describe('matchmaking over gossipsub, then the all-reduce', function () {
   let nodes: Array<Libp2p<any>> = []
   after(async () => { await stopAll(nodes) })
 
-  it('3 peers form one group over real gossip and average (GroupAverager); a late peer is not in it', async () => {
+  it('3 peers form one group over real gossip and average (the production AllReduceAverager); a late peer is not in it', async () => {
     nodes = await startConnectedNodes(4, true)
     const job = 'gossip-job'
     const mms = nodes.map(n => new Matchmaking({ gossip: new TypedGossip(n.services.pubsub, silentLogger()), peerId: n.peerId.toString() }, { confirmWindowMs: 1500, republishMs: 200 }))
@@ -219,14 +221,16 @@ describe('matchmaking over gossipsub, then the all-reduce', function () {
     await waitFor('ready-topic subscriptions', () => nodes.every(n => n.services.pubsub.getSubscribers(topic).length === 3))
     const length = 5000
     const deadline = Date.now() + 1500
-    const averagers = nodes.map((_n, i) => new GroupAverager({
-      job, matchmaking: mms[i], allReduce: services[i], codecId: 'none', aggregator: plaintextAggregator(identityCodec), deadlineFor: () => deadline
-    }))
+    // A job's first round waits up to the window's cap: 1.5 s here.
+    const averagers = nodes.map((_n, i) => new AllReduceAverager(
+      { matchmaking: mms[i], encoder: plainEncoder(identityCodec), allReduce: services[i], logger: silentLogger() },
+      { job, minGroupSize: 2, window: new MatchWindow({ capMs: 1500 }) }
+    ))
     const signal = new AbortController().signal
     const vectors = nodes.map((_n, i) => randomVector(length, i))
-    const onTime = averagers.slice(0, 3).map(async (a, i) => await a.average(0, { pseudoGradient: vectors[i], samples: 10 * (i + 1) }, signal))
+    const onTime = averagers.slice(0, 3).map(async (a, i) => await a.average(0, { pseudoGradient: vectors[i], samples: 10 * (i + 1), loss: 0 }, signal))
     await new Promise(resolve => setTimeout(resolve, deadline - Date.now() + 300))
-    await assert.rejects(averagers[3].average(0, { pseudoGradient: vectors[3], samples: 1 }, signal), NotInGroupError)
+    await assert.rejects(averagers[3].average(0, { pseudoGradient: vectors[3], samples: 1, loss: 0 }, signal), RoundFailedError)
     const results = await Promise.all(onTime)
     const expected = nodes.slice(0, 3).map((n, i) => ({ peer: n.peerId.toString(), samples: 10 * (i + 1) })).sort((x, y) => (x.peer < y.peer ? -1 : 1))
     const reference = weightedMeanReference(vectors.slice(0, 3), [10, 20, 30])
