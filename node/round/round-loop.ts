@@ -1,20 +1,21 @@
 /**
  * The DiLoCo round driver: no coordinator, every peer runs this loop; the all-reduce's group formation is the
- * only synchronisation. A round that fails for this peer (no group formed, averaging timed out) leaves the
- * state unchanged and the peer retries at the next round.
+ * only synchronisation. A round is its steps in order (steps.ts):
+ *
+ *   train → reduce (group, encode, all-reduce, combine) → apply → publish → evaluate → attest
+ *
+ * A round that fails for this peer (no group formed, averaging timed out) leaves the state unchanged; the
+ * peer catches up with its peers and tries again.
  */
 import type { Logger } from 'pino'
 import { backoff, sleep, systemClock, type Clock } from '../time/clock.ts'
-import type { GlobalState, OuterStep, RoundAverager, RoundPublisher, RoundResult, RoundTrainer, StateSync } from './steps.ts'
+import type { GlobalState, LocalUpdate, RoundResult, RoundSteps, StateSync } from './steps.ts'
 
 export interface RoundLoopOptions {
   /** Rounds to run in total (the job's length); the loop stops after round `rounds - 1`. */
   rounds: number
   checkpointEvery: number
-  trainer: RoundTrainer
-  averager: RoundAverager
-  outer: OuterStep
-  publisher: RoundPublisher
+  steps: RoundSteps
   sync?: StateSync
   logger: Logger
   signal?: AbortSignal
@@ -33,21 +34,33 @@ export class RoundFailedError extends Error {
   override name = 'RoundFailedError'
 }
 
+/** One round from `state`: train, then everything after it (completeRound). */
 export async function runRound (state: GlobalState, round: number, opts: RoundLoopOptions): Promise<{ state: GlobalState, result: RoundResult }> {
+  const started = (opts.clock ?? systemClock).now()
+  const update = await opts.steps.train.train(state, round, opts.signal ?? new AbortController().signal)
+  // Update checks (shape, finite values, a norm bound) belong here: between what this peer trained and what it sends.
+  return await completeRound(state, round, update, started, opts)
+}
+
+/**
+ * A round after its training: reduce the update with the group's, apply the outer step, publish the new
+ * state, evaluate it when due, and hand a checkpoint to the attester. Apart from `train`, so that an
+ * overlapped loop can run it for round t while round t+1 trains.
+ */
+export async function completeRound (state: GlobalState, round: number, update: LocalUpdate, started: number, opts: RoundLoopOptions): Promise<{ state: GlobalState, result: RoundResult }> {
+  const { steps } = opts
   const clock = opts.clock ?? systemClock
   const signal = opts.signal ?? new AbortController().signal
-  const started = clock.now()
-  const update = await opts.trainer.train(state, round, signal)
-  const averaged = await opts.averager.average(round, update, signal)
+  const averaged = await steps.reduce.average(round, update, signal)
   if (averaged.average.length !== state.weights.length) {
     throw new RoundFailedError(`round ${round}: averaged vector has ${averaged.average.length} values, the model ${state.weights.length}`)
   }
-  const next = opts.outer.apply(state, averaged.average, round)
+  const next = steps.apply.apply(state, averaged.average, round)
   // Every K rounds, and the job's last round, so that a finished job always ends in a published checkpoint.
   const checkpoint = (opts.checkpointEvery > 0 && (round + 1) % opts.checkpointEvery === 0) || round === opts.rounds - 1
-  const partial: Omit<RoundResult, 'stateCid'> = {
+  const partial: Omit<RoundResult, 'stateCid' | 'evaluation'> = {
     round,
-    weightsSha256: opts.outer.hash(next.weights),
+    weightsSha256: steps.apply.hash(next.weights),
     loss: update.loss,
     samples: update.samples,
     contributions: averaged.contributions,
@@ -57,8 +70,11 @@ export async function runRound (state: GlobalState, round: number, opts: RoundLo
     checkpoint,
     millis: clock.now() - started
   }
-  const stateCid = await opts.publisher.publish(next, partial)
-  return { state: next, result: { ...partial, stateCid } }
+  const stateCid = await steps.publish.publish(next, partial)
+  const published: RoundResult = { ...partial, stateCid }
+  const evaluation = steps.evaluate?.evaluate(next, published)
+  if (checkpoint && stateCid != null) steps.attest?.attest({ ...published, stateCid }, evaluation)
+  return { state: next, result: evaluation != null ? { ...published, evaluation } : published }
 }
 
 /**
