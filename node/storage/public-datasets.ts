@@ -33,8 +33,6 @@ export interface PinPublicDatasetsOptions extends ProgressOptions<PinPublicDatas
   shardConcurrency?: number
 }
 
-export interface PinnedDataset { cid: CID, ok: boolean, name?: string, bytes?: number, error?: Error }
-
 export interface PinnedPublicDataset {
   cid: CID
   name: string
@@ -66,24 +64,6 @@ export async function pinPublicDataset (helia: Helia, cid: CID, opts: PinPublicD
   const { bytes, alreadyPinned } = await pinDag(helia, cid, { signal: opts.signal, offline: true, metadata: { kind: 'dataset', name: manifest.name, public: true } })
   opts.onProgress?.(new CustomProgressEvent('nearai:public-datasets:pinned', { cid, bytes, name: manifest.name, shards, alreadyPinned }))
   return { cid, name: manifest.name, bytes, shards: manifest.shards.map(s => s.cid), alreadyPinned }
-}
-
-/** Fetches, verifies, pins and provides each dataset; one failure does not stop the others. */
-export async function pinPublicDatasets (helia: Helia, cids: CID[], opts: PinPublicDatasetsOptions = {}): Promise<PinnedDataset[]> {
-  const results: PinnedDataset[] = []
-  for (const cid of cids) {
-    opts.signal?.throwIfAborted()
-    try {
-      const pinned = await pinPublicDataset(helia, cid, opts)
-      await provideAll(helia, [cid, ...pinned.shards], { signal: opts.signal })
-      results.push({ cid, ok: true, name: pinned.name, bytes: pinned.bytes })
-    } catch (err) {
-      opts.signal?.throwIfAborted()
-      results.push({ cid, ok: false, error: err as Error })
-      opts.onProgress?.(new CustomProgressEvent('nearai:public-datasets:failed', { cid, error: err as Error }))
-    }
-  }
-  return results
 }
 
 export type PublicDatasetState = 'pending' | 'fetching' | 'pinned' | 'failed'
@@ -236,19 +216,6 @@ export class PublicDatasetKeeper implements Startable {
   private backoff (failures: number): number {
     return backoff(failures, { initialMs: this.init.retryMinMs ?? 5_000, maxMs: this.init.retryMaxMs ?? 10 * 60_000, jitter: 0.2, random: this.init.random })
   }
-}
-
-/**
- * Keeps the public datasets pinned for as long as `signal` lives: retries the ones that failed with
- * backoff and re-checks and re-announces all of them every `intervalMs` (default 30 min; the DHT drops
- * provider records after 48 h).
- */
-export async function keepPublicDatasetsPinned (helia: Helia, cids: CID[], opts: PinPublicDatasetsOptions & { intervalMs?: number, signal: AbortSignal }): Promise<void> {
-  if (opts.signal.aborted) return
-  const keeper = new PublicDatasetKeeper({ ...opts, helia, cids, recheckIntervalMs: opts.intervalMs })
-  keeper.start()
-  await new Promise(resolve => { opts.signal.addEventListener('abort', resolve, { once: true }) })
-  await keeper.stop()
 }
 
 /** At most `size` tasks at once; a waiting task gives up its place when its signal aborts. */
