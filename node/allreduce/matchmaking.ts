@@ -73,6 +73,11 @@ export interface FormGroupResult {
   excluded: string[]
 }
 
+/** How long after the deadline members wait for each other's confirmations. */
+export const DEFAULT_CONFIRM_WINDOW_MS = 2_000
+/** Announcements are re-published this often until the deadline (a peer that just subscribed may miss the first). */
+export const DEFAULT_REPUBLISH_MS = 1_000
+
 interface Heard { announcement: ReadyAnnouncement, receivedAt: number }
 
 interface RoundState {
@@ -97,8 +102,8 @@ export class Matchmaking {
     this.gossip = components.gossip
     this.peerId = components.peerId
     this.clock = components.clock ?? systemClock
-    this.confirmWindowMs = init.confirmWindowMs ?? 2_000
-    this.republishMs = init.republishMs ?? 1_000
+    this.confirmWindowMs = init.confirmWindowMs ?? DEFAULT_CONFIRM_WINDOW_MS
+    this.republishMs = init.republishMs ?? DEFAULT_REPUBLISH_MS
     this.retainRounds = init.retainRounds ?? 4
   }
 

@@ -102,6 +102,10 @@ export interface PublicDatasetKeeperInit extends Omit<PinPublicDatasetsOptions, 
 
 /** Deadline of one round of announcements on the DHT. */
 export const DEFAULT_PROVIDE_TIMEOUT_MS = 120_000
+/** How often a pinned dataset is re-checked and re-announced (the DHT drops provider records after 48 h). */
+export const DEFAULT_RECHECK_INTERVAL_MS = 30 * 60_000
+/** After a failed attempt: 5 s doubling to 10 min, ±20% so that many nodes do not retry in step. */
+const DEFAULT_RETRY = { initialMs: 5_000, maxMs: 10 * 60_000, jitter: 0.2 }
 
 interface Entry extends PublicDatasetStatus { shards?: CID[] }
 
@@ -162,7 +166,7 @@ export class PublicDatasetKeeper implements Startable {
     const { helia, onProgress } = this.init
     const clock = this.init.clock ?? systemClock
     while (!signal.aborted) {
-      let delay = this.init.recheckIntervalMs ?? 30 * 60_000
+      let delay = this.init.recheckIntervalMs ?? DEFAULT_RECHECK_INTERVAL_MS
       try {
         if (entry.state === 'pinned') {
           if (!(await helia.pins.isPinned(entry.cid, { signal }))) {
@@ -214,7 +218,7 @@ export class PublicDatasetKeeper implements Startable {
   }
 
   private backoff (failures: number): number {
-    return backoff(failures, { initialMs: this.init.retryMinMs ?? 5_000, maxMs: this.init.retryMaxMs ?? 10 * 60_000, jitter: 0.2, random: this.init.random })
+    return backoff(failures, { initialMs: this.init.retryMinMs ?? DEFAULT_RETRY.initialMs, maxMs: this.init.retryMaxMs ?? DEFAULT_RETRY.maxMs, jitter: DEFAULT_RETRY.jitter, random: this.init.random })
   }
 }
 
