@@ -8,6 +8,7 @@ import { selectBackend, type BackendName } from '../../training/backend.ts'
 import { resolveJob } from '../../job/job-ref.ts'
 import { runJob } from '../../job/run-job.ts'
 import { openAttestStep } from '../../round/attest-step.ts'
+import { sleep } from '../../time/clock.ts'
 
 export function registerNode (program: Command): void {
   const node = program.command('node').description('run a peer node')
@@ -53,7 +54,7 @@ export function registerNode (program: Command): void {
         const outcome = await runJob({ peer, home: ctx.home, job, logger: ctx.logger, signal: shutdown.signal, joinWaitMs: opts.joinWait * 1000, attest: attesting?.attest })
         if (!shutdown.requested) {
           ctx.logger.info({ event: 'job-done', job: job.spec.id, round: outcome.state.round, hash: outcome.weightsSha256, stateCid: outcome.stateCid, evalAccuracy: outcome.evaluation?.accuracy, evalLoss: outcome.evaluation?.loss }, 'job finished')
-          await new Promise(resolve => setTimeout(resolve, opts.linger * 1000))
+          await sleep(opts.linger * 1000, { signal: shutdown.signal }).catch(() => {}) // Ctrl-C ends the linger
         }
       } catch (err) {
         if (!shutdown.requested) {
