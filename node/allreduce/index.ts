@@ -1,13 +1,15 @@
 /**
  * @packageDocumentation
  *
- * Averaging for DiLoCo rounds without a central server: matchmaking forms each round's group over
- * gossip, and a butterfly all-reduce averages the members' pseudo-gradients over direct streams.
+ * Averaging for DiLoCo rounds without a central server: matchmaking forms each round's group over the
+ * typed gossip layer, and a butterfly all-reduce combines the members' encoded parts over direct streams
+ * with a pluggable combine rule. The round's reduce step (node/round/allreduce-averager.ts) puts them
+ * together with the encode step; used alone:
  *
  * @example
  * ```ts
- * const mm = new Matchmaking({ gossip: peerNode.gossip, peerId: node.peerId.toString() })
- * const allReduce = new ButterflyAllReduce({ host: node })
+ * const mm = new Matchmaking({ gossip: peerNode.gossip, peerId: peerNode.peerId })
+ * const allReduce = new ButterflyAllReduce({ host: peerNode.libp2p })
  * await allReduce.start()
  * const { group } = await mm.formGroup({ job, round, vectorLength: delta.length, codec: codec.id, speedBps, deadline })
  * if (group != null) {
