@@ -80,17 +80,7 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
     return [...new Set([self, ...subscribers])].sort()
   }
   const pace = new MatchWindow()
-
-  // The round's steps, in the order its data flows through them.
-  const train = new ShardTrainer({ job: spec.id, self, data, model: trainModel, inner: spec.inner, seed: spec.seed, livePeers, pace, logger })
-  const encoder = updateEncoder(codecFor(spec.codec))
-  const reduce = new AllReduceAverager({
-    matchmaking: new Matchmaking({ gossip: peer.gossip, peerId: self }),
-    encoder,
-    allReduce: new ButterflyAllReduce({ host: peer.libp2p, logger: logger.child({ component: 'allreduce' }) }),
-    logger: logger.child({ component: 'averager' })
-  }, { job: spec.id, combine: weightedMean, minGroupSize: spec.minPeers, window: pace, livePeers })
-  const apply = outerStep(spec.outer)
+  // Catching up: the job's round announcements; a state adopted from them becomes this peer's newest (publish.adopt).
   const network = new NetworkState({
     job: spec.id,
     gossip: peer.gossip,
@@ -103,6 +93,17 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
       await publish.adopt(adopted, cid, weightsSha256)
     }
   })
+
+  // The round's steps, in the order its data flows through them.
+  const train = new ShardTrainer({ job: spec.id, self, data, model: trainModel, inner: spec.inner, seed: spec.seed, livePeers, pace, logger })
+  const encoder = updateEncoder(codecFor(spec.codec))
+  const reduce = new AllReduceAverager({
+    matchmaking: new Matchmaking({ gossip: peer.gossip, peerId: self }),
+    encoder,
+    allReduce: new ButterflyAllReduce({ host: peer.libp2p, logger: logger.child({ component: 'allreduce' }) }),
+    logger: logger.child({ component: 'averager' })
+  }, { job: spec.id, combine: weightedMean, minGroupSize: spec.minPeers, window: pace, livePeers })
+  const apply = outerStep(spec.outer)
   const publish = new StatePublisher({ helia: peer.helia, model: stateModel, home: opts.home, job: spec.id, announcer: network, resumedCid: resumed?.cid, signal })
   const evaluate = new HeldOutEvaluator(stateModel, evalSet, spec.eval.every)
 
