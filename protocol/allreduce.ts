@@ -28,7 +28,8 @@ import { sha256 } from '@noble/hashes/sha2.js'
 import { bytesToHex } from '@noble/hashes/utils.js'
 import { decodeJson, encodeJson } from './codec.ts'
 import { InvalidMessageError, MessageTooLargeError } from './errors.ts'
-import { assertTopicSegment } from './topics.ts'
+import { assertTopicSegment, parseJobTopic } from './topics.ts'
+import { JobId, PeerIdString, Sha256Hex } from './primitives.ts'
 
 export const ALLREDUCE_PROTOCOL = '/nearai/allreduce/1.0.0'
 export const ALLREDUCE_WIRE_VERSION = 1
@@ -50,12 +51,7 @@ export function jobReadyTopic (jobId: string): string {
   return `/nearai/job/${jobId}/ready/${READY_TOPIC_VERSION}`
 }
 
-const READY_TOPIC_PATTERN = /^\/nearai\/job\/([^/]+)\/ready\/(\d+)$/
-
-const PeerIdString = z.string().regex(/^[1-9A-HJ-NP-Za-km-z]{40,100}$/, 'expected a peer id')
-const JobId = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/, 'expected a job id')
 const Round = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
-const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected a hex sha256')
 const Weight = z.number().finite().nonnegative().max(MAX_WEIGHT)
 
 /** "I am ready to average this round": published on {@link jobReadyTopic} before the round's deadline. */
@@ -101,10 +97,10 @@ export function encodeReadyMessage (message: z.input<typeof ReadyTopicMessage>):
  * the job belongs on this topic, and that the message speaks only for its author.
  */
 export function parseReadyMessage (topic: string, data: Uint8Array, from: string): ReadyTopicMessage {
-  const match = READY_TOPIC_PATTERN.exec(topic)
-  if (match == null || Number(match[2]) !== READY_TOPIC_VERSION) throw new InvalidMessageError(`not a ready topic: ${topic}`)
+  const parsed = parseJobTopic(topic)
+  if (parsed?.kind !== 'ready' || parsed.version !== READY_TOPIC_VERSION) throw new InvalidMessageError(`not a ready topic: ${topic}`)
   const message = decodeJson(ReadyTopicMessage, data, MAX_READY_MESSAGE_BYTES, `gossip on ${topic}`)
-  if (message.job !== match[1]) throw new InvalidMessageError(`gossip on ${topic}: job ${message.job} does not belong on this topic`)
+  if (message.job !== parsed.job) throw new InvalidMessageError(`gossip on ${topic}: job ${message.job} does not belong on this topic`)
   if (message.peerId !== from) throw new InvalidMessageError(`gossip on ${topic}: message speaks for ${message.peerId} but was authored by ${from}`)
   if (message.type === 'allreduce-group') {
     if (new Set(message.members).size !== message.members.length) throw new InvalidMessageError(`gossip on ${topic}: duplicate group members`)

@@ -31,6 +31,7 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js'
 import { InvalidMessageError } from './errors.ts'
+import { PEER_ID_PATTERN as PEER_ID, SHA256_HEX_PATTERN as HEX32 } from './primitives.ts'
 
 export const CONTRIBUTIONS_LEAF_TAG = 'nearai/contributions/v1/leaf'
 export const CONTRIBUTIONS_NODE_TAG = 'nearai/contributions/v1/node'
@@ -57,8 +58,6 @@ export class InvalidContributionsError extends InvalidMessageError {
 }
 
 const JOB_ID = /^[a-z0-9._-]{1,64}$/ // the contract's job id rule
-const PEER_ID = /^[1-9A-HJ-NP-Za-km-z]{40,100}$/ // same as the gossip schemas
-const HEX32 = /^[0-9a-f]{64}$/
 const encoder = new TextEncoder()
 const LEAF_TAG = encoder.encode(CONTRIBUTIONS_LEAF_TAG)
 const NODE_TAG = encoder.encode(CONTRIBUTIONS_NODE_TAG)

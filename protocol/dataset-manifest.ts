@@ -11,6 +11,7 @@ import { z } from 'zod'
 import { CID } from 'multiformats/cid'
 import { DatasetFormat } from './dataset-format.ts'
 import { parseWith } from './codec.ts'
+import { Sha256Hex } from './primitives.ts'
 
 export const DATASET_MANIFEST_TYPE = 'nearai/dataset'
 export const DATASET_MANIFEST_VERSION = 1
@@ -22,7 +23,7 @@ export const MAX_DATASET_SHARDS = 4096
 export const CidLink = z.custom<CID>(value => CID.asCID(value) != null, { message: 'expected a CID link' })
   .transform(value => CID.asCID(value) as CID)
 
-export const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex characters (SHA-256)')
+export { Sha256Hex }
 
 export const DatasetShard = z.object({
   /** Root of the UnixFS file holding the shard's bytes. */

@@ -8,7 +8,7 @@
  * The publisher's peer id is part of the key, so only that peer can produce a valid record for it
  * (the record is signed by the key behind the peer id), the way IPNS names work.
  */
-import { JOB_ID_PATTERN } from './topics.ts'
+import { JOB_ID_PATTERN, PEER_ID_PATTERN } from './primitives.ts'
 import { InvalidMessageError } from './errors.ts'
 
 export const DHT_NAMESPACE = 'nearai'
@@ -17,7 +17,6 @@ export type RecordKind = typeof RECORD_KINDS[number]
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
-const PEER_ID_PATTERN = /^[1-9A-HJ-NP-Za-km-z]{40,100}$/
 
 export interface RecordKey {
   kind: RecordKind

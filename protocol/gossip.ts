@@ -1,22 +1,25 @@
 /**
- * Schemas of the messages carried on the network's gossip topics, and the parser that topic validators use:
- * a message that fails to parse is rejected at the edge (never delivered to the application) and its sender
- * is penalised by gossipsub's peer scoring.
+ * Schemas of the messages carried on the network's gossip topics, and the one parser that topic validators
+ * use for every topic: a message that fails to parse is rejected at the edge (never delivered to the
+ * application) and its sender is penalised by gossipsub's peer scoring.
+ *
+ *   /nearai/peers/1               PeerAnnouncement                     (here)
+ *   /nearai/job/<job>/rounds/1    RoundAnnouncement                    (here)
+ *   /nearai/job/<job>/ready/1     ReadyAnnouncement, GroupConfirmation (allreduce.ts: matchmaking)
  */
 import { z } from 'zod'
 import { multiaddr } from '@multiformats/multiaddr'
 import { GOSSIP_VERSION } from './ids.ts'
 import { decodeJson, encodeJson } from './codec.ts'
 import { InvalidMessageError } from './errors.ts'
-import { PEERS_TOPIC } from './topics.ts'
+import { parseJobTopic, PEERS_TOPIC } from './topics.ts'
+import { parseReadyMessage, type ReadyTopicMessage } from './allreduce.ts'
+import { CidString, JobId, PeerIdString, Sha256Hex } from './primitives.ts'
 
 /** Gossip carries announcements; bulk bytes move over direct streams or bitswap. */
 export const MAX_GOSSIP_MESSAGE_BYTES = 64 * 1024
 
-const PeerIdString = z.string().regex(/^[1-9A-HJ-NP-Za-km-z]{40,100}$/, 'expected a peer id')
-const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected a hex sha256')
 const MultiaddrString = z.string().max(256).refine(s => { try { multiaddr(s); return s.startsWith('/') } catch { return false } }, 'expected a multiaddr')
-const CidString = z.string().regex(/^(Qm[1-9A-HJ-NP-Za-km-z]{44}|b[a-z2-7]{20,200})$/, 'expected a CID string')
 
 export const PeerAnnouncement = z.object({
   v: z.literal(GOSSIP_VERSION),
@@ -35,7 +38,7 @@ export type PeerAnnouncement = z.infer<typeof PeerAnnouncement>
 export const RoundAnnouncement = z.object({
   v: z.literal(GOSSIP_VERSION),
   type: z.literal('round-result'),
-  job: z.string().min(1).max(64),
+  job: JobId,
   round: z.number().int().nonnegative(),
   peerId: PeerIdString,
   weightsSha256: Sha256Hex,
@@ -46,8 +49,12 @@ export const RoundAnnouncement = z.object({
 }).strict()
 export type RoundAnnouncement = z.infer<typeof RoundAnnouncement>
 
-export const GossipMessage = z.discriminatedUnion('type', [PeerAnnouncement, RoundAnnouncement])
-export type GossipMessage = z.infer<typeof GossipMessage>
+/** Messages of the peers and rounds topics. */
+export const AnnouncementMessage = z.discriminatedUnion('type', [PeerAnnouncement, RoundAnnouncement])
+export type AnnouncementMessage = z.infer<typeof AnnouncementMessage>
+
+/** Any message of any topic. */
+export type GossipMessage = AnnouncementMessage | ReadyTopicMessage
 
 export function encodeGossip (message: GossipMessage): Uint8Array {
   return encodeJson(message)
@@ -59,12 +66,13 @@ export function encodeGossip (message: GossipMessage): Uint8Array {
  * was authored by that peer (no impersonation through relaying).
  */
 export function parseGossip (topic: string, data: Uint8Array, from: string): GossipMessage {
-  const message = decodeJson(GossipMessage, data, MAX_GOSSIP_MESSAGE_BYTES, `gossip on ${topic}`)
+  if (parseJobTopic(topic)?.kind === 'ready') return parseReadyMessage(topic, data, from)
+  const message = decodeJson(AnnouncementMessage, data, MAX_GOSSIP_MESSAGE_BYTES, `gossip on ${topic}`)
   if (topic === PEERS_TOPIC) {
     if (message.type !== 'peer-announce') throw new InvalidMessageError(`gossip on ${topic}: unexpected type ${message.type}`)
-  } else if (/^\/nearai\/job\/[^/]+\/rounds\/\d+$/.test(topic)) {
+  } else if (parseJobTopic(topic)?.kind === 'rounds') {
     if (message.type !== 'round-result') throw new InvalidMessageError(`gossip on ${topic}: unexpected type ${message.type}`)
-    if (topic.split('/')[3] !== message.job) throw new InvalidMessageError(`gossip on ${topic}: job ${message.job} does not belong on this topic`)
+    if (parseJobTopic(topic)?.job !== message.job) throw new InvalidMessageError(`gossip on ${topic}: job ${message.job} does not belong on this topic`)
   } else {
     throw new InvalidMessageError(`gossip on unknown topic ${topic}`)
   }

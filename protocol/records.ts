@@ -12,12 +12,11 @@ import type { PrivateKey } from '@libp2p/interface'
 import { decodeJson, encodeJson, parseWith } from './codec.ts'
 import { InvalidMessageError } from './errors.ts'
 import { parseRecordKey, type RecordKey, type RecordKind } from './dht-keys.ts'
+import { CidString as Cid } from './primitives.ts'
 
 export const RECORD_SIGNING_PREFIX = 'nearai-dht-record:'
 /** kad-dht's wire buffers allow ~4 MiB, but records are pointers (CIDs), never payloads. */
 export const MAX_RECORD_BYTES = 16 * 1024
-
-const Cid = z.string().regex(/^(Qm[1-9A-HJ-NP-Za-km-z]{44}|b[a-z2-7]{20,200})$/, 'expected a CID string')
 
 export const JobRecordPayload = z.object({
   jobId: z.string().min(1).max(64),

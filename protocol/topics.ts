@@ -3,6 +3,9 @@
  * their last path segment so that a schema change never mixes old and new messages on one topic.
  */
 import { GOSSIP_VERSION } from './ids.ts'
+import { JOB_ID_PATTERN } from './primitives.ts'
+
+export { JOB_ID_PATTERN }
 
 /** Network-wide presence: peers announce what they are and which jobs they work on. */
 export const PEERS_TOPIC = `/nearai/peers/${GOSSIP_VERSION}`
@@ -13,8 +16,13 @@ export function jobRoundsTopic (jobId: string): string {
   return `/nearai/job/${jobId}/rounds/${GOSSIP_VERSION}`
 }
 
-/** A job id is used inside topic names and DHT keys, so it is restricted to a safe alphabet. */
-export const JOB_ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/
+const JOB_TOPIC_PATTERN = /^\/nearai\/job\/([^/]+)\/([a-z]+)\/(\d+)$/
+
+/** The parts of a per-job topic name (`/nearai/job/<job>/<kind>/<version>`), or undefined for any other topic. */
+export function parseJobTopic (topic: string): { job: string, kind: string, version: number } | undefined {
+  const match = JOB_TOPIC_PATTERN.exec(topic)
+  return match == null ? undefined : { job: match[1], kind: match[2], version: Number(match[3]) }
+}
 
 export function assertTopicSegment (segment: string): void {
   if (!JOB_ID_PATTERN.test(segment)) {

@@ -1,13 +1,15 @@
 /**
  * @packageDocumentation
  *
- * Averaging for DiLoCo rounds without a central server: matchmaking forms each round's group over
- * gossip, and a butterfly all-reduce averages the members' pseudo-gradients over direct streams.
+ * Averaging for DiLoCo rounds without a central server: matchmaking forms each round's group over the
+ * typed gossip layer, and a butterfly all-reduce combines the members' encoded parts over direct streams
+ * with a pluggable combine rule. The round's reduce step (node/round/allreduce-averager.ts) puts them
+ * together with the encode step; used alone:
  *
  * @example
  * ```ts
- * const mm = new Matchmaking({ pubsub: node.services.pubsub, peerId: node.peerId.toString() })
- * const allReduce = new ButterflyAllReduce({ host: node })
+ * const mm = new Matchmaking({ gossip: peerNode.gossip, peerId: peerNode.peerId })
+ * const allReduce = new ButterflyAllReduce({ host: peerNode.libp2p })
  * await allReduce.start()
  * const { group } = await mm.formGroup({ job, round, vectorLength: delta.length, codec: codec.id, speedBps, deadline })
  * if (group != null) {
@@ -16,12 +18,12 @@
  * }
  * ```
  */
-export { ButterflyAllReduce, type AllReduceHost, type AllReduceComponents, type AllReduceInit, type AllReduceLogger, type RunOptions, type AllReduceResult, type PartReport, type ContributorRecord } from './butterfly.ts'
-export { Matchmaking, type ReadyPubSub, type MatchmakingComponents, type MatchmakingInit, type FormGroupOptions, type FormGroupResult } from './matchmaking.ts'
+export { ButterflyAllReduce, RoundStage, AllReduceRoundError } from './butterfly.ts'
+export type { AllReduceHost, AllReduceComponents, AllReduceInit, AllReduceLogger, RunOptions, AllReduceResult, PartReport, ContributorRecord, GroupAllReduce } from './all-reduce.ts'
+export { Matchmaking, type ReadyGossip, type MatchmakingComponents, type MatchmakingInit, type FormGroupOptions, type FormGroupResult } from './matchmaking.ts'
 export { makeGroup, partitionGroup, type RoundGroup, type MakeGroupOptions } from './group.ts'
 export { partitionVector, speedShares, type Partition } from './partition.ts'
 export { weightedMean, plaintextAggregator, inCanonicalOrder, COMBINE_BLOCK, type ReducedPayload, type CombineRule, type PartAggregator, type PartContribution, type CombinedPart, type WireContribution, type PartMeta } from './combine.ts'
 export { PeerSpeedTracker, DEFAULT_TIMEOUT_POLICY, type TimeoutPolicy, type PeerSpeedSnapshot } from './timeouts.ts'
-export { systemClock, type Clock } from './clock.ts'
-export { GroupAverager, NotInGroupError, type GroupAveragerOptions, type GroupAveragedUpdate } from './round-averager.ts'
+export { systemClock, type Clock } from '../time/clock.ts'
 export { ALLREDUCE_PROTOCOL, jobReadyTopic } from '../../protocol/allreduce.ts'

@@ -6,27 +6,27 @@
  * that heard the same announcements derive the same ordered group; a late announcer, seen by only some,
  * drops out of everyone's group (including its own) instead of splitting the round.
  */
-import { TopicValidatorResult, type Message, type TopicValidatorFn } from '@libp2p/gossipsub'
 import {
-  encodeReadyMessage, jobReadyTopic, parseReadyMessage, canonicalOrder, MAX_GROUP_SIZE, READY_TOPIC_VERSION,
+  jobReadyTopic, canonicalOrder, MAX_GROUP_SIZE, READY_TOPIC_VERSION,
   type ReadyAnnouncement, type GroupConfirmation
 } from '../../protocol/allreduce.ts'
-import { systemClock, sleep, type Clock } from './clock.ts'
+import type { GossipMessage } from '../../protocol/gossip.ts'
+import { systemClock, sleep, type Clock } from '../time/clock.ts'
 import { makeGroup, type RoundGroup } from './group.ts'
 
-/** The part of a gossipsub service that matchmaking uses (`libp2p.services.pubsub` fits). */
-export interface ReadyPubSub {
-  subscribe: (topic: string) => void
-  unsubscribe: (topic: string) => void
-  publish: (topic: string, data: Uint8Array) => Promise<unknown>
-  addEventListener: (type: 'message', listener: (evt: CustomEvent<Message>) => void) => void
-  removeEventListener: (type: 'message', listener: (evt: CustomEvent<Message>) => void) => void
-  /** When present, matchmaking installs a validator so malformed announcements are rejected and not forwarded. */
-  topicValidators?: Map<string, TopicValidatorFn>
+/**
+ * The part of the node's typed gossip that matchmaking uses (node/network/gossip.ts's `TypedGossip` fits):
+ * it validates every message of the ready topic at the edge (a malformed one is rejected, not forwarded,
+ * and costs its sender peer score) and hands over only parsed messages.
+ */
+export interface ReadyGossip {
+  /** Joins `topic`; returns what leaves it. */
+  subscribe: (topic: string, handler: (message: GossipMessage, from: string) => void) => () => void
+  publish: (topic: string, message: GossipMessage) => Promise<unknown>
 }
 
 export interface MatchmakingComponents {
-  pubsub: ReadyPubSub
+  gossip: ReadyGossip
   /** This peer's id string. */
   peerId: string
   clock?: Clock
@@ -73,6 +73,11 @@ export interface FormGroupResult {
   excluded: string[]
 }
 
+/** How long after the deadline members wait for each other's confirmations. */
+export const DEFAULT_CONFIRM_WINDOW_MS = 2_000
+/** Announcements are re-published this often until the deadline (a peer that just subscribed may miss the first). */
+export const DEFAULT_REPUBLISH_MS = 1_000
+
 interface Heard { announcement: ReadyAnnouncement, receivedAt: number }
 
 interface RoundState {
@@ -82,7 +87,7 @@ interface RoundState {
 }
 
 export class Matchmaking {
-  private readonly pubsub: ReadyPubSub
+  private readonly gossip: ReadyGossip
   private readonly peerId: string
   private readonly clock: Clock
   private readonly confirmWindowMs: number
@@ -90,54 +95,35 @@ export class Matchmaking {
   private readonly retainRounds: number
   /** job → round → try → state */
   private readonly jobs = new Map<string, Map<number, Map<number, RoundState>>>()
-  private readonly listener = (evt: CustomEvent<Message>): void => { this.onMessage(evt.detail) }
-  private started = false
+  /** job → leaves its ready topic */
+  private readonly subscriptions = new Map<string, () => void>()
 
   constructor (components: MatchmakingComponents, init: MatchmakingInit = {}) {
-    this.pubsub = components.pubsub
+    this.gossip = components.gossip
     this.peerId = components.peerId
     this.clock = components.clock ?? systemClock
-    this.confirmWindowMs = init.confirmWindowMs ?? 2_000
-    this.republishMs = init.republishMs ?? 1_000
+    this.confirmWindowMs = init.confirmWindowMs ?? DEFAULT_CONFIRM_WINDOW_MS
+    this.republishMs = init.republishMs ?? DEFAULT_REPUBLISH_MS
     this.retainRounds = init.retainRounds ?? 4
   }
 
-  start (): void {
-    if (this.started) return
-    this.started = true
-    this.pubsub.addEventListener('message', this.listener)
-  }
-
   stop (): void {
-    if (!this.started) return
-    this.started = false
-    this.pubsub.removeEventListener('message', this.listener)
-    for (const job of this.jobs.keys()) this.leave(job)
+    for (const job of [...this.jobs.keys()]) this.leave(job)
   }
 
   /** Subscribes to the job's ready topic, so announcements are heard before this peer's own round begins. */
   join (job: string): void {
-    this.start()
     if (this.jobs.has(job)) return
-    const topic = jobReadyTopic(job)
     this.jobs.set(job, new Map())
-    this.pubsub.topicValidators?.set(topic, (_peer, msg) => {
-      if (msg.type !== 'signed') return TopicValidatorResult.Reject
-      try {
-        parseReadyMessage(msg.topic, msg.data, msg.from.toString())
-        return TopicValidatorResult.Accept
-      } catch {
-        return TopicValidatorResult.Reject
-      }
-    })
-    this.pubsub.subscribe(topic)
+    this.subscriptions.set(job, this.gossip.subscribe(jobReadyTopic(job), (message) => {
+      if (message.type === 'allreduce-ready' || message.type === 'allreduce-group') this.record(message)
+    }))
   }
 
   leave (job: string): void {
     if (!this.jobs.delete(job)) return
-    const topic = jobReadyTopic(job)
-    this.pubsub.unsubscribe(topic)
-    this.pubsub.topicValidators?.delete(topic)
+    this.subscriptions.get(job)?.()
+    this.subscriptions.delete(job)
   }
 
   /** State of one try of a round; only the newest `retainRounds` rounds are kept (bounded memory). */
@@ -169,17 +155,6 @@ export class Matchmaking {
     return tries == null ? -1 : Math.max(-1, ...tries.keys())
   }
 
-  private onMessage (msg: Message): void {
-    if (msg.type !== 'signed' || !this.jobs.has(msg.topic.split('/')[3] ?? '')) return
-    let message
-    try {
-      message = parseReadyMessage(msg.topic, msg.data, msg.from.toString())
-    } catch {
-      return
-    }
-    this.record(message)
-  }
-
   private record (message: ReadyAnnouncement | GroupConfirmation): void {
     const state = this.roundState(message.job, message.round, message.attempt, true)
     if (state == null) return
@@ -195,7 +170,7 @@ export class Matchmaking {
 
   private async publish (job: string, message: ReadyAnnouncement | GroupConfirmation): Promise<void> {
     try {
-      await this.pubsub.publish(jobReadyTopic(job), encodeReadyMessage(message))
+      await this.gossip.publish(jobReadyTopic(job), message)
     } catch {
       // No subscribed peers yet (or a transient failure): the next republish tries again.
     }
@@ -220,7 +195,7 @@ export class Matchmaking {
     state.onChange.add(onChange)
     signal?.addEventListener('abort', onAbort, { once: true })
     try {
-      await sleep(this.clock, ms, controller.signal)
+      await sleep(ms, { clock: this.clock, signal: controller.signal })
     } catch {
       // woken early
     } finally {

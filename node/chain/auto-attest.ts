@@ -20,6 +20,7 @@ import { ConfigError } from '../config/load.ts'
 import { DEFAULT_CONTRACT_ACCOUNT } from './dev-chain/genesis.ts'
 import { DEFAULT_STORAGE_DEPOSIT, LedgerCallError, type Job, type Ledger, type RoundAnchors } from './ledger.ts'
 import type { LedgerConfig } from './index.ts'
+import { backoff, sleep } from '../time/clock.ts'
 
 /** Top up the storage deposit when less than this is available: 0.01 NEAR pays for 1 kB (two attestations or so). */
 export const DEFAULT_MIN_STORAGE_AVAILABLE = 10n ** 22n
@@ -122,7 +123,7 @@ export class CheckpointAttester {
     if (!(this.retry.attempts >= 1)) throw new RangeError('retry.attempts must be at least 1')
     this.minStorageAvailable = init.minStorageAvailable ?? DEFAULT_MIN_STORAGE_AVAILABLE
     this.storageDepositAmount = init.storageDeposit ?? DEFAULT_STORAGE_DEPOSIT
-    this.sleep = init.sleep ?? (async ms => await new Promise(resolve => setTimeout(resolve, ms)))
+    this.sleep = init.sleep ?? (async ms => { await sleep(ms) })
   }
 
   /** Rounds waiting in the background queue or being attested now. */
@@ -248,7 +249,7 @@ export class CheckpointAttester {
         return await fn()
       } catch (err) {
         if (attempt >= this.retry.attempts || !isTransientChainError(err)) throw err
-        const delay = Math.min(this.retry.maxDelayMs, this.retry.initialDelayMs * 2 ** (attempt - 1))
+        const delay = backoff(attempt, { initialMs: this.retry.initialDelayMs, maxMs: this.retry.maxDelayMs })
         this.log.warn({ what, attempt, delayMs: delay, err: asError(err) }, 'chain call failed; retrying')
         await this.sleep(delay)
       }

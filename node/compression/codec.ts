@@ -1,7 +1,7 @@
 /**
  * A codec turns a float vector into bytes for the wire and back. The all-reduce sends every part of
  * every update through one; the job spec picks which (`none`, `fp16`, `int8`).
- * Lossy codecs are wrapped in error feedback by the sender (see error-feedback.ts), never by the codec.
+ * Lossy codecs are wrapped in error feedback by the round's encode step (update-encoder.ts), never by the codec.
  */
 export type CodecId = 'none' | 'fp16' | 'int8'
 

@@ -1,26 +1,30 @@
 /**
- * Error feedback for lossy codecs: the sender adds what quantization lost last time to the next vector,
- * so the error is carried forward instead of accumulating across rounds.
+ * Error feedback for lossy codecs: what quantisation lost in one round is added to the next round's update,
+ * so the error is carried forward instead of accumulating. The error is measured on exactly the parts the
+ * all-reduce sends (the same partition, the same payload bytes), so nothing is approximated; it becomes the
+ * carry only when the round's average is accepted (`commit`), so a round that failed is retried with the
+ * same carry.
  */
 import type { VectorCodec } from './codec.ts'
+import type { EncodedUpdate, PartLayout, UpdateEncoder } from './update-encoder.ts'
 
-export class ErrorFeedback {
-  private residual: Float32Array | undefined
-  constructor (private readonly codec: VectorCodec) {}
-
-  /** Encodes `values` plus the carried residual and keeps the new residual. */
-  encode (values: Float32Array): Uint8Array {
-    if (this.residual === undefined || this.residual.length !== values.length) this.residual = new Float32Array(values.length)
-    const r = this.residual
-    const corrected = new Float32Array(values.length)
-    for (let i = 0; i < values.length; i++) corrected[i] = values[i] + r[i]
-    const bytes = this.codec.encode(corrected)
-    const sent = this.codec.decode(bytes)
-    for (let i = 0; i < values.length; i++) r[i] = corrected[i] - sent[i]
-    return bytes
+export function errorFeedbackEncoder (codec: VectorCodec): UpdateEncoder {
+  let carry: Float32Array | undefined
+  return {
+    codec,
+    encode (update: Float32Array, parts: PartLayout): EncodedUpdate {
+      const values = new Float32Array(update)
+      if (carry?.length === update.length) for (let i = 0; i < update.length; i++) values[i] += carry[i]
+      const residual = new Float32Array(update.length)
+      const payloads = parts.offsets.map((offset, k) => {
+        const length = parts.lengths[k]
+        const slice = values.subarray(offset, offset + length)
+        const payload = codec.encode(slice)
+        const decoded = codec.decode(payload)
+        for (let i = 0; i < length; i++) residual[offset + i] = slice[i] - decoded[i]
+        return payload
+      })
+      return { values, payloads, commit: () => { carry = residual } }
+    }
   }
-
-  /** The residual carried into the next call (a checkpointable copy). */
-  getResidual (): Float32Array { return this.residual?.slice() ?? new Float32Array(0) }
-  reset (): void { this.residual = undefined }
 }

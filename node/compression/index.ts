@@ -1,11 +1,15 @@
-/** Codecs for the vectors the all-reduce moves, chosen by the job's codec id. */
+/**
+ * Codecs for the vectors the all-reduce moves, chosen by the job's codec id, and the round's encode step
+ * (update-encoder.ts: per-part encoding with error feedback).
+ */
 import type { CodecId, VectorCodec } from './codec.ts'
 import { fp16Codec } from './fp16.ts'
 import { int8Codec } from './int8.ts'
 import { noneCodec } from './none.ts'
 
 export type { CodecId, VectorCodec } from './codec.ts'
-export { ErrorFeedback } from './error-feedback.ts'
+export { updateEncoder, plainEncoder, type UpdateEncoder, type EncodedUpdate, type PartLayout } from './update-encoder.ts'
+export { errorFeedbackEncoder } from './error-feedback.ts'
 export { noneCodec, fp16Codec, int8Codec }
 
 export function codecFor (id: CodecId): VectorCodec {

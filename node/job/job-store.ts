@@ -8,7 +8,7 @@ import { mkdir, readFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { z } from 'zod'
 import { JobSpec, parseJobSpec } from '../training/job-spec.ts'
-import { JOB_ID_PATTERN } from '../../protocol/topics.ts'
+import { JOB_ID_PATTERN, Sha256Hex } from '../../protocol/primitives.ts'
 import { writeFileAtomic as writeHomeFileAtomic } from '../config/home.ts'
 
 export class JobNotFoundError extends Error {
@@ -21,7 +21,7 @@ export type StoredJob = z.infer<typeof StoredJob>
 const StatePointer = z.object({
   round: z.number().int().min(-1),
   cid: z.string().min(1),
-  weightsSha256: z.string().regex(/^[0-9a-f]{64}$/)
+  weightsSha256: Sha256Hex
 }).strict()
 export type StatePointer = z.infer<typeof StatePointer>
 

@@ -14,6 +14,10 @@ import type { RoundAnnouncement } from '../../protocol/gossip.ts'
 import type { TypedGossip } from '../network/gossip.ts'
 import type { Contribution, GlobalState, StateSync } from '../round/steps.ts'
 import { loadState } from './state-snapshot.ts'
+import { systemClock, type Clock } from '../time/clock.ts'
+
+/** Fetching an announced state (bounded: a peer that announces a CID it cannot serve costs this much at most). */
+export const STATE_FETCH_TIMEOUT_MS = 30_000
 
 interface Candidate { peers: Set<string>, cids: Set<string> }
 
@@ -30,6 +34,7 @@ export interface NetworkStateOptions {
   retainRounds?: number
   /** Called when a state was adopted from the network (to record it locally). */
   onAdopt?: (state: GlobalState, cid: string, weightsSha256: string) => Promise<void>
+  clock?: Clock
 }
 
 export class NetworkState implements StateSync {
@@ -37,8 +42,11 @@ export class NetworkState implements StateSync {
   /** Pending waitForNewer calls: `check` re-tests on each announcement, `release` ends the wait. */
   private readonly waiters = new Set<{ check: () => void, release: () => void }>()
   private unsubscribe?: () => void
+  private readonly clock: Clock
 
-  constructor (private readonly opts: NetworkStateOptions) {}
+  constructor (private readonly opts: NetworkStateOptions) {
+    this.clock = opts.clock ?? systemClock
+  }
 
   start (): void {
     this.unsubscribe = this.opts.gossip.subscribe(jobRoundsTopic(this.opts.job), (message) => {
@@ -63,7 +71,7 @@ export class NetworkState implements StateSync {
       weightsSha256,
       ...(stateCid != null ? { checkpointCid: stateCid } : {}),
       contributions: contributions.slice(0, 1024).map(c => ({ peer: c.peer, samples: Math.round(c.samples) })),
-      at: Date.now()
+      at: Math.floor(this.clock.now())
     }
     this.record(message)
     try {
@@ -96,9 +104,9 @@ export class NetworkState implements StateSync {
     await new Promise<void>(resolve => {
       const waiter = {
         check: (): void => { if (newer()) waiter.release() },
-        release: (): void => { clearTimeout(timer); this.waiters.delete(waiter); signal?.removeEventListener('abort', waiter.release); resolve() }
+        release: (): void => { this.clock.clearTimeout(timer); this.waiters.delete(waiter); signal?.removeEventListener('abort', waiter.release); resolve() }
       }
-      const timer = setTimeout(waiter.release, ms)
+      const timer = this.clock.setTimeout(waiter.release, ms)
       this.waiters.add(waiter)
       signal?.addEventListener('abort', waiter.release, { once: true })
     })
@@ -118,7 +126,7 @@ export class NetworkState implements StateSync {
       let cid: CID
       try { cid = CIDClass.parse(cidString) } catch { continue }
       try {
-        const state = await loadState(this.opts.helia, cid, { expectedWeightsSha256: best.weightsSha256, size: this.opts.modelSize, timeoutMs: this.opts.fetchTimeoutMs ?? 30_000, signal })
+        const state = await loadState(this.opts.helia, cid, { expectedWeightsSha256: best.weightsSha256, size: this.opts.modelSize, timeoutMs: this.opts.fetchTimeoutMs ?? STATE_FETCH_TIMEOUT_MS, signal })
         if (state.job !== this.opts.job || state.round !== best.round) {
           this.opts.logger.warn({ cid: cidString, job: state.job, round: state.round }, 'announced state belongs to another job or round; ignored')
           continue

@@ -1,50 +1,50 @@
 /**
- * A peer training a job: the DiLoCo round loop (round/round-loop.ts) with this node's parts plugged in.
+ * A peer training a job: the DiLoCo round loop (round/round-loop.ts) with this node's steps, wired here and
+ * nowhere else. One round, top to bottom:
  *
- *   data      ShardData: the shards rendezvous hashing assigns this peer for the round, from IPFS
- *   train     H inner AdamW steps from the global weights → pseudo-gradient, weighted by samples
- *   average   AllReduceAverager: matchmaking on gossip, butterfly all-reduce over libp2p, the job's codec
- *   apply     Nesterov outer step in float64 per element → bit-identical weights on every peer
- *   publish   state snapshot on IPFS (a TensorFlow.js checkpoint + outer momentum), local state pointer,
- *             round announcement on gossip; every K rounds a provided checkpoint and a chain attestation
- *   catch up  NetworkState: a peer that is behind adopts the newest announced state (verified by hash)
+ *   train     ShardTrainer       this round's shards (rendezvous hashing among the live peers) → H inner AdamW steps → pseudo-gradient
+ *   encode    updateEncoder      each part of the group's partition through the job's codec, error carried across rounds
+ *   reduce    AllReduceAverager  matchmaking on gossip → butterfly all-reduce over libp2p → combine rule (weighted mean)
+ *   apply     outerStep          Nesterov outer step in float64 per element → bit-identical weights on every peer
+ *   publish   StatePublisher     state on IPFS, local state pointer, pins, round announcement on gossip
+ *   evaluate  HeldOutEvaluator   held-out accuracy and loss at checkpoints and every `eval.every` rounds
+ *   attest    (from the caller)  checkpoints attested on chain in the background (round/attest-step.ts)
+ *
+ * and before each round, catch up: NetworkState adopts the newest announced state when this peer is behind.
  */
 import type { Logger } from 'pino'
 import { CID } from 'multiformats/cid'
 import type { PeerNode } from '../network/peer-node.ts'
-import { jobReadyTopic } from '../allreduce/index.ts'
-import { sleep, systemClock } from '../allreduce/clock.ts'
-import { codecFor } from '../compression/index.ts'
-import { AllReduceAverager, type MatchWindowPolicy } from '../round/allreduce-averager.ts'
+import { ButterflyAllReduce, jobReadyTopic, Matchmaking, weightedMean } from '../allreduce/index.ts'
+import { codecFor, updateEncoder } from '../compression/index.ts'
+import { AllReduceAverager } from '../round/allreduce-averager.ts'
+import { outerStep } from '../round/apply-step.ts'
+import { HeldOutEvaluator } from '../round/evaluate-step.ts'
+import { MatchWindow } from '../round/match-window.ts'
+import { StatePublisher } from '../round/publish-step.ts'
 import { runRounds } from '../round/round-loop.ts'
-import type { GlobalState, LocalUpdate, RoundResult } from '../round/steps.ts'
-import { assertTrainable, buildModel } from '../training/models.ts'
-import { evaluateWithLoss, trainLocal, type Evaluation, type Samples } from '../training/local-trainer.ts'
-import { OuterOptimizer, weightsHash } from '../training/outer-optimizer.ts'
-import { flattenWeights } from '../training/weights.ts'
-import { assignShards } from '../training/assignment.ts'
-import { pinRm } from '../storage/pins.ts'
-import { ContentNotFoundError, FetchTimeoutError } from '../storage/errors.ts'
-import { jobRoundsTopic } from '../../protocol/topics.ts'
-import { loadStatePointer, saveStatePointer, type StoredJob } from './job-store.ts'
-import { NetworkState } from './network-state.ts'
-import { loadState, publishState } from './state-snapshot.ts'
-import { ShardData } from './shard-data.ts'
-import { sliceSamples } from '../training/data/mnist.ts'
-import type { CheckpointAttestationInput } from '../chain/auto-attest.ts'
+import { attestStep, type CheckpointAttesterLike } from '../round/attest-step.ts'
+import type { GlobalState, RoundAttester, RoundResult } from '../round/steps.ts'
 import { evaluateDeterministic } from '../training/deterministic-eval.ts'
+import { ShardTrainer } from '../round/train-step.ts'
+import { assertTrainable, buildModel } from '../training/models.ts'
+import type { Evaluation, Samples } from '../training/local-trainer.ts'
+import { weightsHash } from '../training/outer-optimizer.ts'
+import { flattenWeights } from '../training/weights.ts'
+import { withTimeout } from '../time/clock.ts'
+import { jobRoundsTopic } from '../../protocol/topics.ts'
+import { loadStatePointer, type StoredJob } from './job-store.ts'
+import { NetworkState } from './network-state.ts'
+import { openJobData } from './shard-data.ts'
+import { loadState } from './state-snapshot.ts'
 
-/** What a checkpoint attester needs (node/chain/auto-attest.ts provides one). */
-export interface CheckpointAttesterLike {
-  attestInBackground: (input: CheckpointAttestationInput) => void
-  drain: () => Promise<unknown>
-}
-
-export interface RoundEvent extends RoundResult {
-  job: string
-  rounds: number
-  evaluation?: Evaluation
-}
+/** How long a starting peer listens for newer announced state before its first round. */
+export const JOIN_WAIT_MS = 5_000
+/** Reading this peer's own last state from its blockstore. */
+const LOCAL_STATE_TIMEOUT_MS = 30_000
+/** Meeting the job's peers through the DHT: each attempt's deadline, and how often (peers that start later find this one). */
+const RENDEZVOUS_TIMEOUT_MS = 20_000
+const RENDEZVOUS_EVERY_MS = 30_000
 
 export interface RunJobOptions {
   peer: PeerNode
@@ -52,14 +52,12 @@ export interface RunJobOptions {
   job: StoredJob
   logger: Logger
   signal?: AbortSignal
-  /** How long a starting peer listens for newer announced state before its first round (ms). */
+  /** How long a starting peer listens for newer announced state before its first round (ms; JOIN_WAIT_MS). */
   joinWaitMs?: number
-  fetchTimeoutMs?: number
-  window?: Partial<MatchWindowPolicy>
+  /** The chain attester (round/attest-step.ts's openChainAttester), when this node attests checkpoints on chain. */
   attester?: CheckpointAttesterLike
-  onRound?: (event: RoundEvent) => void | Promise<void>
-  /** Runs after the inner steps, before the averaging (tests that run several peers on one thread use it). */
-  afterTrain?: (round: number) => Promise<void>
+  /** Called with each completed round's result, after its `event: 'round'` log line (tests, dashboards). */
+  onRound?: (result: RoundResult) => void
 }
 
 export interface JobOutcome { state: GlobalState, weightsSha256: string, stateCid?: string, evaluation?: Evaluation }
@@ -67,45 +65,26 @@ export interface JobOutcome { state: GlobalState, weightsSha256: string, stateCi
 export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
   const { peer, job: { spec }, logger } = opts
   const signal = opts.signal ?? new AbortController().signal
-  assertTrainable(spec.model)
-  const model = buildModel(spec.model, spec.seed)
-  const initial = flattenWeights(model)
-  const size = initial.length
   const self = peer.peerId
+  assertTrainable(spec.model)
+  // Two instances of the model: one the inner steps train, one that publishes and evaluates states.
+  const trainModel = buildModel(spec.model, spec.seed)
+  const stateModel = buildModel(spec.model, spec.seed)
+  const initial = flattenWeights(trainModel)
+  const size = initial.length
 
-  const decode = spec.model.kind === 'char-transformer' ? { context: spec.model.context } : {}
-  const inputShape = spec.model.kind === 'mlp' ? [spec.model.inputs] : spec.model.kind === 'cnn' ? [...spec.model.inputShape] : undefined
-  // The data may not be reachable yet (its providers still starting, a slow link): retry with backoff.
-  const data = await retrying(logger, 'dataset', signal, async () => {
-    const opened = await ShardData.open(peer.helia, spec.dataset, { timeoutMs: opts.fetchTimeoutMs, signal, decode, inputShape })
-    await opened.shard(0, signal) // the samples fit the model (fails now, with both shapes, rather than every round)
-    return opened
-  })
-  let evalSet: Samples | undefined
-  const evalDataset = spec.evalDataset
-  if (evalDataset != null) {
-    evalSet = await retrying(logger, 'evaluation dataset', signal, async () => {
-      const all = await (await ShardData.open(peer.helia, evalDataset, { timeoutMs: opts.fetchTimeoutMs, signal, decode, inputShape })).all(signal)
-      return sliceSamples(all, 0, Math.min(all.count, spec.eval.maxSamples))
-    })
-  }
+  const { data, evalSet } = await openJobData(peer.helia, spec, { signal, logger })
   logger.info({ job: spec.id, dataset: spec.dataset, shards: data.shardCount, samples: data.manifest.totalSamples, parameters: size, evalSamples: evalSet?.count }, 'job data found')
+  const resumed = await resumeLocalState(opts, size)
+  const state = resumed?.state ?? { round: -1, weights: initial, momentum: new Float32Array(size) }
 
-  // Where this peer resumes: its own last state (a restart), verified against the recorded hash.
-  let state: GlobalState = { round: -1, weights: initial, momentum: new Float32Array(size) }
-  let lastCid: string | undefined
-  const pointer = await loadStatePointer(opts.home, spec.id)
-  if (pointer != null) {
-    try {
-      const local = await loadState(peer.helia, CID.parse(pointer.cid), { expectedWeightsSha256: pointer.weightsSha256, size, offline: true, timeoutMs: 30_000 })
-      state = { round: local.round, weights: local.weights, momentum: local.momentum.length > 0 ? local.momentum : new Float32Array(size) }
-      lastCid = pointer.cid
-      logger.info({ round: state.round, cid: pointer.cid }, 'resumed from the local state')
-    } catch (err) {
-      logger.warn({ cid: pointer.cid, err: (err as Error).message }, 'local state unreadable; starting from the network or the initial weights')
-    }
+  // The job's peers this node is connected to (the ready topic's subscribers), itself included.
+  const livePeers = (): string[] => {
+    const subscribers = peer.libp2p.services.pubsub.getSubscribers(jobReadyTopic(spec.id)).map(String)
+    return [...new Set([self, ...subscribers])].sort()
   }
-
+  const pace = new MatchWindow()
+  // Catching up: the job's round announcements; a state adopted from them becomes this peer's newest (publish.adopt).
   const network = new NetworkState({
     job: spec.id,
     gossip: peer.gossip,
@@ -113,163 +92,116 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
     peerId: self,
     modelSize: size,
     logger,
-    fetchTimeoutMs: opts.fetchTimeoutMs,
     onAdopt: async (adopted, cid, weightsSha256) => {
       logger.info({ round: adopted.round, cid, hash: weightsSha256.slice(0, 12) }, 'adopted the network state')
-      lastCid = cid
-      await saveStatePointer(opts.home, spec.id, { round: adopted.round, cid, weightsSha256 })
+      await publish.adopt(adopted, cid, weightsSha256)
     }
   })
-  // The job's peers this node is connected to (the ready topic's subscribers), itself included.
-  const livePeers = (): string[] => {
-    const subscribers = peer.libp2p.services.pubsub.getSubscribers(jobReadyTopic(spec.id)).map(String)
-    return [...new Set([self, ...subscribers])].sort()
-  }
-  const averager = new AllReduceAverager({
-    job: spec.id,
-    host: peer.libp2p,
-    pubsub: peer.libp2p.services.pubsub,
-    peerId: self,
-    codec: codecFor(spec.codec),
-    logger: logger.child({ component: 'averager' }),
-    errorFeedback: spec.codec !== 'none',
-    minGroupSize: spec.minPeers,
-    window: opts.window,
-    livePeers
-  })
-  network.start()
-  await averager.start()
-  peer.joinJob(spec.id)
 
-  // Meet the job's other peers through the DHT, now and every 30 s (peers that start later find this one).
+  // The round's steps, in the order its data flows through them.
+  const train = new ShardTrainer({ job: spec.id, self, data, model: trainModel, inner: spec.inner, seed: spec.seed, livePeers, pace, logger })
+  const encoder = updateEncoder(codecFor(spec.codec))
+  const reduce = new AllReduceAverager({
+    matchmaking: new Matchmaking({ gossip: peer.gossip, peerId: self }),
+    encoder,
+    allReduce: new ButterflyAllReduce({ host: peer.libp2p, logger: logger.child({ component: 'allreduce' }) }),
+    logger: logger.child({ component: 'averager' })
+  }, { job: spec.id, combine: weightedMean, minGroupSize: spec.minPeers, window: pace, livePeers })
+  const apply = outerStep(spec.outer)
+  const publish = new StatePublisher({ helia: peer.helia, model: stateModel, home: opts.home, job: spec.id, announcer: network, resumedCid: resumed?.cid, signal })
+  const evaluate = new HeldOutEvaluator(stateModel, evalSet, spec.eval.every)
+  const attest = attestingStep(opts, evalSet, logger)
+
+  network.start()
+  await reduce.start()
+  peer.joinJob(spec.id)
+  const meeting = await meetJobPeers(peer, spec.id, signal, logger)
+  try {
+    if (await network.waitForNewer(state.round, opts.joinWaitMs ?? JOIN_WAIT_MS, signal)) logger.info({ newest: network.newest()?.round }, 'the network is ahead; catching up')
+    const final = await runRounds(state, {
+      rounds: spec.rounds,
+      checkpointEvery: spec.checkpointEvery,
+      steps: { train, reduce, apply, publish, evaluate, attest },
+      sync: network,
+      logger,
+      signal,
+      diagnose: async () => ({ ...await peer.health.snapshot(), jobPeers: livePeers().length - 1, presenceDials: peer.presenceDials, repairs: peer.health.repairs }),
+      onRound: (result) => { logRound(logger, spec.rounds, result); opts.onRound?.(result) }
+    })
+    const weightsSha256 = weightsHash(final.weights)
+    // The last evaluation may be of another state (this peer adopted the final one from the network).
+    return { state: final, weightsSha256, stateCid: publish.lastCid, evaluation: evaluate.final(final.weights, weightsSha256) }
+  } finally {
+    meeting.stop()
+    peer.leaveJob(spec.id)
+    await reduce.stop()
+    network.stop()
+    await attest?.drain()
+    trainModel.dispose()
+    stateModel.dispose()
+  }
+}
+
+/**
+ * The attest step, when this node attests: the job's evaluation set is what validators evaluate every checkpoint
+ * on, so a job without one is not attested by its trainers either (an anchor needs agreeing validators).
+ */
+function attestingStep ({ attester, job: { spec } }: RunJobOptions, evalSet: Samples | undefined, logger: Logger): RoundAttester | undefined {
+  if (attester == null) return undefined
+  if (evalSet == null) {
+    logger.warn({ job: spec.id }, 'not attesting checkpoints: the job names no evaluation dataset (evalDataset), which validators evaluate them on')
+    return undefined
+  }
+  return attestStep(attester, logger, (weights) => evaluateDeterministic(spec.model, weights, evalSet).loss)
+}
+
+/** Where this peer resumes after a restart: its own last state, read from its blockstore and checked against the recorded hash. */
+async function resumeLocalState ({ peer, home, job: { spec }, logger }: RunJobOptions, size: number): Promise<{ state: GlobalState, cid: string } | undefined> {
+  const pointer = await loadStatePointer(home, spec.id)
+  if (pointer == null) return undefined
+  try {
+    const local = await loadState(peer.helia, CID.parse(pointer.cid), { expectedWeightsSha256: pointer.weightsSha256, size, offline: true, timeoutMs: LOCAL_STATE_TIMEOUT_MS })
+    logger.info({ round: local.round, cid: pointer.cid }, 'resumed from the local state')
+    return { state: { round: local.round, weights: local.weights, momentum: local.momentum.length > 0 ? local.momentum : new Float32Array(size) }, cid: pointer.cid }
+  } catch (err) {
+    logger.warn({ cid: pointer.cid, err: (err as Error).message }, 'local state unreadable; starting from the network or the initial weights')
+    return undefined
+  }
+}
+
+/** Meets the job's other peers through the DHT, now and then every RENDEZVOUS_EVERY_MS (peers that start later find this one). */
+async function meetJobPeers (peer: PeerNode, job: string, signal: AbortSignal, logger: Logger): Promise<{ stop: () => void }> {
   const meet = async (): Promise<void> => {
     try {
-      await peer.rendezvous(jobRoundsTopic(spec.id), { signal: AbortSignal.any([signal, AbortSignal.timeout(20_000)]) })
+      await peer.rendezvous(jobRoundsTopic(job), { signal: withTimeout(signal, RENDEZVOUS_TIMEOUT_MS) })
     } catch (err) {
       logger.debug({ err: (err as Error).message }, 'rendezvous incomplete')
     }
   }
   await meet()
-  const meetTimer = setInterval(() => { void meet() }, 30_000)
-  meetTimer.unref()
-
-  let lastEvaluation: Evaluation | undefined
-  let evaluatedHash: string | undefined
-  let lastUpdate: { round: number, from: string, update: LocalUpdate } | undefined
-  let lastWasCheckpoint = true // the state resumed from is kept pinned
-  try {
-    const joinWaitMs = opts.joinWaitMs ?? 5_000
-    if (await network.waitForNewer(state.round, joinWaitMs, signal)) logger.info({ newest: network.newest()?.round }, 'the network is ahead; catching up')
-    const final = await runRounds(state, {
-      rounds: spec.rounds,
-      checkpointEvery: spec.checkpointEvery,
-      logger,
-      signal,
-      sync: network,
-      averager,
-      diagnose: async () => ({ ...await peer.health.snapshot(), jobPeers: livePeers().length - 1, presenceDials: peer.presenceDials, repairs: peer.health.repairs }),
-      trainer: {
-        train: async (current, round, roundSignal) => {
-          // A retry of the same round from the same state (its group failed to form) reuses the update.
-          const from = weightsHash(current.weights)
-          if (lastUpdate?.round === round && lastUpdate.from === from) return lastUpdate.update
-          const peers = livePeers()
-          const mine = assignShards({ jobId: spec.id, round, peerIds: peers, shardCount: data.shardCount }).get(self) ?? []
-          const samples = await data.shards(mine, roundSignal)
-          const started = Date.now()
-          const update = samples == null
-            ? { pseudoGradient: new Float32Array(size), samples: 0, loss: 0 }
-            : await trainLocal(model, current.weights, samples, {
-              ...spec.inner,
-              seed: (spec.seed * 1_000_003 + round * 7919 + peers.indexOf(self)) >>> 0
-            })
-          averager.observeTrainingTime(Date.now() - started)
-          logger.info({ event: 'trained', round, shards: mine, peers: peers.length, samples: update.samples, loss: update.loss, ms: Date.now() - started }, 'inner steps done')
-          await opts.afterTrain?.(round)
-          lastUpdate = { round, from, update }
-          return update
-        }
-      },
-      outer: {
-        apply: (current, average, round) => {
-          const optimizer = new OuterOptimizer(spec.outer, current.momentum)
-          const weights = optimizer.step(current.weights, average)
-          return { round, weights, momentum: optimizer.getMomentum() }
-        },
-        hash: weightsHash
-      },
-      publisher: {
-        publish: async (next, result) => {
-          const totalSamples = result.contributions.reduce((s, c) => s + c.samples, 0)
-          const published = await publishState(peer.helia, model, next, { job: spec.id, parent: lastCid, provide: result.checkpoint, metrics: { samples: totalSamples }, contributions: result.contributions, signal })
-          const cid = published.cid.toString()
-          await saveStatePointer(opts.home, spec.id, { round: next.round, cid, weightsSha256: published.weightsSha256 })
-          // Keep the newest state and every checkpoint; earlier in-between snapshots are unpinned.
-          if (lastCid != null && lastCid !== cid && !lastWasCheckpoint) await pinRm(peer.helia, CID.parse(lastCid)).catch(() => {})
-          lastCid = cid
-          lastWasCheckpoint = result.checkpoint
-          await network.announce(next.round, published.weightsSha256, cid, result.contributions)
-          const evaluate = evalSet != null && (result.checkpoint || (next.round + 1) % spec.eval.every === 0)
-          lastEvaluation = evaluate ? evaluateWithLoss(model, next.weights, evalSet!) : undefined
-          evaluatedHash = evaluate ? published.weightsSha256 : undefined
-          // A training peer whose account is a validator attests exactly what a validator computes: the deterministic
-          // evaluation of these weights on the job's evaluation set (node/validator); without one it attests nothing.
-          if (result.checkpoint && opts.attester != null && evalSet != null) {
-            let evalLoss: number | undefined
-            try { evalLoss = evaluateDeterministic(spec.model, next.weights, evalSet).loss } catch (err) { logger.warn({ round: next.round, err: (err as Error).message }, 'not attesting: no deterministic evaluation of this checkpoint') }
-            if (evalLoss != null) opts.attester.attestInBackground({ round: next.round, checkpointCid: cid, weightsSha256: published.weightsSha256, contributions: result.contributions, evalLoss })
-          }
-          return cid
-        }
-      },
-      onRound: async (result) => {
-        const event: RoundEvent = { ...result, job: spec.id, rounds: spec.rounds, ...(lastEvaluation != null ? { evaluation: lastEvaluation } : {}) }
-        logger.info({
-          event: 'round',
-          round: result.round,
-          rounds: spec.rounds,
-          loss: result.loss,
-          samples: result.samples,
-          peers: result.contributions.length,
-          contributions: result.contributions,
-          dropped: result.dropped,
-          bytesSent: result.bytesSent,
-          bytesReceived: result.bytesReceived,
-          hash: result.weightsSha256,
-          stateCid: result.stateCid,
-          checkpoint: result.checkpoint,
-          ms: result.millis,
-          ...(lastEvaluation != null ? { evalAccuracy: lastEvaluation.accuracy, evalLoss: lastEvaluation.loss } : {})
-        }, 'round')
-        await opts.onRound?.(event)
-      }
-    })
-    const weightsSha256 = weightsHash(final.weights)
-    // The last evaluation may be of another state (this peer adopted the final one from the network).
-    if (evalSet != null && (lastEvaluation == null || evaluatedHash !== weightsSha256)) lastEvaluation = evaluateWithLoss(model, final.weights, evalSet)
-    return { state: final, weightsSha256, stateCid: lastCid, evaluation: lastEvaluation }
-  } finally {
-    clearInterval(meetTimer)
-    peer.leaveJob(spec.id)
-    await averager.stop()
-    network.stop()
-    await opts.attester?.drain()
-    model.dispose()
-  }
+  const timer = setInterval(() => { void meet() }, RENDEZVOUS_EVERY_MS)
+  timer.unref()
+  return { stop: () => { clearInterval(timer) } }
 }
 
-/** Runs `fn` until it succeeds, waiting 2, 4, 8... (at most 60) seconds between tries; only an abort stops it. */
-async function retrying<T> (logger: Logger, what: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn()
-    } catch (err) {
-      // Only fetches are retried: content that is there but wrong (bad manifest, samples that do not fit the
-      // model, an invalid spec) will not get better.
-      if (signal.aborted || !(err instanceof ContentNotFoundError || err instanceof FetchTimeoutError || /LoadBlockFailed|InsufficientProviders|NoPeers/.test((err as Error).name))) throw err
-      const delay = Math.min(60_000, 1000 * 2 ** attempt)
-      logger.warn({ attempt, retryInMs: delay, err: (err as Error).message }, `could not fetch the ${what}; retrying`)
-      await sleep(systemClock, delay, signal)
-    }
-  }
+/** The `event: 'round'` line the demo and the tests read. */
+function logRound (logger: Logger, rounds: number, result: RoundResult): void {
+  const { evaluation } = result
+  logger.info({
+    event: 'round',
+    round: result.round,
+    rounds,
+    loss: result.loss,
+    samples: result.samples,
+    peers: result.contributions.length,
+    contributions: result.contributions,
+    dropped: result.dropped,
+    bytesSent: result.bytesSent,
+    bytesReceived: result.bytesReceived,
+    hash: result.weightsSha256,
+    stateCid: result.stateCid,
+    checkpoint: result.checkpoint,
+    ms: result.millis,
+    ...(evaluation != null ? { evalAccuracy: evaluation.accuracy, evalLoss: evaluation.loss } : {})
+  }, 'round')
 }

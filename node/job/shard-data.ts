@@ -4,11 +4,16 @@
  * and the held-out evaluation set.
  */
 import type { Helia } from '@helia/interface'
+import type { Logger } from 'pino'
 import { CID } from 'multiformats/cid'
 import type { DatasetManifest } from '../../protocol/dataset-manifest.ts'
 import { getDatasetManifest, getShardBytes } from '../storage/datasets.ts'
+import { ContentNotFoundError, FetchTimeoutError } from '../storage/errors.ts'
 import { decodeShard, type DecodeShardOptions } from '../training/data/decode-shard.ts'
+import { sliceSamples } from '../training/data/mnist.ts'
+import type { JobSpec } from '../training/job-spec.ts'
 import { labelsPerSample, type Samples } from '../training/local-trainer.ts'
+import { backoff, sleep, type BackoffPolicy } from '../time/clock.ts'
 
 /** The dataset's samples do not fit the job's model: a configuration error, not worth retrying. */
 export class IncompatibleDataError extends Error {
@@ -72,5 +77,63 @@ export class ShardData {
 
   async all (signal?: AbortSignal): Promise<Samples> {
     return (await this.shards(this.manifest.shards.map((_, i) => i), signal))!
+  }
+}
+
+/** Waits between tries to fetch the job's data: 2, 4, 8... seconds, at most a minute. */
+export const DATA_RETRY: BackoffPolicy = { initialMs: 2_000, maxMs: 60_000 }
+
+export interface JobData {
+  /** The training shards. */
+  data: ShardData
+  /** The held-out samples the job evaluates on (at most `eval.maxSamples`), when it names an evaluation dataset. */
+  evalSet?: Samples
+}
+
+/**
+ * Opens the job's datasets, shaped for its model. The data may not be reachable yet (its providers still
+ * starting, a slow link): fetches are retried with backoff until the signal aborts. Content that is there
+ * but wrong (a bad manifest, samples that do not fit the model) fails at once: it will not get better.
+ */
+export async function openJobData (helia: Helia, spec: JobSpec, opts: { signal: AbortSignal, logger: Logger, timeoutMs?: number }): Promise<JobData> {
+  const data = await retryingFetch(opts, 'dataset', async () => {
+    const opened = await openForModel(helia, spec, spec.dataset, opts)
+    await opened.shard(0, opts.signal) // the samples fit the model (fails now, with both shapes, rather than every round)
+    return opened
+  })
+  const evalDataset = spec.evalDataset
+  if (evalDataset == null) return { data }
+  const evalSet = await retryingFetch(opts, 'evaluation dataset', async () => await loadEvaluationSamples(helia, spec, evalDataset, opts))
+  return { data, evalSet }
+}
+
+/** A dataset of the job, decoded and shaped for its model. */
+async function openForModel (helia: Helia, spec: JobSpec, cid: string, opts: { signal?: AbortSignal, timeoutMs?: number }): Promise<ShardData> {
+  const decode = spec.model.kind === 'char-transformer' ? { context: spec.model.context } : {}
+  const inputShape = spec.model.kind === 'mlp' ? [spec.model.inputs] : spec.model.kind === 'cnn' ? [...spec.model.inputShape] : undefined
+  return await ShardData.open(helia, cid, { timeoutMs: opts.timeoutMs, signal: opts.signal, decode, inputShape })
+}
+
+/**
+ * The job's evaluation samples as every trainer and validator reads them: the dataset `cid` (the spec's
+ * `evalDataset`) decoded for the job's model, its first `eval.maxSamples` samples in the dataset's order. One
+ * definition, so that the deterministic evaluation attested on chain runs on the same samples everywhere.
+ */
+export async function loadEvaluationSamples (helia: Helia, spec: JobSpec, cid: string, opts: { signal?: AbortSignal, timeoutMs?: number } = {}): Promise<Samples> {
+  const all = await (await openForModel(helia, spec, cid, opts)).all(opts.signal)
+  return sliceSamples(all, 0, Math.min(all.count, spec.eval.maxSamples))
+}
+
+/** Runs `fetch` until it succeeds, waiting DATA_RETRY between tries while the content cannot be found; only an abort stops it. */
+async function retryingFetch<T> ({ signal, logger }: { signal: AbortSignal, logger: Logger }, what: string, fetch: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fetch()
+    } catch (err) {
+      if (signal.aborted || !(err instanceof ContentNotFoundError || err instanceof FetchTimeoutError)) throw err
+      const delay = backoff(attempt, DATA_RETRY)
+      logger.warn({ attempt, retryInMs: delay, err: (err as Error).message }, `could not fetch the ${what}; retrying`)
+      await sleep(delay, { signal })
+    }
   }
 }

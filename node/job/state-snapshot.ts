@@ -10,7 +10,7 @@ import type { Helia } from '@helia/interface'
 import type { CID } from 'multiformats/cid'
 import type * as tf from '@tensorflow/tfjs'
 import { getCheckpoint, publishCheckpoint } from '../storage/checkpoints.ts'
-import { InvalidContentError } from '../storage/errors.ts'
+import { HashMismatchError, InvalidContentError } from '../storage/errors.ts'
 import { modelArtifacts } from '../storage/checkpoint-model.ts'
 import { setFlatWeights } from '../training/weights.ts'
 import { weightsHash } from '../training/outer-optimizer.ts'
@@ -52,7 +52,7 @@ export async function publishState (helia: Helia, model: tf.LayersModel, state: 
   if (published.manifest.weights.sha256 !== expected) {
     // The checkpoint would commit to other bytes than the round's hash: a model whose weights are not all in
     // flattenWeights' order. Refuse rather than announce two hashes for one state.
-    throw new Error(`checkpoint weights hash ${published.manifest.weights.sha256} differs from the state's ${expected}`)
+    throw new HashMismatchError(published.cid, `checkpoint weights hash ${published.manifest.weights.sha256} differs from the state's ${expected}`, expected, published.manifest.weights.sha256)
   }
   return { cid: published.cid, weightsSha256: expected }
 }

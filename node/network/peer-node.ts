@@ -1,7 +1,7 @@
 /**
  * A running NearAI node: the libp2p/Helia host plus the network behaviour every node shares, whether it is
- * a training peer or a bootstrap node: dialling the bootstrap list (with retries), typed gossip, signed DHT
- * records, presence announcements on the peers topic, topic rendezvous for job groups, and the repairs of
+ * a training peer or a bootstrap node: dialling the bootstrap list (with retries), typed gossip, presence
+ * announcements on the peers topic, topic rendezvous for job groups, and the repairs of
  * NetworkHealth.
  *
  * Peers of one job meet two ways: the DHT rendezvous (run-job) and presence. A presence announcement names
@@ -17,7 +17,6 @@ import type { Logger } from 'pino'
 import { createHost, type Host, type NodeHelia, type NodeLibp2p } from './host.ts'
 import type { HostNetworkOptions } from './libp2p-options.ts'
 import { TypedGossip } from './gossip.ts'
-import { DhtRecords } from './dht-records.ts'
 import { joinRendezvous, type RendezvousResult } from './rendezvous.ts'
 import { NetworkHealth } from './network-health.ts'
 import { watchRelayedConnections } from './limited-connections.ts'
@@ -47,7 +46,6 @@ export interface PeerNodeOptions extends Omit<HostNetworkOptions, 'privateKey'> 
 
 export class PeerNode {
   readonly gossip: TypedGossip
-  readonly records: DhtRecords
   readonly health: NetworkHealth
   private readonly jobSet = new Set<string>()
   private readonly presenceTimers = new Set<NodeJS.Timeout>()
@@ -66,7 +64,6 @@ export class PeerNode {
   private constructor (readonly host: Host, private readonly opts: PeerNodeOptions) {
     const log = opts.logger
     this.gossip = new TypedGossip(host.libp2p.services.pubsub, log.child({ component: 'gossip' }))
-    this.records = new DhtRecords({ dht: host.libp2p.services.dht, privateKey: opts.privateKey, peerId: host.peerId, now: opts.now })
     this.health = new NetworkHealth(host.libp2p, log.child({ component: 'network-health' }), opts.healthIntervalMs)
     this.unwatchRelayed = watchRelayedConnections(host.libp2p, log.child({ component: 'relay' }))
   }

@@ -1,147 +1,144 @@
 /**
- * The round's averaging step over the network: matchmaking on the job's ready topic forms the group, the
- * butterfly all-reduce averages the pseudo-gradients, weighted by samples, through the job's codec.
+ * The reduce step of a round over the network. Its parts come in as components (the js-libp2p pattern),
+ * each behind a narrow interface, so tests give it in-memory ones:
+ *
+ *   matchmaking  forms the round's group on the job's ready topic      (GroupFormation: Matchmaking)
+ *   encoder      the encode step: codec + per-part error feedback       (UpdateEncoder: node/compression)
+ *   allReduce    moves the encoded parts and reduces them               (GroupAllReduce: ButterflyAllReduce)
+ *
+ * and the combine rule decides what a part's reduction is: the weighted mean of samples today; a robust rule
+ * (trimmed mean, coordinate-wise median) is another `combine`, a ciphertext sum another `aggregator` (with an
+ * encoder that encrypts). Data flow: update → group → payloads (encoded once) → all-reduce → average.
  *
  * No fixed timeouts: the group closes as soon as every connected peer of the job is ready, so a round waits
- * for its slowest live peer; the window (a multiple of the measured training time, with a floor and a cap)
- * only bounds how long a stalled peer can hold the others. A peer that misses it is left out of this round
- * and catches up from the announced state.
+ * for its slowest live peer; the window (match-window.ts) only bounds how long a stalled peer can hold the
+ * others. A peer that misses it is left out of this round and catches up from the announced state.
  */
-import type { Logger } from 'pino'
-import { ButterflyAllReduce, Matchmaking, partitionGroup, plaintextAggregator, weightedMean, type AllReduceHost, type Partition, type ReadyPubSub } from '../allreduce/index.ts'
-import type { VectorCodec } from '../compression/codec.ts'
-import type { AveragedUpdate, LocalUpdate, RoundAverager } from './steps.ts'
+import { partitionGroup } from '../allreduce/group.ts'
+import { plaintextAggregator, weightedMean, type CombineRule, type PartAggregator } from '../allreduce/combine.ts'
+import type { GroupAllReduce } from '../allreduce/all-reduce.ts'
+import type { FormGroupOptions, FormGroupResult } from '../allreduce/matchmaking.ts'
+import type { UpdateEncoder } from '../compression/update-encoder.ts'
+import { systemClock, type Clock } from '../time/clock.ts'
+import { MatchWindow } from './match-window.ts'
 import { RoundFailedError } from './round-loop.ts'
+import type { AveragedUpdate, LocalUpdate, RoundAverager } from './steps.ts'
 
-export interface MatchWindowPolicy {
-  floorMs: number
-  capMs: number
-  /** Window = fraction × (EWMA of this peer's training time per round), within [floorMs, capMs]. */
-  fraction: number
+/** What the averager needs of matchmaking (`Matchmaking` fits). */
+export interface GroupFormation {
+  /** Starts listening to the job's ready topic (announcements may come before this peer's own round). */
+  join: (job: string) => void
+  stop: () => void
+  /** The highest try of `round` any peer announced (-1: none). */
+  highestAttempt: (job: string, round: number) => number
+  formGroup: (opts: FormGroupOptions) => Promise<FormGroupResult>
 }
 
-/**
- * Generous on purpose: the group closes as soon as every connected peer of the job is ready, so the window
- * only costs time when a connected peer is stalled; too short a window splits rounds between peers whose
- * speeds differ (a loaded machine, a slower GPU), the failure users of decentralized training complain of most.
- */
-export const DEFAULT_MATCH_WINDOW: MatchWindowPolicy = { floorMs: 10_000, capMs: 120_000, fraction: 3 }
+export interface AllReduceAveragerComponents {
+  matchmaking: GroupFormation
+  encoder: UpdateEncoder
+  allReduce: GroupAllReduce
+  /** A pino logger fits. */
+  logger: { info: (obj: object, msg: string) => void }
+  clock?: Clock
+}
 
-export interface AllReduceAveragerOptions {
+export interface AllReduceAveragerInit {
   job: string
-  host: AllReduceHost
-  pubsub: ReadyPubSub
-  peerId: string
-  codec: VectorCodec
-  logger: Logger
-  window?: Partial<MatchWindowPolicy>
-  /** Compensate quantisation error across rounds (recommended for lossy codecs). */
-  errorFeedback?: boolean
+  /** How the contributions to one part are combined (default: the weighted mean of samples). */
+  combine?: CombineRule
+  /** What travels and how a part is reduced, when it is not plaintext through the encoder's codec (a ciphertext sum). */
+  aggregator?: PartAggregator<any>
+  /** Fewer members than this and the round fails for this peer (a lone peer must not train a fork of its own). */
+  minGroupSize?: number
+  /** How long the group waits for its peers (sized from this peer's training time). */
+  window?: MatchWindow
   /**
    * The job's peers this node is connected to now (the subscribers of the job's ready topic). A round closes as
    * soon as all of them are ready; only a missing one (stalled, or just crashed) makes it wait the full window,
    * and a crashed peer stops being expected as soon as its connection closes.
    */
   livePeers?: () => string[]
-  /** Fewer members than this and the round fails for this peer (a lone peer must not train a fork of its own). */
-  minGroupSize?: number
-  now?: () => number
 }
 
+/** Earliest close of the ready view after this peer's own announcement, so that a peer nobody expected yet can be heard. */
+const MIN_READY_WAIT_MS = 300
+/** Announced upload speed before anything is measured (bytes/s), and the least ever announced. */
+const INITIAL_SPEED_BPS = 50e6
+const MIN_SPEED_BPS = 1e6
+
 export class AllReduceAverager implements RoundAverager {
-  private readonly matchmaking: Matchmaking
-  private readonly butterfly: ButterflyAllReduce
-  private readonly window: MatchWindowPolicy
-  private readonly now: () => number
-  private trainEwmaMs?: number
-  private observations = 0
-  private lastAverageAt?: number
-  private residual?: Float32Array
-  private speedBps = 50e6
+  private readonly matchmaking: GroupFormation
+  private readonly encoder: UpdateEncoder
+  private readonly allReduce: GroupAllReduce
+  private readonly logger: AllReduceAveragerComponents['logger']
+  private readonly clock: Clock
+  private readonly aggregator: PartAggregator<any>
+  readonly window: MatchWindow
+  private speedBps = INITIAL_SPEED_BPS
   private lastTry?: { round: number, attempt: number }
 
-  constructor (private readonly opts: AllReduceAveragerOptions) {
-    this.matchmaking = new Matchmaking({ pubsub: opts.pubsub, peerId: opts.peerId })
-    this.butterfly = new ButterflyAllReduce({ host: opts.host, logger: opts.logger.child({ component: 'allreduce' }) })
-    this.window = { ...DEFAULT_MATCH_WINDOW, ...opts.window }
-    this.now = opts.now ?? Date.now
+  constructor (components: AllReduceAveragerComponents, private readonly init: AllReduceAveragerInit) {
+    this.matchmaking = components.matchmaking
+    this.encoder = components.encoder
+    this.allReduce = components.allReduce
+    this.logger = components.logger
+    this.clock = components.clock ?? systemClock
+    this.aggregator = init.aggregator ?? plaintextAggregator(components.encoder.codec, init.combine ?? weightedMean)
+    this.window = init.window ?? new MatchWindow()
   }
 
   async start (): Promise<void> {
-    this.matchmaking.join(this.opts.job)
-    await this.butterfly.start()
+    this.matchmaking.join(this.init.job)
+    await this.allReduce.start()
   }
 
   async stop (): Promise<void> {
     this.matchmaking.stop()
-    await this.butterfly.stop()
-  }
-
-  /** Called by the trainer's wrapper with the time the inner steps took, to size the next window. */
-  observeTrainingTime (ms: number): void {
-    this.observations++
-    this.trainEwmaMs = this.trainEwmaMs == null ? ms : 0.7 * this.trainEwmaMs + 0.3 * ms
-  }
-
-  matchWindowMs (): number {
-    // A job's first round: peers differ in start-up time (installing, fetching data) far more than in
-    // training speed, and one measurement says little: wait up to the cap for the connected peers.
-    if (this.trainEwmaMs == null || this.observations < 2) return this.window.capMs
-    const adaptive = this.trainEwmaMs * this.window.fraction
-    return Math.min(this.window.capMs, Math.max(this.window.floorMs, adaptive))
+    await this.allReduce.stop()
   }
 
   async average (round: number, update: LocalUpdate, signal: AbortSignal): Promise<AveragedUpdate> {
-    const n = update.pseudoGradient.length
-    const deadline = this.now() + this.matchWindowMs()
-    const expected = this.opts.livePeers?.()
+    const { job } = this.init
+    const min = this.init.minGroupSize ?? 1
+    const vectorLength = update.pseudoGradient.length
+    const deadline = this.clock.now() + this.window.windowMs()
+    const expected = this.init.livePeers?.()
     // The same round again (its group failed to form, nobody announced a newer state): the next try, or the
     // highest try another peer of the job already announced, so that peers retrying at different paces meet.
     const own = this.lastTry?.round === round ? this.lastTry.attempt + 1 : 0
-    const attempt = Math.max(own, this.matchmaking.highestAttempt(this.opts.job, round))
+    const attempt = Math.max(own, this.matchmaking.highestAttempt(job, round))
     this.lastTry = { round, attempt }
+
+    // 1. The group: who averages this round.
     const { group, view, excluded } = await this.matchmaking.formGroup({
-      job: this.opts.job, round, vectorLength: n, codec: this.opts.codec.id, speedBps: this.speedBps, deadline, signal, expected, minWaitMs: 300, attempt
+      job, round, vectorLength, codec: this.encoder.codec.id, speedBps: this.speedBps, deadline, signal, expected, minWaitMs: MIN_READY_WAIT_MS, attempt
     })
     if (group == null) throw new RoundFailedError(`round ${round}: not in the group (saw ${view.length}, excluded ${excluded.length})`)
-    const min = this.opts.minGroupSize ?? 1
     if (group.members.length < min) throw new RoundFailedError(`round ${round}: the group has ${group.members.length} member(s), the job needs ${min}`)
-    this.opts.logger.info({ event: 'group', round, attempt, members: group.members, excluded }, 'all-reduce group formed')
-    const vector = this.opts.errorFeedback === true ? this.compensate(update.pseudoGradient, partitionGroup(group)) : update.pseudoGradient
-    const result = await this.butterfly.run({
-      group, vector, weight: update.samples, aggregator: plaintextAggregator(this.opts.codec, weightedMean), signal
+    this.logger.info({ event: 'group', round, attempt, members: group.members, excluded }, 'all-reduce group formed')
+
+    // 2. Encode: each of the group's parts once, with the error carried from the last accepted round.
+    const encoded = this.encoder.encode(update.pseudoGradient, partitionGroup(group))
+
+    // 3. All-reduce the encoded parts with the round's combine rule.
+    const result = await this.allReduce.run({
+      group, vector: encoded.values, payloads: encoded.payloads, weight: update.samples, aggregator: this.aggregator, signal
     })
-    const contributed = result.contributors.filter(c => c.fraction > 0).length
-    if (contributed < min) {
+    const contributors = result.contributors.filter(c => c.fraction > 0)
+    if (contributors.length < min) {
       // Members dropped out during the exchange: a result from fewer peers than the job allows is a fork.
-      throw new RoundFailedError(`round ${round}: only ${contributed} of the group's ${group.members.length} members contributed, the job needs ${min}`)
+      throw new RoundFailedError(`round ${round}: only ${contributors.length} of the group's ${group.members.length} members contributed, the job needs ${min}`)
     }
-    if (result.durationMs > 0 && result.bytesSent > 0) this.speedBps = Math.max(1e6, result.bytesSent / (result.durationMs / 1000))
-    this.lastAverageAt = this.now()
+    // The average is accepted: what this round's encoding lost is carried into the next one.
+    encoded.commit()
+    if (result.durationMs > 0 && result.bytesSent > 0) this.speedBps = Math.max(MIN_SPEED_BPS, result.bytesSent / (result.durationMs / 1000))
     return {
       average: result.vector,
-      contributions: result.contributors.filter(c => c.fraction > 0).map(c => ({ peer: c.peer, samples: c.weight })),
+      contributions: contributors.map(c => ({ peer: c.peer, samples: c.weight })),
       dropped: result.dropped,
       bytesSent: result.bytesSent,
       bytesReceived: result.bytesReceived
     }
-  }
-
-  /**
-   * Error feedback: add what quantisation lost last round, then remember what it loses this round. The error
-   * is measured on exactly the parts the butterfly will encode (same partition), so nothing is approximated.
-   */
-  private compensate (v: Float32Array, parts: Partition): Float32Array {
-    const out = new Float32Array(v)
-    if (this.residual?.length === v.length) for (let i = 0; i < v.length; i++) out[i] += this.residual[i]
-    const residual = new Float32Array(v.length)
-    parts.offsets.forEach((offset, k) => {
-      const length = parts.lengths[k]
-      const slice = out.subarray(offset, offset + length)
-      const decoded = this.opts.codec.decode(this.opts.codec.encode(slice))
-      for (let i = 0; i < length; i++) residual[offset + i] = slice[i] - decoded[i]
-    })
-    this.residual = residual
-    return out
   }
 }

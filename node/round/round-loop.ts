@@ -1,49 +1,66 @@
 /**
  * The DiLoCo round driver: no coordinator, every peer runs this loop; the all-reduce's group formation is the
- * only synchronisation. A round that fails for this peer (no group formed, averaging timed out) leaves the
- * state unchanged and the peer retries at the next round.
+ * only synchronisation. A round is its steps in order (steps.ts):
+ *
+ *   train → reduce (group, encode, all-reduce, combine) → apply → publish → evaluate → attest
+ *
+ * A round that fails for this peer (no group formed, averaging timed out) leaves the state unchanged; the
+ * peer catches up with its peers and tries again.
  */
 import type { Logger } from 'pino'
-import type { GlobalState, OuterStep, RoundAverager, RoundPublisher, RoundResult, RoundTrainer, StateSync } from './steps.ts'
+import { backoff, sleep, systemClock, type Clock } from '../time/clock.ts'
+import type { GlobalState, LocalUpdate, RoundResult, RoundSteps, StateSync } from './steps.ts'
 
 export interface RoundLoopOptions {
   /** Rounds to run in total (the job's length); the loop stops after round `rounds - 1`. */
   rounds: number
   checkpointEvery: number
-  trainer: RoundTrainer
-  averager: RoundAverager
-  outer: OuterStep
-  publisher: RoundPublisher
+  steps: RoundSteps
   sync?: StateSync
   logger: Logger
   signal?: AbortSignal
   onRound?: (result: RoundResult, state: GlobalState) => void | Promise<void>
-  now?: () => number
+  clock?: Clock
   /** First wait after a failed round (ms), doubling with each further failure up to 16 s; default 1000. */
   retryBackoffMs?: number
   /** What the node can tell about its network when a round fails (connections, routing table...), logged with it. */
   diagnose?: () => Promise<Record<string, unknown>>
 }
 
+/** The longest wait between retries of a failing round. */
+export const MAX_RETRY_BACKOFF_MS = 16_000
+
 export class RoundFailedError extends Error {
   override name = 'RoundFailedError'
 }
 
+/** One round from `state`: train, then everything after it (completeRound). */
 export async function runRound (state: GlobalState, round: number, opts: RoundLoopOptions): Promise<{ state: GlobalState, result: RoundResult }> {
-  const now = opts.now ?? Date.now
+  const started = (opts.clock ?? systemClock).now()
+  const update = await opts.steps.train.train(state, round, opts.signal ?? new AbortController().signal)
+  // Update checks (shape, finite values, a norm bound) belong here: between what this peer trained and what it sends.
+  return await completeRound(state, round, update, started, opts)
+}
+
+/**
+ * A round after its training: reduce the update with the group's, apply the outer step, publish the new
+ * state, evaluate it when due, and hand a checkpoint to the attester. Apart from `train`, so that an
+ * overlapped loop can run it for round t while round t+1 trains.
+ */
+export async function completeRound (state: GlobalState, round: number, update: LocalUpdate, started: number, opts: RoundLoopOptions): Promise<{ state: GlobalState, result: RoundResult }> {
+  const { steps } = opts
+  const clock = opts.clock ?? systemClock
   const signal = opts.signal ?? new AbortController().signal
-  const started = now()
-  const update = await opts.trainer.train(state, round, signal)
-  const averaged = await opts.averager.average(round, update, signal)
+  const averaged = await steps.reduce.average(round, update, signal)
   if (averaged.average.length !== state.weights.length) {
     throw new RoundFailedError(`round ${round}: averaged vector has ${averaged.average.length} values, the model ${state.weights.length}`)
   }
-  const next = opts.outer.apply(state, averaged.average, round)
+  const next = steps.apply.apply(state, averaged.average, round)
   // Every K rounds, and the job's last round, so that a finished job always ends in a published checkpoint.
   const checkpoint = (opts.checkpointEvery > 0 && (round + 1) % opts.checkpointEvery === 0) || round === opts.rounds - 1
-  const partial: Omit<RoundResult, 'stateCid'> = {
+  const partial: Omit<RoundResult, 'stateCid' | 'evaluation'> = {
     round,
-    weightsSha256: opts.outer.hash(next.weights),
+    weightsSha256: steps.apply.hash(next.weights),
     loss: update.loss,
     samples: update.samples,
     contributions: averaged.contributions,
@@ -51,10 +68,13 @@ export async function runRound (state: GlobalState, round: number, opts: RoundLo
     bytesSent: averaged.bytesSent,
     bytesReceived: averaged.bytesReceived,
     checkpoint,
-    millis: now() - started
+    millis: clock.now() - started
   }
-  const stateCid = await opts.publisher.publish(next, partial)
-  return { state: next, result: { ...partial, stateCid } }
+  const stateCid = await steps.publish.publish(next, partial)
+  const published: RoundResult = { ...partial, stateCid }
+  const evaluation = steps.evaluate?.evaluate(next, published)
+  if (checkpoint && stateCid != null) steps.attest?.attest(next, { ...published, stateCid })
+  return { state: next, result: evaluation != null ? { ...published, evaluation } : published }
 }
 
 /**
@@ -85,12 +105,12 @@ export async function runRounds (initial: GlobalState, opts: RoundLoopOptions): 
       failures++
       // Back off before trying again (1, 2, 4... up to 16 s), or less if the others announce a newer state:
       // retrying at once would spin on the CPU the network needs to hear from the others.
-      const backoffMs = Math.min(16_000, (opts.retryBackoffMs ?? 1000) * 2 ** (failures - 1))
+      const backoffMs = backoff(failures, { initialMs: opts.retryBackoffMs ?? 1000, maxMs: MAX_RETRY_BACKOFF_MS })
       const network = await opts.diagnose?.().catch(() => undefined)
       opts.logger.warn({ round, err: (err as Error).message, retryInMs: backoffMs, network }, 'round failed; state unchanged, catching up before the next round')
       if (opts.sync == null) state = { ...state, round } // without a way to catch up, skip the round
       else if (opts.sync.waitForNewer != null) await opts.sync.waitForNewer(state.round, backoffMs, signal)
-      else await new Promise(resolve => setTimeout(resolve, backoffMs))
+      else await sleep(backoffMs, { signal, clock: opts.clock }).catch(() => {}) // an abort ends the loop at its next check
     }
   }
   return state

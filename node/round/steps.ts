@@ -1,9 +1,21 @@
 /**
- * The steps of a DiLoCo round, each behind a narrow interface so the data of a round flows one way
- * (train → reduce → apply → publish) and each step can be replaced: the all-reduce by a robust or encrypted
- * one, the trainer by another backend, the publisher by one that also attests on chain.
+ * The steps of a DiLoCo round, each behind a narrow interface, so the data of a round flows one way and
+ * each step can be replaced on its own:
+ *
+ *   train     GlobalState, round           → LocalUpdate       inner steps on this peer's shards
+ *   reduce    LocalUpdate                  → AveragedUpdate    group, encode (codec + error feedback), all-reduce
+ *   apply     GlobalState, average         → GlobalState       the outer optimizer, bit-identical everywhere
+ *   publish   GlobalState, RoundResult     → state CID         IPFS, state pointer, pins, round announcement
+ *   evaluate  GlobalState, RoundResult     → Evaluation?       held-out accuracy and loss, when due
+ *   attest    RoundResult, Evaluation?     → (background)      the checkpoint on chain, when it is one
+ *
+ * Two follow-ups plug in between steps without touching the others: update checks (shape, finite values, a
+ * norm bound) between train and reduce, and an overlapped outer update (round t reduced while round t+1
+ * trains), which composes `train` and round-loop.ts's `completeRound` differently; the steps share no state
+ * but what they are passed.
  */
 import type { Contribution } from '../../protocol/contributions.ts'
+import type { Evaluation } from '../training/local-trainer.ts'
 
 /** The global state every honest peer holds identically after a round. */
 export interface GlobalState {
@@ -31,7 +43,7 @@ export interface RoundTrainer {
 export type { Contribution }
 
 export interface AveragedUpdate {
-  /** Weighted mean of the group's pseudo-gradients, bit-identical at every member. */
+  /** The group's combined pseudo-gradients (the weighted mean by samples), bit-identical at every member. */
   average: Float32Array
   contributions: Contribution[]
   dropped: string[]
@@ -39,6 +51,7 @@ export interface AveragedUpdate {
   bytesReceived: number
 }
 
+/** The reduce step: encodes this peer's update and combines it with its group's (see allreduce-averager.ts). */
 export interface RoundAverager {
   average: (round: number, update: LocalUpdate, signal: AbortSignal) => Promise<AveragedUpdate>
 }
@@ -63,11 +76,25 @@ export interface RoundResult {
   stateCid?: string
   checkpoint: boolean
   millis: number
+  /** Held-out evaluation of the new state, in the rounds the evaluate step runs. */
+  evaluation?: Evaluation
 }
 
 export interface RoundPublisher {
-  /** Stores the state (IPFS), announces the round on gossip; pins and attests when `checkpoint` is set. */
-  publish: (state: GlobalState, result: Omit<RoundResult, 'stateCid'>) => Promise<string | undefined>
+  /** Stores the state (IPFS, local pointer), announces the round on gossip; returns the state's CID. */
+  publish: (state: GlobalState, result: Omit<RoundResult, 'stateCid' | 'evaluation'>) => Promise<string | undefined>
+}
+
+export interface RoundEvaluator {
+  /** Evaluates the new state when this round is due for it (checkpoints, every N rounds); undefined otherwise. */
+  evaluate: (state: GlobalState, result: RoundResult) => Evaluation | undefined
+}
+
+export interface RoundAttester {
+  /** Hands a published checkpoint (its state and round result) over for attestation; never blocks or fails the round. */
+  attest: (state: GlobalState, result: RoundResult & { stateCid: string }) => void
+  /** Resolves when every handed-over checkpoint is attested (or given up on). */
+  drain: () => Promise<void>
 }
 
 export interface StateSync {
@@ -79,4 +106,14 @@ export interface StateSync {
   catchUp: (current: GlobalState, signal: AbortSignal) => Promise<GlobalState>
   /** Resolves true as soon as a state newer than `round` is announced, false after `ms`: how a failed round waits. */
   waitForNewer?: (round: number, ms: number, signal?: AbortSignal) => Promise<boolean>
+}
+
+/** The round's steps, in the order the data flows through them. */
+export interface RoundSteps {
+  train: RoundTrainer
+  reduce: RoundAverager
+  apply: OuterStep
+  publish: RoundPublisher
+  evaluate?: RoundEvaluator
+  attest?: RoundAttester
 }

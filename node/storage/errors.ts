@@ -13,7 +13,7 @@ export class StorageError extends Error {
   }
 }
 
-/** No peer delivered the content before the deadline: nobody provides it, or no provider was reachable. */
+/** No peer delivered the content: nobody provides it, no provider was reachable, or none answered before the deadline. */
 export class ContentNotFoundError extends StorageError {
   override name = 'ContentNotFoundError'
 }

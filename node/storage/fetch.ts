@@ -30,9 +30,25 @@ export interface FetchOptions extends BoundedFetchOptions, ProgressOptions<Fetch
 export interface FetchState { received: number }
 
 /**
- * Runs `fn` under the caller's signal plus a deadline, and turns the deadline into a named error:
- * ContentNotFoundError when nothing arrived (no provider found or none answered), FetchTimeoutError when
- * the transfer started but did not finish. A caller's own abort is passed through unchanged.
+ * Helia's errors for content no peer could deliver (no provider found, every provider failed, nobody to
+ * ask). Matched by name, here at the edge only: several copies of `@helia/interface` and `@helia/utils`
+ * are installed, so `instanceof` against Helia's classes cannot be trusted; callers get our typed errors.
+ */
+const HELIA_UNAVAILABLE = new Set(['LoadBlockFailedError', 'InsufficientProvidersError', 'NoRoutersAvailableError'])
+
+function heliaUnavailable (err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    if (HELIA_UNAVAILABLE.has(e.name)) return true
+    if (e instanceof AggregateError && e.errors.some(heliaUnavailable)) return true
+  }
+  return false
+}
+
+/**
+ * Runs `fn` under the caller's signal plus a deadline, and turns the ways a read from the network fails into
+ * named errors: ContentNotFoundError when nothing arrived (no provider found, none answered, or Helia gave
+ * up on every provider), FetchTimeoutError when the transfer started but did not finish in time. A caller's
+ * own abort is passed through unchanged.
  */
 export async function withDeadline<T> (cid: CID, opts: BoundedFetchOptions, fn: (signal: AbortSignal, state: FetchState) => Promise<T>): Promise<T> {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS
@@ -48,6 +64,9 @@ export async function withDeadline<T> (cid: CID, opts: BoundedFetchOptions, fn: 
         throw new ContentNotFoundError(cid, `no provider delivered ${cid.toString()} within ${timeoutMs} ms`, { cause: err })
       }
       throw new FetchTimeoutError(cid, `fetching ${cid.toString()} timed out after ${timeoutMs} ms (${state.received} bytes received)`, { cause: err })
+    }
+    if (opts.signal?.aborted !== true && heliaUnavailable(err)) {
+      throw new ContentNotFoundError(cid, `no peer could deliver ${cid.toString()} (${state.received} bytes received): ${(err as Error).message}`, { cause: err })
     }
     throw err
   } finally {

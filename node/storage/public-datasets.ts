@@ -15,6 +15,7 @@ import { CustomProgressEvent, type ProgressEvent, type ProgressOptions } from 'p
 import { getDatasetManifest, getShardBytes } from './datasets.ts'
 import type { BoundedFetchOptions } from './fetch.ts'
 import { pinDag, provideAll, type ProvideResult } from './pins.ts'
+import { backoff, sleep, systemClock, withTimeout, type Clock } from '../time/clock.ts'
 
 export type PinPublicDatasetsProgressEvents =
   ProgressEvent<'nearai:public-datasets:fetching', { cid: CID, attempt: number }> |
@@ -31,8 +32,6 @@ export interface PinPublicDatasetsOptions extends ProgressOptions<PinPublicDatas
   /** Shards of one dataset fetched at once (default 4). */
   shardConcurrency?: number
 }
-
-export interface PinnedDataset { cid: CID, ok: boolean, name?: string, bytes?: number, error?: Error }
 
 export interface PinnedPublicDataset {
   cid: CID
@@ -67,24 +66,6 @@ export async function pinPublicDataset (helia: Helia, cid: CID, opts: PinPublicD
   return { cid, name: manifest.name, bytes, shards: manifest.shards.map(s => s.cid), alreadyPinned }
 }
 
-/** Fetches, verifies, pins and provides each dataset; one failure does not stop the others. */
-export async function pinPublicDatasets (helia: Helia, cids: CID[], opts: PinPublicDatasetsOptions = {}): Promise<PinnedDataset[]> {
-  const results: PinnedDataset[] = []
-  for (const cid of cids) {
-    opts.signal?.throwIfAborted()
-    try {
-      const pinned = await pinPublicDataset(helia, cid, opts)
-      await provideAll(helia, [cid, ...pinned.shards], { signal: opts.signal })
-      results.push({ cid, ok: true, name: pinned.name, bytes: pinned.bytes })
-    } catch (err) {
-      opts.signal?.throwIfAborted()
-      results.push({ cid, ok: false, error: err as Error })
-      opts.onProgress?.(new CustomProgressEvent('nearai:public-datasets:failed', { cid, error: err as Error }))
-    }
-  }
-  return results
-}
-
 export type PublicDatasetState = 'pending' | 'fetching' | 'pinned' | 'failed'
 export const PUBLIC_DATASET_STATES: readonly PublicDatasetState[] = ['pending', 'fetching', 'pinned', 'failed']
 
@@ -116,8 +97,15 @@ export interface PublicDatasetKeeperInit extends Omit<PinPublicDatasetsOptions, 
   provideTimeoutMs?: number
   /** In [0, 1): spreads retries (±20%) so that many nodes do not retry in step. */
   random?: () => number
-  now?: () => number
+  clock?: Clock
 }
+
+/** Deadline of one round of announcements on the DHT. */
+export const DEFAULT_PROVIDE_TIMEOUT_MS = 120_000
+/** How often a pinned dataset is re-checked and re-announced (the DHT drops provider records after 48 h). */
+export const DEFAULT_RECHECK_INTERVAL_MS = 30 * 60_000
+/** After a failed attempt: 5 s doubling to 10 min, ±20% so that many nodes do not retry in step. */
+const DEFAULT_RETRY = { initialMs: 5_000, maxMs: 10 * 60_000, jitter: 0.2 }
 
 interface Entry extends PublicDatasetStatus { shards?: CID[] }
 
@@ -176,9 +164,9 @@ export class PublicDatasetKeeper implements Startable {
 
   private async keep (entry: Entry, signal: AbortSignal): Promise<void> {
     const { helia, onProgress } = this.init
-    const now = this.init.now ?? Date.now
+    const clock = this.init.clock ?? systemClock
     while (!signal.aborted) {
-      let delay = this.init.recheckIntervalMs ?? 30 * 60_000
+      let delay = this.init.recheckIntervalMs ?? DEFAULT_RECHECK_INTERVAL_MS
       try {
         if (entry.state === 'pinned') {
           if (!(await helia.pins.isPinned(entry.cid, { signal }))) {
@@ -209,17 +197,16 @@ export class PublicDatasetKeeper implements Startable {
         delay = this.backoff(entry.failures)
         onProgress?.(new CustomProgressEvent('nearai:public-datasets:failed', { cid: entry.cid, error: err as Error, attempt: entry.failures, retryInMs: delay }))
       }
-      entry.nextAt = now() + delay
-      await sleep(delay, signal)
+      entry.nextAt = clock.now() + delay
+      await sleep(delay, { signal, clock }).catch(() => {}) // stopped: the loop ends at its check
     }
   }
 
   /** Announces the manifest and the shard roots; a failure here is reported, not retried early. */
   private async provide (entry: Entry, signal: AbortSignal): Promise<void> {
-    const deadline = AbortSignal.timeout(this.init.provideTimeoutMs ?? 120_000)
     let result: ProvideResult
     try {
-      result = await provideAll(this.init.helia, [entry.cid, ...(entry.shards ?? [])], { signal: AbortSignal.any([signal, deadline]) })
+      result = await provideAll(this.init.helia, [entry.cid, ...(entry.shards ?? [])], { signal: withTimeout(signal, this.init.provideTimeoutMs ?? DEFAULT_PROVIDE_TIMEOUT_MS) })
     } catch (err) {
       signal.throwIfAborted()
       this.init.onProgress?.(new CustomProgressEvent('nearai:public-datasets:provided', { cid: entry.cid, provided: 0, failed: 1 + (entry.shards?.length ?? 0), error: err as Error }))
@@ -231,34 +218,8 @@ export class PublicDatasetKeeper implements Startable {
   }
 
   private backoff (failures: number): number {
-    const min = this.init.retryMinMs ?? 5_000
-    const max = this.init.retryMaxMs ?? 10 * 60_000
-    const base = Math.min(min * 2 ** Math.min(failures - 1, 30), max)
-    return Math.round(base * (0.8 + 0.4 * (this.init.random ?? Math.random)()))
+    return backoff(failures, { initialMs: this.init.retryMinMs ?? DEFAULT_RETRY.initialMs, maxMs: this.init.retryMaxMs ?? DEFAULT_RETRY.maxMs, jitter: DEFAULT_RETRY.jitter, random: this.init.random })
   }
-}
-
-/**
- * Keeps the public datasets pinned for as long as `signal` lives: retries the ones that failed with
- * backoff and re-checks and re-announces all of them every `intervalMs` (default 30 min; the DHT drops
- * provider records after 48 h).
- */
-export async function keepPublicDatasetsPinned (helia: Helia, cids: CID[], opts: PinPublicDatasetsOptions & { intervalMs?: number, signal: AbortSignal }): Promise<void> {
-  if (opts.signal.aborted) return
-  const keeper = new PublicDatasetKeeper({ ...opts, helia, cids, recheckIntervalMs: opts.intervalMs })
-  keeper.start()
-  await sleep(Infinity, opts.signal)
-  await keeper.stop()
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-async function sleep (ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return
-  await new Promise<void>(resolve => {
-    const done = (): void => { clearTimeout(timer); signal.removeEventListener('abort', done); resolve() }
-    const timer = Number.isFinite(ms) ? setTimeout(done, ms) : undefined
-    signal.addEventListener('abort', done, { once: true })
-  })
 }
 
 /** At most `size` tasks at once; a waiting task gives up its place when its signal aborts. */

@@ -46,8 +46,10 @@ export function seededRandom (seed: number): () => number {
   }
 }
 
-export async function trainLocal (model: tf.LayersModel, global: Float32Array, data: Samples, p: InnerParams): Promise<LocalResult> {
+/** Runs the inner steps; an abort of `opts.signal` stops them between two steps (rejecting with its reason). */
+export async function trainLocal (model: tf.LayersModel, global: Float32Array, data: Samples, p: InnerParams, opts: { signal?: AbortSignal } = {}): Promise<LocalResult> {
   if (data.count === 0) throw new RangeError('no samples to train on')
+  opts.signal?.throwIfAborted()
   setFlatWeights(model, global)
   const rand = seededRandom(p.seed)
   const perSample = data.featureShape.reduce((a, b) => a * b, 1)
@@ -59,29 +61,33 @@ export async function trainLocal (model: tf.LayersModel, global: Float32Array, d
   let lossSum = 0; let processed = 0
   const perLabel = labelsPerSample(data)
   const xb = new Float32Array(p.batchSize * perSample); const yb = new Int32Array(p.batchSize * perLabel)
-  for (let step = 0; step < p.steps; step++) {
-    const b = Math.min(p.batchSize, data.count)
-    for (let i = 0; i < b; i++) {
-      if (pos === order.length) { order = shuffled(data.count, rand); pos = 0 }
-      const s = order[pos++]
-      xb.set(data.x.subarray(s * perSample, (s + 1) * perSample), i * perSample)
-      yb.set(data.y.subarray(s * perLabel, (s + 1) * perLabel), i * perLabel)
+  try {
+    for (let step = 0; step < p.steps; step++) {
+      opts.signal?.throwIfAborted()
+      const b = Math.min(p.batchSize, data.count)
+      for (let i = 0; i < b; i++) {
+        if (pos === order.length) { order = shuffled(data.count, rand); pos = 0 }
+        const s = order[pos++]
+        xb.set(data.x.subarray(s * perSample, (s + 1) * perSample), i * perSample)
+        yb.set(data.y.subarray(s * perLabel, (s + 1) * perLabel), i * perLabel)
+      }
+      const loss = tf.tidy(() => {
+        const x = inputTensor(model, xb.subarray(0, b * perSample), [b, ...data.featureShape])
+        const y = tf.oneHot(tf.tensor(yb.subarray(0, b * perLabel), [b, ...(data.labelShape ?? [])], 'int32'), data.numClasses)
+        const l = optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, true, vars)!
+        for (const v of decayed) v.assign(v.mul(1 - p.lr * p.weightDecay))
+        return l
+      })
+      lossSum += (await loss.data())[0]
+      // Let the event loop run between steps: a peer's network (gossip, the all-reduce, bitswap) must keep
+      // answering while it trains; the awaits above resolve as microtasks and never yield to I/O.
+      await new Promise(resolve => setImmediate(resolve))
+      loss.dispose()
+      processed += b
     }
-    const loss = tf.tidy(() => {
-      const x = inputTensor(model, xb.subarray(0, b * perSample), [b, ...data.featureShape])
-      const y = tf.oneHot(tf.tensor(yb.subarray(0, b * perLabel), [b, ...(data.labelShape ?? [])], 'int32'), data.numClasses)
-      const l = optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, true, vars)!
-      for (const v of decayed) v.assign(v.mul(1 - p.lr * p.weightDecay))
-      return l
-    })
-    lossSum += (await loss.data())[0]
-    // Let the event loop run between steps: a peer's network (gossip, the all-reduce, bitswap) must keep
-    // answering while it trains; the awaits above resolve as microtasks and never yield to I/O.
-    await new Promise(resolve => setImmediate(resolve))
-    loss.dispose()
-    processed += b
+  } finally {
+    optimizer.dispose()
   }
-  optimizer.dispose()
   const local = flattenWeights(model)
   const pseudoGradient = new Float32Array(global.length)
   for (let i = 0; i < global.length; i++) pseudoGradient[i] = global[i] - local[i]

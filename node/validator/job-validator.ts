@@ -25,7 +25,7 @@ import type { TypedGossip } from '../network/gossip.ts'
 import { getCheckpoint, getCheckpointManifest } from '../storage/checkpoints.ts'
 import { pinDag } from '../storage/pins.ts'
 import { ContentNotFoundError, FetchTimeoutError } from '../storage/errors.ts'
-import { sleep, systemClock } from '../allreduce/clock.ts'
+import { sleep } from '../time/clock.ts'
 import { CheckpointAttester, type AttestOutcome, type RetryOptions } from '../chain/auto-attest.ts'
 import type { Ledger } from '../chain/ledger.ts'
 import type { StoredJob } from '../job/job-store.ts'
@@ -148,7 +148,7 @@ export class JobValidator {
         this.log.info({ event: 'validator-done', rounds: done.map(d => d.round) }, `validated every checkpoint round of job ${spec.id}`)
         if (this.opts.follow === true) {
           this.log.info('following: serving the checkpoints it pinned until stopped')
-          await sleep(systemClock, 2 ** 31 - 1, this.signal).catch(() => {})
+          await sleep(2 ** 31 - 1, { signal: this.signal }).catch(() => {})
         }
       }
       return { rounds: done }
@@ -183,7 +183,7 @@ export class JobValidator {
         if (this.signal.aborted || !(err instanceof ContentNotFoundError || err instanceof FetchTimeoutError)) throw err
         const delay = Math.min(30_000, 1000 * 2 ** attempt)
         this.log.warn({ attempt, retryInMs: delay, err: (err as Error).message }, 'could not fetch the evaluation set; retrying')
-        await sleep(systemClock, delay, this.signal)
+        await sleep(delay, { signal: this.signal })
       }
     }
   }

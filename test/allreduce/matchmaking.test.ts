@@ -1,17 +1,21 @@
 import assert from 'node:assert/strict'
 import type { Libp2p } from 'libp2p'
 import type { PeerId } from '@libp2p/interface'
-import type { Message } from '@libp2p/gossipsub'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { Matchmaking, type ReadyPubSub, type FormGroupResult } from '../../node/allreduce/matchmaking.ts'
+import { Matchmaking, type ReadyGossip, type FormGroupResult } from '../../node/allreduce/matchmaking.ts'
 import { ButterflyAllReduce } from '../../node/allreduce/butterfly.ts'
-import { plaintextAggregator } from '../../node/allreduce/combine.ts'
-import type { Clock } from '../../node/allreduce/clock.ts'
+import type { Clock } from '../../node/time/clock.ts'
 import { encodeReadyMessage, jobReadyTopic, parseReadyMessage } from '../../protocol/allreduce.ts'
+import { encodeGossip, parseGossip, type GossipMessage } from '../../protocol/gossip.ts'
+import { TypedGossip } from '../../node/network/gossip.ts'
+import { silentLogger } from '../../node/log/logger.ts'
 import { InvalidMessageError } from '../../protocol/errors.ts'
 import { identityCodec, maxAbsDiff, randomVector, sameBits, startConnectedNodes, stopAll, waitFor, weightedMeanReference } from './helpers.ts'
-import { GroupAverager, NotInGroupError } from '../../node/allreduce/round-averager.ts'
+import { AllReduceAverager } from '../../node/round/allreduce-averager.ts'
+import { MatchWindow } from '../../node/round/match-window.ts'
+import { RoundFailedError } from '../../node/round/round-loop.ts'
+import { plainEncoder } from '../../node/compression/update-encoder.ts'
 
 /** A clock whose time moves only when the test says so. */
 class ManualClock implements Clock {
@@ -38,28 +42,36 @@ async function settle (): Promise<void> {
   for (let i = 0; i < 5; i++) await new Promise(resolve => setImmediate(resolve))
 }
 
-/** An in-memory pubsub: every subscriber of a topic gets every message, unless the test drops it. */
+/**
+ * An in-memory typed gossip: every subscriber of a topic gets every message, unless the test drops it. Messages
+ * go through the protocol's encoder and parser on the way, as they do through TypedGossip's validator.
+ */
 class FakeBus {
-  readonly endpoints: FakePubSub[] = []
-  drop: (from: string, to: string, data: Uint8Array) => boolean = () => false
-  deliver (from: FakePubSub, topic: string, data: Uint8Array): void {
+  readonly endpoints: FakeGossip[] = []
+  drop: (from: string, to: string, message: GossipMessage) => boolean = () => false
+  deliver (from: FakeGossip, topic: string, message: GossipMessage): void {
+    const data = encodeGossip(message)
     for (const e of this.endpoints) {
-      if (e === from || !e.topics.has(topic) || this.drop(from.peerId.toString(), e.peerId.toString(), data)) continue
-      const msg = { type: 'signed', from: from.peerId, topic, data, sequenceNumber: 0n, signature: new Uint8Array(), key: undefined } as unknown as Message
-      queueMicrotask(() => { for (const l of e.listeners) l(new CustomEvent('message', { detail: msg })) })
+      if (e === from || this.drop(from.peerId.toString(), e.peerId.toString(), message)) continue
+      const handlers = [...(e.topics.get(topic) ?? [])]
+      if (handlers.length === 0) continue
+      const parsed = parseGossip(topic, data, from.peerId.toString())
+      queueMicrotask(() => { for (const h of handlers) h(parsed, from.peerId.toString()) })
     }
   }
 }
 
-class FakePubSub implements ReadyPubSub {
-  readonly topics = new Set<string>()
-  readonly listeners = new Set<(evt: CustomEvent<Message>) => void>()
+class FakeGossip implements ReadyGossip {
+  readonly topics = new Map<string, Set<(message: GossipMessage, from: string) => void>>()
   constructor (readonly bus: FakeBus, readonly peerId: PeerId) { bus.endpoints.push(this) }
-  subscribe (topic: string): void { this.topics.add(topic) }
-  unsubscribe (topic: string): void { this.topics.delete(topic) }
-  async publish (topic: string, data: Uint8Array): Promise<unknown> { this.bus.deliver(this, topic, data); return {} }
-  addEventListener (_type: 'message', l: (evt: CustomEvent<Message>) => void): void { this.listeners.add(l) }
-  removeEventListener (_type: 'message', l: (evt: CustomEvent<Message>) => void): void { this.listeners.delete(l) }
+  subscribe (topic: string, handler: (message: GossipMessage, from: string) => void): () => void {
+    const set = this.topics.get(topic) ?? new Set()
+    this.topics.set(topic, set)
+    set.add(handler)
+    return () => { set.delete(handler) }
+  }
+
+  async publish (topic: string, message: GossipMessage): Promise<unknown> { this.bus.deliver(this, topic, message); return 1 }
 }
 
 async function peerIds (n: number): Promise<PeerId[]> {
@@ -75,7 +87,7 @@ describe('matchmaking', function () {
     const clock = new ManualClock()
     const bus = new FakeBus()
     const ids = await peerIds(4)
-    const mms = ids.map(id => new Matchmaking({ pubsub: new FakePubSub(bus, id), peerId: id.toString(), clock }, { confirmWindowMs: 500, republishMs: 200 }))
+    const mms = ids.map(id => new Matchmaking({ gossip: new FakeGossip(bus, id), peerId: id.toString(), clock }, { confirmWindowMs: 500, republishMs: 200 }))
     mms.forEach(m => { m.join(job) })
     const onTime = mms.slice(0, 3).map(async m => await m.formGroup(base))
     await clock.runUntil(1200)
@@ -99,7 +111,7 @@ describe('matchmaking', function () {
     const bus = new FakeBus()
     const ids = await peerIds(3)
     const all = ids.map(String)
-    const mms = ids.map(id => new Matchmaking({ pubsub: new FakePubSub(bus, id), peerId: id.toString(), clock }, { confirmWindowMs: 500, republishMs: 200 }))
+    const mms = ids.map(id => new Matchmaking({ gossip: new FakeGossip(bus, id), peerId: id.toString(), clock }, { confirmWindowMs: 500, republishMs: 200 }))
     mms.forEach(m => { m.join(job) })
     // All three expected and all ready at t=0: the group forms long before the 10 s deadline.
     const quick = mms.map(async m => await m.formGroup({ ...base, deadline: 10_000, expected: all, minWaitMs: 100 }))
@@ -123,7 +135,7 @@ describe('matchmaking', function () {
     const clock = new ManualClock()
     const bus = new FakeBus()
     const ids = await peerIds(2)
-    const [a, b] = ids.map(id => new Matchmaking({ pubsub: new FakePubSub(bus, id), peerId: id.toString(), clock }, { confirmWindowMs: 100, republishMs: 50 }))
+    const [a, b] = ids.map(id => new Matchmaking({ gossip: new FakeGossip(bus, id), peerId: id.toString(), clock }, { confirmWindowMs: 100, republishMs: 50 }))
     a.join(job); b.join(job)
     assert.equal(b.highestAttempt(job, 3), -1)
     // A retries round 3 alone, 20 times: B hears every try, and A is never refused a new one.
@@ -143,8 +155,8 @@ describe('matchmaking', function () {
     const ids = await peerIds(4)
     const [a, b, c, l] = ids.map(String)
     // L's announcement reaches A and C but never B.
-    bus.drop = (from, to, data) => from === l && to === b && new TextDecoder().decode(data).includes('allreduce-ready')
-    const mms = ids.map(id => new Matchmaking({ pubsub: new FakePubSub(bus, id), peerId: id.toString(), clock }, { confirmWindowMs: 500, republishMs: 200 }))
+    bus.drop = (from, to, message) => from === l && to === b && message.type === 'allreduce-ready'
+    const mms = ids.map(id => new Matchmaking({ gossip: new FakeGossip(bus, id), peerId: id.toString(), clock }, { confirmWindowMs: 500, republishMs: 200 }))
     mms.forEach(m => { m.join(job) })
     const pending = mms.map(async m => await m.formGroup(base))
     await clock.runUntil(5000)
@@ -162,7 +174,7 @@ describe('matchmaking', function () {
     const clock = new ManualClock()
     const bus = new FakeBus()
     const ids = await peerIds(3)
-    const mms = ids.map(id => new Matchmaking({ pubsub: new FakePubSub(bus, id), peerId: id.toString(), clock }, { confirmWindowMs: 300, republishMs: 200 }))
+    const mms = ids.map(id => new Matchmaking({ gossip: new FakeGossip(bus, id), peerId: id.toString(), clock }, { confirmWindowMs: 300, republishMs: 200 }))
     const pending = [
       mms[0].formGroup(base),
       mms[1].formGroup(base),
@@ -198,10 +210,10 @@ describe('matchmaking over gossipsub, then the all-reduce', function () {
   let nodes: Array<Libp2p<any>> = []
   after(async () => { await stopAll(nodes) })
 
-  it('3 peers form one group over real gossip and average (GroupAverager); a late peer is not in it', async () => {
+  it('3 peers form one group over real gossip and average (the production AllReduceAverager); a late peer is not in it', async () => {
     nodes = await startConnectedNodes(4, true)
     const job = 'gossip-job'
-    const mms = nodes.map(n => new Matchmaking({ pubsub: n.services.pubsub, peerId: n.peerId.toString() }, { confirmWindowMs: 1500, republishMs: 200 }))
+    const mms = nodes.map(n => new Matchmaking({ gossip: new TypedGossip(n.services.pubsub, silentLogger()), peerId: n.peerId.toString() }, { confirmWindowMs: 1500, republishMs: 200 }))
     mms.forEach(m => { m.join(job) })
     const services = nodes.map(n => new ButterflyAllReduce({ host: n }, { timeouts: { floorMs: 1000 } }))
     await Promise.all(services.map(async s => { await s.start() }))
@@ -209,14 +221,16 @@ describe('matchmaking over gossipsub, then the all-reduce', function () {
     await waitFor('ready-topic subscriptions', () => nodes.every(n => n.services.pubsub.getSubscribers(topic).length === 3))
     const length = 5000
     const deadline = Date.now() + 1500
-    const averagers = nodes.map((_n, i) => new GroupAverager({
-      job, matchmaking: mms[i], allReduce: services[i], codecId: 'none', aggregator: plaintextAggregator(identityCodec), deadlineFor: () => deadline
-    }))
+    // A job's first round waits up to the window's cap: 1.5 s here.
+    const averagers = nodes.map((_n, i) => new AllReduceAverager(
+      { matchmaking: mms[i], encoder: plainEncoder(identityCodec), allReduce: services[i], logger: silentLogger() },
+      { job, minGroupSize: 2, window: new MatchWindow({ capMs: 1500 }) }
+    ))
     const signal = new AbortController().signal
     const vectors = nodes.map((_n, i) => randomVector(length, i))
-    const onTime = averagers.slice(0, 3).map(async (a, i) => await a.average(0, { pseudoGradient: vectors[i], samples: 10 * (i + 1) }, signal))
+    const onTime = averagers.slice(0, 3).map(async (a, i) => await a.average(0, { pseudoGradient: vectors[i], samples: 10 * (i + 1), loss: 0 }, signal))
     await new Promise(resolve => setTimeout(resolve, deadline - Date.now() + 300))
-    await assert.rejects(averagers[3].average(0, { pseudoGradient: vectors[3], samples: 1 }, signal), NotInGroupError)
+    await assert.rejects(averagers[3].average(0, { pseudoGradient: vectors[3], samples: 1, loss: 0 }, signal), RoundFailedError)
     const results = await Promise.all(onTime)
     const expected = nodes.slice(0, 3).map((n, i) => ({ peer: n.peerId.toString(), samples: 10 * (i + 1) })).sort((x, y) => (x.peer < y.peer ? -1 : 1))
     const reference = weightedMeanReference(vectors.slice(0, 3), [10, 20, 30])

@@ -107,3 +107,77 @@ describe('ButterflyAllReduce without the network', () => {
     await service.stop()
   })
 })
+
+describe('the butterfly round stage machine', () => {
+  it('moves forward only, fails from any running stage, and nothing leaves closed or failed', async () => {
+    const { RoundStage, RoundStageMachine } = await import('../../node/allreduce/round-stage.ts')
+    const seen: string[] = []
+    const m = new RoundStageMachine((from, to) => { seen.push(`${from}>${to}`) })
+    assert.equal(m.stage, RoundStage.Collecting)
+    assert.equal(m.running, true)
+    m.advance(RoundStage.AwaitingResults) // parts complete in any order: a stage may be skipped
+    m.advance(RoundStage.Reducing) // but never gone back to
+    assert.equal(m.stage, RoundStage.AwaitingResults)
+    m.advance(RoundStage.Done)
+    assert.equal(m.running, false)
+    m.advance(RoundStage.Failed) // a round that returned its result did not fail
+    assert.equal(m.stage, RoundStage.Done)
+    m.advance(RoundStage.Closed)
+    assert.equal(m.over, true)
+    m.advance(RoundStage.Collecting)
+    assert.deepEqual(seen, ['collecting>awaiting-results', 'awaiting-results>done', 'done>closed'])
+    const failing = new RoundStageMachine()
+    failing.advance(RoundStage.Reducing)
+    failing.advance(RoundStage.Failed)
+    failing.advance(RoundStage.Closed)
+    assert.equal(failing.stage, RoundStage.Failed)
+    assert.equal(failing.over, true)
+  })
+})
+
+describe('ButterflyAllReduce with the encode step\'s payloads, without the network', () => {
+  async function soloService (dialProtocol: (...args: any[]) => Promise<any> = async () => { throw new Error('no network in this test') }) {
+    const { generateKeyPair } = await import('@libp2p/crypto/keys')
+    const { peerIdFromPrivateKey } = await import('@libp2p/peer-id')
+    const { ButterflyAllReduce } = await import('../../node/allreduce/butterfly.ts')
+    const peerId = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    const service = new ButterflyAllReduce({ host: { peerId, handle: async () => {}, unhandle: async () => {}, dialProtocol } })
+    await service.start()
+    return { peerId: peerId.toString(), service }
+  }
+
+  it('sends the payloads it is given as they are: no part is encoded a second time', async () => {
+    const { peerId, service } = await soloService()
+    let encodes = 0
+    const counting = { ...identityCodec, encode: (v: Float32Array) => { encodes++; return identityCodec.encode(v) } }
+    const vector = randomVector(501, 3)
+    // The payload says something else than the vector: the result must come from the payload.
+    const sent = randomVector(501, 4)
+    const group = makeGroup({ job: 'solo', round: 1, members: [peerId], vectorLength: vector.length })
+    const r = await service.run({ group, vector, payloads: [identityCodec.encode(sent)], weight: 3, aggregator: plaintextAggregator(counting) })
+    assert.equal(sameBits(r.vector, sent), true)
+    assert.equal(encodes, 1, 'only the part result was encoded (the contribution came encoded)')
+    await assert.rejects(service.run({ group: { ...group, round: 2 }, vector, payloads: [], weight: 3, aggregator: plaintextAggregator(counting) }), RangeError)
+    await service.stop()
+  })
+
+  it('a round that fails says the stage it had reached', async () => {
+    const { AllReduceRoundError, RoundStage } = await import('../../node/allreduce/butterfly.ts')
+    const { generateKeyPair } = await import('@libp2p/crypto/keys')
+    const { peerIdFromPrivateKey } = await import('@libp2p/peer-id')
+    // The other member's reducer never answers: dials hang until the round's signal aborts them.
+    const hang = async (_peer: unknown, _protocol: string, options: { signal: AbortSignal }): Promise<never> => await new Promise((_resolve, reject) => {
+      options.signal.addEventListener('abort', () => { reject(options.signal.reason) }, { once: true })
+    })
+    const { peerId, service } = await soloService(hang)
+    const other = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+    const group = makeGroup({ job: 'pair', round: 1, members: [peerId, other], vectorLength: 100 })
+    const controller = new AbortController()
+    setTimeout(() => { controller.abort(new Error('round cancelled')) }, 50)
+    const err = await service.run({ group, vector: randomVector(100, 1), weight: 1, aggregator: plaintextAggregator(identityCodec), signal: controller.signal }).catch(e => e)
+    assert.ok(err instanceof AllReduceRoundError, String(err))
+    assert.equal(err.stage, RoundStage.Collecting)
+    assert.match(err.message, /failed while collecting: round cancelled/)
+    await service.stop()
+  })
+})

@@ -3,6 +3,10 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
+import { recordKey } from '../../protocol/dht-keys.ts'
+import { signRecord, verifyRecord } from '../../protocol/records.ts'
 import type { PeerNode } from '../../node/network/peer-node.ts'
 import { jobRoundsTopic } from '../../protocol/topics.ts'
 import type { GossipMessage } from '../../protocol/gossip.ts'
@@ -16,12 +20,15 @@ describe('network: one bootstrap node and 10 peers on 127.0.0.1', function () {
   const peers: PeerNode[] = []
   /** The peer that must never connect to peers[0]; enforced by its connection gater. */
   const ISOLATED = PEERS - 1
+  /** peers[0]'s key: it signs the DHT record the isolated peer reads. */
+  let publisherKey: PrivateKey
 
   before(async () => {
     boot = await startTestNode('bootstrap')
     const bootAddr = boot.multiaddrs[0]
+    publisherKey = await generateKeyPair('Ed25519')
     for (let i = 0; i < PEERS - 1; i++) {
-      peers.push(await startTestNode('peer', { bootstrap: [bootAddr] }))
+      peers.push(await startTestNode('peer', { bootstrap: [bootAddr], ...(i === 0 ? { privateKey: publisherKey } : {}) }))
     }
     const first = peers[0].peerId
     peers.push(await startTestNode('peer', {
@@ -60,13 +67,18 @@ describe('network: one bootstrap node and 10 peers on 127.0.0.1', function () {
     }
   })
 
-  it('a DHT record put by one peer is read by a peer never connected to it', async () => {
+  it('a signed DHT record put by one peer is read, and verified, by a peer never connected to it', async () => {
     const publisher = peers[0]
     const reader = peers[ISOLATED]
     const specCid = CID.createV1(raw.code, await sha256.digest(new TextEncoder().encode('job spec'))).toString()
-    await publisher.records.put('job', 'mnist-mlp', { jobId: 'mnist-mlp', specCid, description: 'test job' })
-    const record = await reader.records.get('job', publisher.peerId, 'mnist-mlp', { signal: AbortSignal.timeout(20_000) })
-    assert.equal(record.payload.specCid, specCid)
+    const name = { kind: 'job' as const, publisher: publisher.peerId, name: 'mnist-mlp' }
+    const value = await signRecord(publisherKey, { key: name, seq: 1, issuedAt: Date.now(), payload: { jobId: 'mnist-mlp', specCid, description: 'test job' } })
+    for await (const _ of publisher.libp2p.services.dht.put(recordKey(name), value, { signal: AbortSignal.timeout(20_000) })) { /* drive the query */ }
+    let found: Uint8Array | undefined
+    for await (const event of reader.libp2p.services.dht.get(recordKey(name), { signal: AbortSignal.timeout(20_000) })) if (event.name === 'VALUE') found = event.value
+    assert.ok(found != null, 'the record was found')
+    const record = await verifyRecord(recordKey(name), found)
+    assert.equal((record.payload as { specCid: string }).specCid, specCid)
     assert.equal(record.key.publisher, publisher.peerId)
     assert.equal(reader.libp2p.getConnections(publisher.libp2p.peerId).length, 0, 'reader never connected to publisher')
   })

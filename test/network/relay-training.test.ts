@@ -24,7 +24,8 @@ import type { PeerNode } from '../../node/network/peer-node.ts'
 import { watchRelayedConnections, type RelayedConnectionClose } from '../../node/network/limited-connections.ts'
 import { addDataset } from '../../node/storage/datasets.ts'
 import { provideAll } from '../../node/storage/pins.ts'
-import { runJob, type JobOutcome, type RoundEvent } from '../../node/job/run-job.ts'
+import { runJob, type JobOutcome } from '../../node/job/run-job.ts'
+import type { RoundResult } from '../../node/round/steps.ts'
 import { parseJobSpec } from '../../node/training/job-spec.ts'
 import { selectBackend, type BackendName } from '../../node/training/backend.ts'
 import { silentLogger } from '../../node/log/logger.ts'
@@ -98,7 +99,7 @@ describe('a peer behind NAT trains through the bootstrap node\'s relay', functio
       seed: 1
     })
     const specCid = CID.createV1(raw.code, await sha256.digest(new TextEncoder().encode(JSON.stringify(spec)))).toString()
-    const rounds = new Map<string, RoundEvent[]>()
+    const rounds = new Map<string, RoundResult[]>()
     const peers = [a, b, natted]
     const outcomes: JobOutcome[] = await Promise.all(peers.map(async (peer, i) => {
       rounds.set(peer.peerId, [])

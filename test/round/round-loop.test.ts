@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { runRounds } from '../../node/round/round-loop.ts'
-import type { GlobalState, OuterStep, RoundAverager, RoundPublisher, RoundResult, RoundTrainer, StateSync } from '../../node/round/steps.ts'
+import type { GlobalState, OuterStep, RoundAttester, RoundAverager, RoundEvaluator, RoundPublisher, RoundResult, RoundTrainer, StateSync } from '../../node/round/steps.ts'
 import { silentLogger } from '../../node/log/logger.ts'
 
 const outer: OuterStep = {
@@ -28,7 +28,7 @@ describe('round loop', () => {
     const published: Array<{ round: number, checkpoint: boolean }> = []
     const results: RoundResult[] = []
     const end = await runRounds(start, {
-      rounds: 5, checkpointEvery: 2, trainer: trainer(1), averager: echoAverager, outer, publisher: recordingPublisher(published), logger: silentLogger(),
+      rounds: 5, checkpointEvery: 2, steps: { train: trainer(1), reduce: echoAverager, apply: outer, publish: recordingPublisher(published) }, logger: silentLogger(),
       onRound: (r) => { results.push(r) }
     })
     assert.equal(end.round, 4)
@@ -59,7 +59,7 @@ describe('round loop', () => {
     }
     const rounds: number[] = []
     const end = await runRounds(start, {
-      rounds: 5, checkpointEvery: 0, trainer: trainer(1), averager: flaky, outer, publisher: recordingPublisher([]), logger: silentLogger(), sync,
+      rounds: 5, checkpointEvery: 0, steps: { train: trainer(1), reduce: flaky, apply: outer, publish: recordingPublisher([]) }, logger: silentLogger(), sync,
       onRound: (r) => { rounds.push(r.round) }
     })
     assert.deepEqual(rounds, [0, 3, 4], 'rounds 1 and 2 came from the network, not from a diverged local run')
@@ -80,7 +80,7 @@ describe('round loop', () => {
       waitForNewer: async (round, ms) => { waits.push({ round, ms }); return false }
     }
     const end = await runRounds(start, {
-      rounds: 3, checkpointEvery: 0, trainer: trainer(1), averager: failing, outer, publisher: recordingPublisher([]), logger: silentLogger(), sync, retryBackoffMs: 5
+      rounds: 3, checkpointEvery: 0, steps: { train: trainer(1), reduce: failing, apply: outer, publish: recordingPublisher([]) }, logger: silentLogger(), sync, retryBackoffMs: 5
     })
     assert.equal(end.round, 2)
     assert.deepEqual(waits, [{ round: 0, ms: 5 }, { round: 0, ms: 10 }, { round: 0, ms: 20 }])
@@ -89,9 +89,47 @@ describe('round loop', () => {
   it('stops when aborted', async () => {
     const ctrl = new AbortController()
     const end = await runRounds(start, {
-      rounds: 100, checkpointEvery: 0, trainer: trainer(1), averager: echoAverager, outer, publisher: recordingPublisher([]), logger: silentLogger(), signal: ctrl.signal,
+      rounds: 100, checkpointEvery: 0, steps: { train: trainer(1), reduce: echoAverager, apply: outer, publish: recordingPublisher([]) }, logger: silentLogger(), signal: ctrl.signal,
       onRound: (r) => { if (r.round === 2) ctrl.abort() }
     })
     assert.equal(end.round, 2)
+  })
+
+  it('after publishing, evaluates the rounds that are due and hands each checkpoint (with its evaluation loss) to the attester', async () => {
+    const order: string[] = []
+    const publisher: RoundPublisher = { publish: async (state) => { order.push(`publish ${state.round}`); return `cid-${state.round}` } }
+    const evaluator: RoundEvaluator = {
+      evaluate: (state, result) => {
+        order.push(`evaluate ${state.round}`)
+        assert.equal(result.stateCid, `cid-${state.round}`, 'the evaluation sees the published result')
+        return state.round % 2 === 1 ? { accuracy: 0.5, loss: 10 + state.round, samples: 3 } : undefined
+      }
+    }
+    const attested: Array<{ round: number, cid: string, stateRound: number }> = []
+    const attester: RoundAttester = {
+      attest: (state, result) => { order.push(`attest ${result.round}`); attested.push({ round: result.round, cid: result.stateCid, stateRound: state.round }) },
+      drain: async () => {}
+    }
+    const results: RoundResult[] = []
+    await runRounds(start, {
+      rounds: 4, checkpointEvery: 2, steps: { train: trainer(1), reduce: echoAverager, apply: outer, publish: publisher, evaluate: evaluator, attest: attester }, logger: silentLogger(),
+      onRound: (r) => { results.push(r) }
+    })
+    assert.deepEqual(order, ['publish 0', 'evaluate 0', 'publish 1', 'evaluate 1', 'attest 1', 'publish 2', 'evaluate 2', 'publish 3', 'evaluate 3', 'attest 3'])
+    assert.deepEqual(attested, [{ round: 1, cid: 'cid-1', stateRound: 1 }, { round: 3, cid: 'cid-3', stateRound: 3 }], 'each checkpoint is handed over with the state it published')
+    assert.deepEqual(results.map(r => r.evaluation?.loss), [undefined, 11, undefined, 13])
+  })
+
+  it('an abort during the back-off after a failed round ends the loop at once', async () => {
+    const ctrl = new AbortController()
+    const failing: RoundAverager = { average: async () => { setTimeout(() => { ctrl.abort() }, 20); throw new Error('group did not form') } }
+    const started = Date.now()
+    // Without a state sync the loop would skip the round; with one that cannot wait, it sleeps through the back-off.
+    const end = await runRounds(start, {
+      rounds: 3, checkpointEvery: 0, steps: { train: trainer(1), reduce: failing, apply: outer, publish: recordingPublisher([]) }, logger: silentLogger(), signal: ctrl.signal,
+      sync: { catchUp: async (current) => current }, retryBackoffMs: 60_000
+    })
+    assert.equal(end.round, -1)
+    assert.ok(Date.now() - started < 10_000, `the loop ended ${Date.now() - started} ms later`)
   })
 })

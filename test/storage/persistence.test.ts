@@ -8,7 +8,7 @@ import type { Host } from '../../node/network/host.ts'
 import { addDataset, getDataset } from '../../node/storage/datasets.ts'
 import { exportCar, importCar } from '../../node/storage/car.ts'
 import { pinAdd, pinLs, pinnedBytes, pinRm } from '../../node/storage/pins.ts'
-import { keepPublicDatasetsPinned, pinPublicDatasets } from '../../node/storage/public-datasets.ts'
+import { PublicDatasetKeeper } from '../../node/storage/public-datasets.ts'
 import { dagSize } from '../../node/storage/dag.ts'
 import { startHost, stopAll, waitFor } from './helpers.ts'
 import { removeDir } from '../helpers/temp-dir.ts'
@@ -92,21 +92,24 @@ describe('storage: pins, restart, garbage collection, CAR', function () {
     const one = await addDataset(a.helia, await textFile('one.txt', 3000), { name: 'one', license: 'CC0-1.0', shards: 3 })
     const two = await addDataset(a.helia, 'mnist:200', { name: 'two', license: 'CC-BY-SA-3.0', shards: 2 })
     assert.equal(await pinnedBytes(boot.helia), 0)
-    const results = await pinPublicDatasets(boot.helia, [one.cid, two.cid], { timeoutMs: 30_000 })
-    assert.deepEqual(results.map(r => r.ok), [true, true])
+    // The bootstrap node's keeper: fetches, verifies, pins and announces each dataset.
+    const keeping = new PublicDatasetKeeper({ helia: boot.helia, cids: [one.cid, two.cid], timeoutMs: 30_000 })
+    keeping.start()
+    await waitFor('the keeper to pin both', () => keeping.counts().pinned === 2 || keeping.counts().failed > 0)
+    await keeping.stop()
+    assert.deepEqual(keeping.status().map(d => d.state), ['pinned', 'pinned'])
     const expected = await dagSize(a.helia, one.cid) + await dagSize(a.helia, two.cid)
     assert.equal(await pinnedBytes(boot.helia), expected)
     assert.deepEqual((await pinLs(boot.helia)).map(p => p.cid.toString()).sort(), [one.cid.toString(), two.cid.toString()].sort())
     await boot.helia.gc()
     assert.ok((await getDataset(boot.helia, two.cid, { offline: true })).shards.length === 2, 'kept through gc')
-    // keepPublicDatasetsPinned: a first pass pins what is there and the loop ends with its signal.
+    // Another node's keeper pins what is there, and stops when asked.
     const keeper = await startHost({ bootstrap: boot })
     started.push(keeper)
-    const stop = new AbortController()
-    const keeping = keepPublicDatasetsPinned(keeper.helia, [two.cid], { signal: stop.signal, intervalMs: 60_000, timeoutMs: 30_000 })
+    const another = new PublicDatasetKeeper({ helia: keeper.helia, cids: [two.cid], recheckIntervalMs: 60_000, timeoutMs: 30_000 })
+    another.start()
     await waitFor('the keeper to pin', async () => await keeper.helia.pins.isPinned(two.cid))
-    stop.abort()
-    await keeping
+    await another.stop()
     // pin add / rm by hand on another peer
     const b = await startHost({ bootstrap: boot })
     started.push(b)

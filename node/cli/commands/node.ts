@@ -6,11 +6,9 @@ import { gracefulShutdown } from '../../peer/lifecycle.ts'
 import { lockHome } from '../../peer/home-lock.ts'
 import { selectBackend, type BackendName } from '../../training/backend.ts'
 import { resolveJob } from '../../job/job-ref.ts'
-import { runJob, type CheckpointAttesterLike } from '../../job/run-job.ts'
-import { CheckpointAttester, ledgerConfigFrom, openLedger, type AttestOutcome } from '../../chain/index.ts'
-import type { NodeConfig } from '../../config/schema.ts'
-import type { Logger } from '../../log/logger.ts'
-import type { Shutdown } from '../../peer/lifecycle.ts'
+import { runJob } from '../../job/run-job.ts'
+import { openChainAttester } from '../../round/attest-step.ts'
+import { sleep } from '../../time/clock.ts'
 
 export function registerNode (program: Command): void {
   const node = program.command('node').description('run a peer node')
@@ -50,12 +48,13 @@ export function registerNode (program: Command): void {
       ctx.logger.info({ backend: backend.name, reason: backend.reason, unavailable: backend.tried }, 'TensorFlow.js backend')
       const job = await resolveJob(ctx.home, peer.helia, opts.job)
       ctx.logger.info({ job: job.spec.id, specCid: job.specCid }, 'training job')
-      const attester = await openAttester(ctx.config.chain, ctx.home, job.spec.id, ctx.logger, shutdown)
+      const attesting = await openChainAttester(ctx.config.chain, ctx.home, job.spec.id, ctx.logger)
+      if (attesting != null) shutdown.defer(attesting.close)
       try {
-        const outcome = await runJob({ peer, home: ctx.home, job, logger: ctx.logger, signal: shutdown.signal, joinWaitMs: opts.joinWait * 1000, attester })
+        const outcome = await runJob({ peer, home: ctx.home, job, logger: ctx.logger, signal: shutdown.signal, joinWaitMs: opts.joinWait * 1000, attester: attesting?.attester })
         if (!shutdown.requested) {
           ctx.logger.info({ event: 'job-done', job: job.spec.id, round: outcome.state.round, hash: outcome.weightsSha256, stateCid: outcome.stateCid, evalAccuracy: outcome.evaluation?.accuracy, evalLoss: outcome.evaluation?.loss }, 'job finished')
-          await new Promise(resolve => setTimeout(resolve, opts.linger * 1000))
+          await sleep(opts.linger * 1000, { signal: shutdown.signal }).catch(() => {}) // Ctrl-C ends the linger
         }
       } catch (err) {
         if (!shutdown.requested) {
@@ -67,47 +66,4 @@ export function registerNode (program: Command): void {
     }
     await shutdown.done
   })
-}
-
-/**
- * The job's checkpoint attester when the node's configuration asks for one (`chain.attest` with a
- * `chain.accountId`). The chain never stops training: a ledger that cannot be opened is a warning, and
- * the node trains without attesting. The ledger closes with the node.
- */
-async function openAttester (chain: NodeConfig['chain'], home: string, job: string, logger: Logger, shutdown: Shutdown): Promise<CheckpointAttesterLike | undefined> {
-  if (!chain.attest || chain.accountId == null) return undefined
-  let ledger
-  try {
-    ledger = await openLedger(ledgerConfigFrom(chain, home))
-  } catch (err) {
-    logger.warn({ network: chain.network, account: chain.accountId, err: (err as Error).message }, 'cannot open the ledger: training without attesting checkpoints')
-    return undefined
-  }
-  const opened = ledger
-  shutdown.defer(async () => { await opened.close() })
-  logger.info({ network: chain.network, account: ledger.accountId, contract: ledger.contractId, rpcUrl: chain.rpcUrl }, 'attesting the job\'s checkpoints on chain')
-  const attester = new CheckpointAttester({ ledger, job, logger })
-  return {
-    attestInBackground: (input) => {
-      void attester.attestInBackground(input).then(outcome => { logAttestation(logger, input.checkpointCid, outcome) })
-    },
-    drain: async () => { await attester.drain() }
-  }
-}
-
-function logAttestation (logger: Logger, checkpointCid: string, o: AttestOutcome): void {
-  const line = { event: 'attestation', outcome: o.outcome, round: o.round, checkpointCid }
-  switch (o.outcome) {
-    case 'attested':
-      logger.info({ ...line, final: o.final, finalCid: o.anchors.final?.checkpoint_cid, attesters: o.anchors.final?.attesters }, o.final ? 'checkpoint attested on chain; round final' : 'checkpoint attested on chain')
-      return
-    case 'already':
-      logger.info({ ...line, final: o.final, sameClaim: o.sameClaim, attesters: o.anchors?.final?.attesters }, 'checkpoint already attested by this account')
-      return
-    case 'failed':
-      logger.warn({ ...line, err: o.error.message }, 'checkpoint attestation failed; training goes on')
-      return
-    default:
-      logger.info(line, o.outcome === 'not-validator' ? 'not attesting: this account is not a validator of the job' : 'not attesting: the job is not on chain')
-  }
 }

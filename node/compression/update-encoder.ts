@@ -1,0 +1,45 @@
+/**
+ * The encode step of a round: a peer's update, split into the parts of its all-reduce group, goes through
+ * the job's codec once per part. What comes out is exactly what the all-reduce sends (the payload of each
+ * part) and what it keeps for a part nobody could reduce (the values). Lossy codecs carry their error from
+ * round to round (error-feedback.ts); the carry advances only when the round's average is accepted.
+ */
+import type { VectorCodec } from './codec.ts'
+import { errorFeedbackEncoder } from './error-feedback.ts'
+
+/** Where the parts of a vector lie: part i covers [offsets[i], offsets[i] + lengths[i]). */
+export interface PartLayout {
+  offsets: readonly number[]
+  lengths: readonly number[]
+}
+
+export interface EncodedUpdate {
+  /** The update the payloads encode (with the carried error added, under error feedback). */
+  values: Float32Array
+  /** Part i's payload, as the codec encodes part i of `values`: what goes on the wire, encoded once. */
+  payloads: Uint8Array[]
+  /** Makes this encoding's quantisation error the carry of the next round; call once its average is accepted. */
+  commit: () => void
+}
+
+export interface UpdateEncoder {
+  readonly codec: VectorCodec
+  encode: (update: Float32Array, parts: PartLayout) => EncodedUpdate
+}
+
+/** Each part through the codec, nothing carried (a lossless codec loses nothing worth carrying). */
+export function plainEncoder (codec: VectorCodec): UpdateEncoder {
+  return {
+    codec,
+    encode: (update, parts) => ({
+      values: update,
+      payloads: parts.offsets.map((offset, k) => codec.encode(update.subarray(offset, offset + parts.lengths[k]))),
+      commit: () => {}
+    })
+  }
+}
+
+/** The job's encode step: error feedback for lossy codecs (recommended), plain encoding for `none`. */
+export function updateEncoder (codec: VectorCodec, opts: { errorFeedback?: boolean } = {}): UpdateEncoder {
+  return (opts.errorFeedback ?? codec.id !== 'none') ? errorFeedbackEncoder(codec) : plainEncoder(codec)
+}
