@@ -105,8 +105,8 @@ export async function initPeerHome (home: string, bootstrap: string): Promise<st
 }
 
 /** `nearai node start --job` on `home`; its log lines are also appended to `<home>/node.log`. */
-export function startPeerProcess (name: string, home: string, specPath: string, args: string[] = []): PeerProcess {
-  return new PeerProcess(name, ['--home', home, 'node', 'start', '--job', specPath, '--exit-with-stdin', ...args], { logFile: join(home, 'node.log') })
+export function startPeerProcess (name: string, home: string, specPath: string, args: string[] = [], env?: NodeJS.ProcessEnv): PeerProcess {
+  return new PeerProcess(name, ['--home', home, 'node', 'start', '--job', specPath, '--exit-with-stdin', ...args], { logFile: join(home, 'node.log'), env })
 }
 
 /**

@@ -20,6 +20,7 @@ import { codecFor, updateEncoder } from '../compression/index.ts'
 import { AllReduceAverager } from '../round/allreduce-averager.ts'
 import { outerStep } from '../round/apply-step.ts'
 import { HeldOutEvaluator } from '../round/evaluate-step.ts'
+import { exchangeRecorderFromEnv } from '../round/exchange-recorder.ts'
 import { MatchWindow } from '../round/match-window.ts'
 import { StatePublisher } from '../round/publish-step.ts'
 import { runRounds } from '../round/round-loop.ts'
@@ -106,7 +107,7 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
     encoder,
     allReduce: new ButterflyAllReduce({ host: peer.libp2p, logger: logger.child({ component: 'allreduce' }) }),
     logger: logger.child({ component: 'averager' })
-  }, { job: spec.id, combine: weightedMean, minGroupSize: spec.minPeers, window: pace, livePeers })
+  }, { job: spec.id, combine: weightedMean, minGroupSize: spec.minPeers, window: pace, livePeers, onExchange: exchangeRecorderFromEnv(self) })
   const apply = outerStep(spec.outer)
   const publish = new StatePublisher({ helia: peer.helia, model: stateModel, home: opts.home, job: spec.id, announcer: network, resumedCid: resumed?.cid, signal })
   const evaluate = new HeldOutEvaluator(stateModel, evalSet, spec.eval.every)
@@ -196,6 +197,7 @@ function logRound (logger: Logger, rounds: number, result: RoundResult): void {
     peers: result.contributions.length,
     contributions: result.contributions,
     dropped: result.dropped,
+    standIns: result.standIns,
     bytesSent: result.bytesSent,
     bytesReceived: result.bytesReceived,
     hash: result.weightsSha256,

@@ -16,7 +16,7 @@
  */
 import { partitionGroup } from '../allreduce/group.ts'
 import { plaintextAggregator, weightedMean, type CombineRule, type PartAggregator } from '../allreduce/combine.ts'
-import type { GroupAllReduce } from '../allreduce/all-reduce.ts'
+import type { GroupAllReduce, PartReport } from '../allreduce/all-reduce.ts'
 import type { FormGroupOptions, FormGroupResult } from '../allreduce/matchmaking.ts'
 import type { UpdateEncoder } from '../compression/update-encoder.ts'
 import { systemClock, type Clock } from '../time/clock.ts'
@@ -59,6 +59,23 @@ export interface AllReduceAveragerInit {
    * and a crashed peer stops being expected as soon as its connection closes.
    */
   livePeers?: () => string[]
+  /**
+   * Called with every accepted exchange: what this peer sent (its payloads decoded), the average, and each
+   * part's reducer and contributors. A diagnostic (exchange-recorder.ts writes it to disk); nothing uses it to
+   * decide anything.
+   */
+  onExchange?: (exchange: ExchangeRecord) => void
+}
+
+export interface ExchangeRecord {
+  round: number
+  attempt: number
+  members: readonly string[]
+  weight: number
+  /** This peer's contribution as every reducer decodes it: its payloads, decoded, part after part. */
+  sent: Float32Array
+  average: Float32Array
+  parts: PartReport[]
 }
 
 /** Earliest close of the ready view after this peer's own announcement, so that a peer nobody expected yet can be heard. */
@@ -133,10 +150,20 @@ export class AllReduceAverager implements RoundAverager {
     // The average is accepted: what this round's encoding lost is carried into the next one.
     encoded.commit()
     if (result.durationMs > 0 && result.bytesSent > 0) this.speedBps = Math.max(MIN_SPEED_BPS, result.bytesSent / (result.durationMs / 1000))
+    if (this.init.onExchange != null) {
+      const sent = new Float32Array(vectorLength)
+      // Plaintext aggregators decode a contribution to its floats; an encrypted one has nothing to show here.
+      const decoded = result.parts.map((part, k) => this.aggregator.decodeContribution(encoded.payloads[k], part.elements) as unknown)
+      if (decoded.every(d => d instanceof Float32Array)) {
+        result.parts.forEach((part, k) => { sent.set(decoded[k] as Float32Array, part.offset) })
+        this.init.onExchange({ round, attempt, members: group.members, weight: update.samples, sent, average: result.vector, parts: result.parts })
+      }
+    }
     return {
       average: result.vector,
       contributions: contributors.map(c => ({ peer: c.peer, samples: c.weight })),
       dropped: result.dropped,
+      standIns: result.standIns,
       bytesSent: result.bytesSent,
       bytesReceived: result.bytesReceived
     }

@@ -65,6 +65,7 @@ export async function completeRound (state: GlobalState, round: number, update: 
     samples: update.samples,
     contributions: averaged.contributions,
     dropped: averaged.dropped,
+    standIns: averaged.standIns,
     bytesSent: averaged.bytesSent,
     bytesReceived: averaged.bytesReceived,
     checkpoint,

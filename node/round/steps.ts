@@ -42,11 +42,16 @@ export interface RoundTrainer {
 /** One peer's accepted samples in a round: what rewards are computed from (protocol/contributions.ts). */
 export type { Contribution }
 
+/** A part of the all-reduce whose reducer failed, reduced by another member instead. */
+export interface StandIn { part: number, failed: string, standIn: string }
+
 export interface AveragedUpdate {
   /** The group's combined pseudo-gradients (the weighted mean by samples), bit-identical at every member. */
   average: Float32Array
   contributions: Contribution[]
   dropped: string[]
+  /** Parts whose reducer failed and another member reduced (from the survivors' contributions). */
+  standIns: StandIn[]
   bytesSent: number
   bytesReceived: number
 }
@@ -70,6 +75,7 @@ export interface RoundResult {
   samples: number
   contributions: Contribution[]
   dropped: string[]
+  standIns: StandIn[]
   bytesSent: number
   bytesReceived: number
   /** CID of the state snapshot (every round) and whether it is a published checkpoint (every K rounds). */

@@ -18,7 +18,7 @@ export interface TestNetwork {
   homes: string[]
   peerIds: string[]
   peers: PeerProcess[]
-  start: (i: number, args?: string[]) => PeerProcess
+  start: (i: number, args?: string[], env?: NodeJS.ProcessEnv) => PeerProcess
   /** Kills the peers and stops the bootstrap node; the folder (homes with each peer's node.log) is kept when `keep`. */
   stop: (keep?: boolean) => Promise<void>
 }
@@ -40,8 +40,8 @@ export async function startTestNetwork (opts: { peers: number, job: Partial<JobS
   const provided = provideWhenPeered(boot, data.roots).catch(() => 0)
   const net: TestNetwork = {
     dir, boot, data, spec, specPath, homes, peerIds, peers,
-    start: (i, args = []) => {
-      const p = startPeerProcess(`peer-${i}`, homes[i], specPath, ['--join-wait', '3', '--linger', '20', ...args])
+    start: (i, args = [], env) => {
+      const p = startPeerProcess(`peer-${i}`, homes[i], specPath, ['--join-wait', '3', '--linger', '20', ...args], env)
       peers[i] = p
       return p
     },

@@ -27,7 +27,7 @@ const SPEC = parseModelSpec({ kind: 'mlp', inputs: 4, hidden: [3], classes: 2 })
 const PEER = '12D3KooWSP9YVXdhQhThpVD44PMqPToV8kmhWbVvfPWPwrcqfctS'
 
 function result (round: number, weights: Float32Array, checkpoint: boolean): Omit<RoundResult, 'stateCid' | 'evaluation'> {
-  return { round, weightsSha256: weightsHash(weights), loss: 0.5, samples: 10, contributions: [{ peer: PEER, samples: 10 }], dropped: [], bytesSent: 0, bytesReceived: 0, checkpoint, millis: 1 }
+  return { round, weightsSha256: weightsHash(weights), loss: 0.5, samples: 10, contributions: [{ peer: PEER, samples: 10 }], dropped: [], standIns: [], bytesSent: 0, bytesReceived: 0, checkpoint, millis: 1 }
 }
 
 describe('the publish, evaluate and attest steps', function () {

@@ -14,7 +14,7 @@ function trainer (delta: number): RoundTrainer {
 }
 
 const echoAverager: RoundAverager = {
-  average: async (_round, update) => ({ average: update.pseudoGradient, contributions: [{ peer: 'me', samples: update.samples }], dropped: [], bytesSent: 0, bytesReceived: 0 })
+  average: async (_round, update) => ({ average: update.pseudoGradient, contributions: [{ peer: 'me', samples: update.samples }], dropped: [], standIns: [], bytesSent: 0, bytesReceived: 0 })
 }
 
 function recordingPublisher (published: Array<{ round: number, checkpoint: boolean }>): RoundPublisher {
