@@ -121,7 +121,7 @@ export function evaluateWithLoss (model: tf.LayersModel, weights: Float32Array, 
       const logits = (model.predict(x) as tf.Tensor).reshape([n * labels, data.numClasses])
       // One-hot as int32 then cast: the wasm backend's float32 oneHot is wrong (see trainLocal).
       const y = tf.oneHot(tf.tensor1d(data.y.subarray(start * labels, (start + n) * labels), 'int32'), data.numClasses).cast('float32')
-      const l = tf.losses.softmaxCrossEntropy(y, logits, undefined, tf.Reduction.SUM)
+      const l = tf.losses.softmaxCrossEntropy(y, logits, undefined, 0, tf.Reduction.SUM) // (weights, label smoothing, reduction)
       return [logits.argMax(-1).dataSync(), l.dataSync()[0]] as const
     })
     for (let i = 0; i < n * labels; i++) if (pred[i] === data.y[start * labels + i]) correct++
