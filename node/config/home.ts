@@ -10,12 +10,11 @@ import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import { CONFIG_FILE } from './load.ts'
+import { HomeError } from './errors.ts'
 
 export const IDENTITY_FILE = 'identity.key'
 
-export class HomeError extends Error {
-  override name = 'HomeError'
-}
+export { HomeError }
 
 export function defaultHome (env: NodeJS.ProcessEnv = process.env): string {
   return resolve(env.NEARAI_HOME ?? join(homedir(), '.nearai'))
