@@ -82,8 +82,10 @@ export async function readConfigFile (home: string): Promise<Overrides> {
   try {
     text = await readFile(file, 'utf8')
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {}
-    throw err
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') return {}
+    if (code === 'ENOTDIR') throw new ConfigError(`the home ${home} is not a folder (give --home a folder)`)
+    throw new ConfigError(`cannot read ${file}: ${code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a folder' : (err as Error).message}`)
   }
   try {
     const json = JSON.parse(text) as Json

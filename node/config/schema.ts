@@ -4,7 +4,9 @@
  */
 import { z } from 'zod'
 import { multiaddr } from '@multiformats/multiaddr'
-import { peerIdFromString } from '@libp2p/peer-id'
+import { base58btc } from 'multiformats/bases/base58'
+import { CID } from 'multiformats/cid'
+import * as Digest from 'multiformats/hashes/digest'
 
 /**
  * Where a training peer listens unless told otherwise: any free port, so that two peers (or a peer and a
@@ -25,17 +27,35 @@ export function multiaddrProblem (text: string): string | undefined {
   }
 }
 
+const LIBP2P_KEY = 0x72
+const IDENTITY = 0x00
+const SHA2_256 = 0x12
+
+/**
+ * Whether `text` is a peer id as libp2p writes them: a base58btc multihash (`12D3KooW...` for Ed25519 keys,
+ * `Qm...` for RSA) or a CIDv1 of a libp2p-key. Checked with multiformats alone: every command loads the
+ * configuration, and @libp2p/peer-id would add its crypto to each of them.
+ */
+export function isPeerIdText (text: string): boolean {
+  try {
+    const digest = text.startsWith('1') || text.startsWith('Q') ? Digest.decode(base58btc.decode(`z${text}`)) : CID.parse(text)
+    if ('code' in digest && digest instanceof CID && digest.code !== LIBP2P_KEY) return false
+    const hash = digest instanceof CID ? digest.multihash : digest
+    // An identity multihash holds the public key itself, a protobuf whose first field is the key type.
+    if (hash.code === IDENTITY) return hash.digest.byteLength >= 32 && hash.digest[0] === 0x08
+    return hash.code === SHA2_256
+  } catch {
+    return false
+  }
+}
+
 /** The problem with a bootstrap address, or undefined: it must be a multiaddr ending in /p2p/<peer id>. */
 export function bootstrapAddrProblem (text: string): string | undefined {
   const bad = multiaddrProblem(text)
   if (bad != null) return `${bad}/p2p/<peer id>`
   const last = multiaddr(text).getComponents().at(-1)
   if (last?.name !== 'p2p' || last.value == null) return `"${text}" does not end in /p2p/<peer id>: a bootstrap address names the node's peer id (\`nearai init\` prints it)`
-  try {
-    peerIdFromString(last.value)
-  } catch {
-    return `"${text}" ends in /p2p/${last.value}, which is not a peer id`
-  }
+  if (!isPeerIdText(last.value)) return `"${text}" ends in /p2p/${last.value}, which is not a peer id`
   return undefined
 }
 

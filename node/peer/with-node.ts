@@ -11,11 +11,7 @@ import type { NodeConfig } from '../config/schema.ts'
 import type { PeerNode } from '../network/peer-node.ts'
 import { lockHome } from './home-lock.ts'
 import { isNotLocal, openHomeStore, type HomeStore } from './home-store.ts'
-
-/** A clear "run nearai init" error before anything else (the key's module loads only when a command runs). */
-async function loadIdentity (home: string): Promise<unknown> {
-  return await (await import('../config/home.ts')).loadIdentity(home)
-}
+import { requireInitialisedHome } from '../config/home-layout.ts'
 
 export interface HomeContext { home: string, config: NodeConfig, logger: Logger }
 
@@ -39,7 +35,7 @@ export interface HomeSession {
 export interface Attempt { helia: Helia, offline: boolean, node?: PeerNode }
 
 export async function withHomeSession<T> (ctx: HomeContext, purpose: string, fn: (session: HomeSession) => Promise<T>): Promise<T> {
-  await loadIdentity(ctx.home) // a clear "run nearai init" error before anything else
+  await requireInitialisedHome(ctx.home) // a clear "run nearai init" error before anything else
   const lock = await lockHome(ctx.home, purpose)
   let store: HomeStore | undefined
   let node: PeerNode | undefined
@@ -94,7 +90,7 @@ export async function localFirst<T> (session: HomeSession, what: string, attempt
 
 /** The old shape: a network node for the whole command. */
 export async function withHomeNode<T> (ctx: HomeContext, purpose: string, fn: (node: PeerNode) => Promise<T>): Promise<T> {
-  await loadIdentity(ctx.home)
+  await requireInitialisedHome(ctx.home)
   const lock = await lockHome(ctx.home, purpose)
   try {
     const node = await startOneShotNode(ctx)
