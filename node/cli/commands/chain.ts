@@ -1,14 +1,20 @@
 import { Option, type Command } from 'commander'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { writeFile, mkdir } from 'node:fs/promises'
 import { commandContext } from '../context.ts'
-import { int } from './network-flags.ts'
-import { parseCid } from './dataset.ts'
-import { withHomeNode } from '../../peer/with-node.ts'
+import { parseCheckpointCid, parseCid, port, timeoutSeconds } from '../arg-parsers.ts'
+import { outputFor, withJsonFlag } from '../output.ts'
+import { checkOutputDir } from '../files.ts'
+import { anchorStatus, describeAnchorStatus, type AnchorStatus } from '../anchor-status.ts'
+import { localFirst, withHomeNode, withHomeSession } from '../../peer/with-node.ts'
 import { gracefulShutdown } from '../../peer/lifecycle.ts'
-import { serveChain, openLedger, type LedgerConfig } from '../../chain/index.ts'
-import { getCheckpoint } from '../../storage/checkpoints.ts'
-import { verifyCheckpoint } from '../../checkpoints/verify.ts'
+import type { LedgerConfig } from '../../chain/index.ts'
+import type { CheckpointManifest } from '../../../protocol/checkpoint-manifest.ts'
+
+// The chain client and the storage layer load when a command runs, not when its arguments are parsed.
+const chainLib = async (): Promise<typeof import('../../chain/index.ts')> => await import('../../chain/index.ts')
+const openLedger: typeof import('../../chain/index.ts').openLedger = async (config) => await (await chainLib()).openLedger(config)
 
 function ledgerConfig (home: string, opts: { chain: string, account: string, contract?: string, rpcUrl?: string }): LedgerConfig {
   if (opts.chain === 'dev') return { network: 'dev', home, accountId: opts.account, contractId: opts.contract }
@@ -30,11 +36,20 @@ export function registerChain (program: Command): void {
   chain.command('serve')
     .description('serve the embedded dev chain as a NEAR JSON-RPC endpoint (near-api-js and near-cli can use it)')
     .option('--host <host>', 'address to bind', '127.0.0.1')
-    .addOption(new Option('--port <port>', 'port').default(3030).argParser(int))
+    .addOption(new Option('--port <port>', 'port (0 picks a free one)').default(3030).argParser(port))
     .action(async (opts: { host: string, port: number }, cmd: Command) => {
       const ctx = await commandContext(cmd)
       const shutdown = gracefulShutdown(ctx.logger)
-      const server = await serveChain({ home: ctx.home, host: opts.host, port: opts.port })
+      let server: Awaited<ReturnType<typeof import('../../chain/index.ts').serveChain>>
+      try {
+        server = await (await chainLib()).serveChain({ home: ctx.home, host: opts.host, port: opts.port })
+      } catch (err) {
+        await shutdown.unwind()
+        const code = (err as NodeJS.ErrnoException).code
+        if (code === 'EADDRINUSE') throw new Error(`cannot serve on ${opts.host}:${opts.port}: the port is in use; choose another with --port`)
+        if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new Error(`cannot serve on ${opts.host}:${opts.port}: ${opts.host} is not an address of this machine; choose another with --host`)
+        throw err
+      }
       shutdown.defer(server.close)
       ctx.logger.info({ url: server.url }, 'dev chain serving JSON-RPC')
       process.stdout.write(`${server.url}\n`)
@@ -42,43 +57,116 @@ export function registerChain (program: Command): void {
     })
 
   const checkpoint = program.command('checkpoint').description('model checkpoints on IPFS, anchored on chain')
-  checkpoint.command('get <cid>')
+  withJsonFlag(checkpoint.command('get <cid>')
     .description('fetch a checkpoint (every file checked against its manifest) and write it as a TensorFlow.js model folder')
-    .requiredOption('--out <dir>', 'output folder (model.json, weight files, checkpoint.json)')
-    .addOption(new Option('--timeout <seconds>', 'give up after this long').default(120_000, '120').argParser((v: string) => int(v) * 1000))
-    .action(async (cidText: string, opts: { out: string, timeout: number }, cmd: Command) => {
-      const cid = parseCid(cidText)
+    .requiredOption('--out <dir>', 'output folder (model.json, weight files, checkpoint.json) (required)')
+    .addOption(new Option('--timeout <seconds>', 'give up after this long').default(120_000, '120').argParser(timeoutSeconds)))
+    .action(async (cidText: string, opts: { out: string, timeout: number, json?: boolean }, cmd: Command) => {
+      const cid = parseCheckpointCid(cidText)
+      await checkOutputDir(opts.out, '--out')
       const ctx = await commandContext(cmd)
-      await withHomeNode(ctx, 'nearai checkpoint get', async (node) => {
-        const c = await getCheckpoint(node.helia, cid, { timeoutMs: opts.timeout })
-        await mkdir(opts.out, { recursive: true })
-        const { weightData, ...rest } = c.artifacts
-        await writeFile(join(opts.out, 'model.json'), JSON.stringify({ modelTopology: rest.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: rest.weightSpecs }] }))
-        await writeFile(join(opts.out, 'weights.bin'), c.weightData)
-        await writeFile(join(opts.out, 'checkpoint.json'), JSON.stringify(c.manifest, null, 2))
-        process.stdout.write(`job ${c.manifest.job} round ${c.manifest.round}, weights sha256 ${c.manifest.weights.sha256} (verified), written to ${opts.out}\n`)
-        void weightData
-      })
+      const c = await withHomeSession(ctx, 'nearai checkpoint get', async (session) =>
+        await localFirst(session, `checkpoint ${cid.toString()}`, async ({ helia, offline }) => {
+          const [{ getCheckpoint }, { getCheckpointManifest }] = await Promise.all([import('../../storage/checkpoints.ts'), import('../../storage/checkpoint-info.ts')])
+          // checkpoint.json first: a CID that is no checkpoint is named as such before anything large is fetched.
+          await getCheckpointManifest(helia, cid, { offline, timeoutMs: opts.timeout })
+          return await getCheckpoint(helia, cid, { offline, timeoutMs: opts.timeout })
+        }))
+      await mkdir(opts.out, { recursive: true })
+      const { weightData, ...rest } = c.artifacts
+      await writeFile(join(opts.out, 'model.json'), JSON.stringify({ modelTopology: rest.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: rest.weightSpecs }] }))
+      await writeFile(join(opts.out, 'weights.bin'), c.weightData)
+      await writeFile(join(opts.out, 'checkpoint.json'), JSON.stringify(c.manifest, null, 2))
+      void weightData
+      outputFor(opts).result({ cid, job: c.manifest.job, round: c.manifest.round, weightsSha256: c.manifest.weights.sha256, verified: true, out: opts.out, files: ['model.json', 'weights.bin', 'checkpoint.json'] },
+        `job ${c.manifest.job} round ${c.manifest.round}, weights sha256 ${c.manifest.weights.sha256} (verified), written to ${opts.out}`)
     })
-  addChainFlags(checkpoint.command('verify <cid>')
+
+  withJsonFlag(addChainFlags(checkpoint.command('show <cid>')
+    .description('show a checkpoint\'s checkpoint.json (job, round, parent, metrics, weights hash, files) without fetching its\n' +
+      'weights, and its anchor on chain: final, a candidate, not anchored, or the chain unreachable')
+    .addOption(new Option('--timeout <seconds>', 'give up fetching checkpoint.json after this long').default(120_000, '120').argParser(timeoutSeconds))))
+    .action(async (cidText: string, opts: { timeout: number, chain: string, account: string, contract?: string, rpcUrl?: string, json?: boolean }, cmd: Command) => {
+      const cid = parseCheckpointCid(cidText)
+      const config = ledgerConfig('', opts) // a bad --chain fails before anything is fetched
+      const ctx = await commandContext(cmd)
+      const manifest = await withHomeSession(ctx, 'nearai checkpoint show', async (session) =>
+        await localFirst(session, `checkpoint ${cid.toString()}`, async ({ helia, offline }) =>
+          await (await import('../../storage/checkpoint-info.ts')).getCheckpointManifest(helia, cid, { offline, timeoutMs: opts.timeout })))
+      const anchor = await readAnchorStatus(config.network === 'dev' ? { ...config, home: ctx.home } : config, cid.toString(), manifest)
+      outputFor(opts).result({ cid, ...checkpointDocument(manifest), anchor }, () => describeCheckpoint(cid.toString(), manifest, anchor))
+    })
+
+  withJsonFlag(addChainFlags(checkpoint.command('verify <cid>')
     .description('fetch a checkpoint, recompute its weights hash and compare it with the anchor on chain; exit 0 only when it matches')
-    .addOption(new Option('--timeout <seconds>', 'give up fetching after this long').default(120_000, '120').argParser((v: string) => int(v) * 1000)))
-    .action(async (cidText: string, opts: { timeout: number, chain: string, account: string, contract?: string, rpcUrl?: string }, cmd: Command) => {
+    .addOption(new Option('--timeout <seconds>', 'give up fetching after this long').default(120_000, '120').argParser(timeoutSeconds))))
+    .action(async (cidText: string, opts: { timeout: number, chain: string, account: string, contract?: string, rpcUrl?: string, json?: boolean }, cmd: Command) => {
       const cid = parseCid(cidText)
       const ctx = await commandContext(cmd)
+      const { verifyCheckpoint } = await import('../../checkpoints/verify.ts')
       const ledger = await openLedger(ledgerConfig(ctx.home, opts))
       try {
         await withHomeNode(ctx, 'nearai checkpoint verify', async (node) => {
           const outcome = await verifyCheckpoint(node.helia, ledger, cid, { timeoutMs: opts.timeout })
-          if (outcome.ok) {
-            process.stdout.write(`OK: checkpoint ${cid.toString()} matches the final anchor of job ${outcome.job} round ${outcome.round} (attested by ${outcome.attesters.join(', ')})\n`)
-          } else {
-            process.stdout.write(`FAILED (${outcome.reason}): ${outcome.message}\n`)
-            process.exitCode = 2
-          }
+          outputFor(opts).result({ cid, ...outcome }, outcome.ok
+            ? `OK: checkpoint ${cid.toString()} matches the final anchor of job ${outcome.job} round ${outcome.round} (attested by ${outcome.attesters.join(', ')})`
+            : `FAILED (${outcome.reason}): ${outcome.message}`)
+          if (!outcome.ok) process.exitCode = 2
         })
       } finally {
         await ledger.close()
       }
     })
+}
+
+/**
+ * The anchor of the checkpoint's round, read from the chain named by the chain flags. A dev chain that was
+ * never created in this home anchors nothing (and is not created by looking); any failure to read the
+ * chain is the status `chain-unreachable`.
+ */
+async function readAnchorStatus (config: LedgerConfig, cid: string, m: CheckpointManifest): Promise<AnchorStatus> {
+  const where = { job: m.job, round: m.round }
+  if (config.network === 'dev' && !existsSync(join(config.home, 'chain'))) {
+    return { status: 'not-anchored', detail: `this home has no dev chain (${join(config.home, 'chain')}); use the chain flags to ask another chain` }
+  }
+  let ledger
+  try {
+    ledger = await openLedger(config)
+  } catch (err) {
+    return { status: 'chain-unreachable', detail: (err as Error).message.split('\n')[0] }
+  }
+  try {
+    return anchorStatus(await ledger.getAnchor(m.job, m.round), cid, m.weights.sha256, where)
+  } catch (err) {
+    return { status: 'chain-unreachable', detail: (err as Error).message.split('\n')[0] }
+  } finally {
+    await ledger.close()
+  }
+}
+
+function checkpointDocument (m: CheckpointManifest): Record<string, unknown> {
+  return {
+    job: m.job,
+    round: m.round,
+    parent: m.parent,
+    metrics: m.metrics,
+    weightsSha256: m.weights.sha256,
+    weightsBytes: m.weights.bytes,
+    files: [m.model, ...m.weights.files, ...m.extraFiles].map(f => ({ path: f.path, bytes: f.bytes, sha256: f.sha256 })),
+    totalBytes: m.totalBytes
+  }
+}
+
+function describeCheckpoint (cid: string, m: CheckpointManifest, anchor: AnchorStatus): string[] {
+  const metrics = Object.entries(m.metrics).map(([k, v]) => `${k} ${v}`).join(', ')
+  return [
+    `checkpoint ${cid}`,
+    `job       ${m.job}`,
+    `round     ${m.round}`,
+    `parent    ${m.parent ?? '(none: the first checkpoint)'}`,
+    `weights   sha256 ${m.weights.sha256}, ${m.weights.bytes} bytes in ${m.weights.files.length} file(s)`,
+    ...(metrics.length > 0 ? [`metrics   ${metrics}`] : []),
+    `files     ${1 + m.weights.files.length + m.extraFiles.length}, ${m.totalBytes} bytes`,
+    `anchor    ${describeAnchorStatus(anchor)}`
+  ]
 }
