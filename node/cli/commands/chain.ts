@@ -83,7 +83,7 @@ export function registerChain (program: Command): void {
     })
 
   withJsonFlag(addChainFlags(checkpoint.command('show <cid>')
-    .description('show a checkpoint\'s checkpoint.json (job, round, parent, metrics, weights hash, files) without fetching its\n' +
+    .description('show a checkpoint\'s checkpoint.json (job, round, parent, metrics, weights hash, files) without fetching its ' +
       'weights, and its anchor on chain: final, a candidate, not anchored, or the chain unreachable')
     .addOption(new Option('--timeout <seconds>', 'give up fetching checkpoint.json after this long').default(120_000, '120').argParser(timeoutSeconds))))
     .action(async (cidText: string, opts: { timeout: number, chain: string, account: string, contract?: string, rpcUrl?: string, json?: boolean }, cmd: Command) => {

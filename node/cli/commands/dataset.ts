@@ -24,9 +24,9 @@ export function registerDataset (program: Command): void {
   const dataset = program.command('dataset').description('public datasets on IPFS: add, shard, show, fetch, list, export')
 
   withJsonFlag(dataset.command('add <path>')
-    .description('import a file or folder as a sharded dataset and pin it (and announce it on the DHT when a bootstrap node is\n' +
-      'configured); prints the manifest CID. <path>: a .csv with a header row, .jsonl/.ndjson, any other file as UTF-8 text\n' +
-      '(language models), a folder with one subfolder of .pgm/.ppm images per class, or mnist: / mnist:<count> for the\n' +
+    .description('import a file or folder as a sharded dataset and pin it (and announce it on the DHT when a bootstrap node is ' +
+      'configured); prints the manifest CID. <path>: a .csv with a header row, .jsonl/.ndjson, any other file as UTF-8 text ' +
+      '(language models), a folder with one subfolder of .pgm/.ppm images per class, or mnist: / mnist:<count> for the ' +
       'bundled MNIST digits')
     .requiredOption('--name <name>', 'dataset name (required)')
     .option('--license <license>', 'SPDX id or free text', 'unspecified')
@@ -88,7 +88,7 @@ export function registerDataset (program: Command): void {
     })
 
   withJsonFlag(dataset.command('show <cid>')
-    .description('show a dataset\'s manifest (name, license, format, shards with sizes and sample counts, totals) without\n' +
+    .description('show a dataset\'s manifest (name, license, format, shards with sizes and sample counts, totals) without ' +
       'fetching its shards')
     .addOption(timeoutOption('fetching the manifest')))
     .action(async (cidText: string, opts: { timeout: number, json?: boolean }, cmd: Command) => {
@@ -141,7 +141,7 @@ export function registerDataset (program: Command): void {
     })
 
   withJsonFlag(dataset.command('export <cid>')
-    .description('write a dataset (manifest and every shard) to a CAR file, the format IPFS pinning services accept;\n' +
+    .description('write a dataset (manifest and every shard) to a CAR file, the format IPFS pinning services accept; ' +
       'the file appears only once it is complete')
     .requiredOption('--car <file>', 'output CAR file (required)')
     .addOption(timeoutOption('fetching what is not in this home')))
