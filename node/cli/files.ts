@@ -47,6 +47,6 @@ export async function checkOutputDir (path: string, flag: string): Promise<void>
 export async function checkInputFile (path: string, what: string): Promise<void> {
   const info = await statOrUndefined(path)
   if (info == null) throw new UsageError(`${what} ${path}: no such file`)
-  if (!info.isFile()) throw new UsageError(`${what} ${path}: not a file`)
+  if (!info.isFile()) throw new UsageError(`${what} ${path}: ${info.isDirectory() ? 'it is a folder, not a file' : 'not a regular file'}`)
   try { await access(path, constants.R_OK) } catch { throw new UsageError(`${what} ${path}: cannot read it (permission denied)`) }
 }

@@ -92,7 +92,7 @@ export async function readConfigFile (home: string): Promise<Overrides> {
     if (json == null || typeof json !== 'object' || Array.isArray(json)) throw new Error('top level must be an object')
     return json as Overrides
   } catch (err) {
-    throw new ConfigError(`${file}: ${(err as Error).message}`)
+    throw new ConfigError(`${file}: ${(err as Error).message.replace(/\s+/g, ' ')}`)
   }
 }
 

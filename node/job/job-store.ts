@@ -103,7 +103,8 @@ export function parseJobSpecJson (text: string, source: string): JobSpec {
   try {
     value = JSON.parse(text)
   } catch (err) {
-    throw new Error(`job spec ${source} is not valid JSON: ${(err as Error).message}`)
+    // JSON.parse quotes the text around the error, newlines included: keep the message on one line.
+    throw new Error(`job spec ${source} is not valid JSON: ${(err as Error).message.replace(/\s+/g, ' ')}`)
   }
   return parseJobSpec(value)
 }

@@ -10,7 +10,7 @@ import all from 'it-all'
 import { CID } from 'multiformats/cid'
 import { initHome } from '../../node/config/home.ts'
 import { openHomeStore } from '../../node/peer/home-store.ts'
-import { addDataset } from '../../node/storage/datasets.ts'
+import { addDataset, listDatasets } from '../../node/storage/datasets.ts'
 import { runCliWith, type CliResult } from '../helpers/cli.ts'
 import { removeDir } from '../helpers/temp-dir.ts'
 
@@ -30,8 +30,11 @@ const NOBODYS = 'bafyreifa6bwtpqaeg2umvu3gj2daiqmed2zgpijedvyhv375kyuvbabpea'
 /** No command may take longer than this; one that does has hung. */
 const HANG_MS = 60_000
 
-/** What a case runs in: the worker's own copy of the home (cases run a few at a time, each home one at a time). */
-interface Where { home: string }
+/**
+ * What a case runs in: the worker's own copies of the homes (cases run a few at a time, and a home takes
+ * one command at a time).
+ */
+interface Where { home: string, netHome: string }
 
 interface Case {
   name: string
@@ -39,15 +42,15 @@ interface Case {
   /** The whole stderr line (after "nearai"), as a pattern. */
   stderr: RegExp
   env?: NodeJS.ProcessEnv
-  /** Files that must not exist afterwards (partial outputs). */
-  absent?: () => string[]
+  /** Files that must not exist afterwards (partial outputs, a chain's lock). */
+  absent?: (where: Where) => string[]
 }
 
 describe('nearai: the bad-input tour (every command, what a new user gets wrong)', function () {
   this.timeout(900_000)
   let dir: string
   let home: string // initialised, holds a dataset, no bootstrap node configured (each worker has a copy)
-  let netHome: string // initialised, a bootstrap node configured that does not answer
+  let netHome: string // initialised, a bootstrap node configured that does not answer (each worker has a copy)
   let lockedHome: string // initialised, locked by this (live) test process
   let bareDir: string // not a home
   let dataset: string
@@ -148,6 +151,7 @@ describe('nearai: the bad-input tour (every command, what a new user gets wrong)
     { name: 'dataset add of a binary file', args: (w) => [...h(w), 'dataset', 'add', files.binary, '--name', 'x'], stderr: /^nearai: .*random\.bin: line \d+ is not valid UTF-8, so this is not a text file \(a binary file\?\): text datasets hold UTF-8 text$/ },
     { name: 'dataset add with --shards 0', args: (w) => [...h(w), 'dataset', 'add', files.csv, '--name', 'x', '--shards', '0'], stderr: /^nearai dataset add: option '--shards <n>' argument '0' is invalid\. expected a whole number of at least 1/ },
     { name: 'dataset add with --shards abc', args: (w) => [...h(w), 'dataset', 'add', files.csv, '--name', 'x', '--shards', 'abc'], stderr: /^nearai dataset add: option '--shards <n>' argument 'abc' is invalid\. expected a whole number/ },
+    { name: 'dataset add of more MNIST digits than there are', args: (w) => [...h(w), 'dataset', 'add', 'mnist:99999999', '--name', 'x'], stderr: /^nearai: mnist:99999999: the mnist package ships 10000 digits; ask for at most that many$/ },
     { name: 'dataset add with more shards than samples', args: (w) => [...h(w), 'dataset', 'add', files.csv, '--name', 'x', '--shards', '1000'], stderr: /^nearai: cannot cut 30 samples into 1000 shards$/ },
     { name: 'dataset add with a format that does not exist', args: (w) => [...h(w), 'dataset', 'add', files.csv, '--name', 'x', '--format', 'parquet'], stderr: /^nearai dataset add: option '--format <format>' argument 'parquet' is invalid\. Allowed choices are csv, jsonl, text, image-records, mnist\./ },
     { name: 'dataset add of a CSV without a label column', args: (w) => [...h(w), 'dataset', 'add', files.noLabel, '--name', 'x'], stderr: /^nearai: .*nolabel\.csv: no label column \(named one of label, class, target, y\); pass the label option$/ },
@@ -210,6 +214,8 @@ describe('nearai: the bad-input tour (every command, what a new user gets wrong)
     // chain
     { name: 'chain serve on port 70000', args: (w) => [...h(w), 'chain', 'serve', '--port', '70000'], stderr: /^nearai chain serve: option '--port <port>' argument '70000' is invalid\. a port is a number from 0 to 65535 \(0 picks a free one\)/ },
     { name: 'chain serve on port abc', args: (w) => [...h(w), 'chain', 'serve', '--port', 'abc'], stderr: /^nearai chain serve: option '--port <port>' argument 'abc' is invalid/ },
+    { name: 'chain serve on an address that is not this machine\'s', args: (w) => [...h(w), 'chain', 'serve', '--host', '203.0.113.1', '--port', '0'], stderr: /^nearai: cannot serve on 203\.0\.113\.1:0: 203\.0\.113\.1 is not an address of this machine; choose another with --host$/, absent: (w) => [join(w.home, 'chain', 'LOCK')] },
+    { name: 'chain serve on a port another program holds', args: (w) => [...h(w), 'chain', 'serve', '--port', String(port)], stderr: /^nearai: cannot serve on 127\.0\.0\.1:\d+: the port is in use; choose another with --port$/, absent: (w) => [join(w.home, 'chain', 'LOCK')] },
     // node start (each is refused before a node starts)
     { name: 'node start --job with a spec file that does not exist', args: (w) => [...h(w), 'node', 'start', '--job', join(dir, 'missing.json')], stderr: /^nearai: cannot read job spec .*missing\.json: no such file$/ },
     { name: 'node start --job with an unknown job id', args: (w) => [...h(w), 'node', 'start', '--job', 'mnist-mlp'], stderr: /^nearai: no job "mnist-mlp": not a spec file, not a job of this node/ },
@@ -233,16 +239,16 @@ describe('nearai: the bad-input tour (every command, what a new user gets wrong)
   ]
 
   // Content no one serves, with a bootstrap node configured: each command starts a node, waits for its
-  // --timeout and says so, leaving no partial file.
+  // --timeout and says so, leaving no partial file. First in the list: their waits overlap the other cases.
   const networkCases: Case[] = [
-    { name: 'dataset get of a CID no one has, with --timeout 2', args: () => ['--home', netHome, '--log-level', 'error', 'dataset', 'get', NOBODYS, '--timeout', '2'], stderr: new RegExp(`^nearai: no provider delivered ${NOBODYS} within 2000 ms$`) },
+    { name: 'dataset get of a CID no one has, with --timeout 2', args: (w) => ['--home', w.netHome, '--log-level', 'error', 'dataset', 'get', NOBODYS, '--timeout', '2'], stderr: new RegExp(`^nearai: no provider delivered ${NOBODYS} within 2000 ms$`) },
     {
       name: 'dataset export of a CID no one has, with --timeout 2',
-      args: () => ['--home', netHome, '--log-level', 'error', 'dataset', 'export', NOBODYS, '--car', join(dir, 'x.car'), '--timeout', '2'],
+      args: (w) => ['--home', w.netHome, '--log-level', 'error', 'dataset', 'export', NOBODYS, '--car', join(w.netHome, 'x.car'), '--timeout', '2'],
       stderr: new RegExp(`^nearai: no provider delivered ${NOBODYS} within 2000 ms$`),
-      absent: () => [join(dir, 'x.car')]
+      absent: (w) => [join(w.netHome, 'x.car')]
     },
-    { name: 'pin add of a CID no one has, with --timeout 2', args: () => ['--home', netHome, '--log-level', 'error', 'pin', 'add', NOBODYS, '--timeout', '2'], stderr: new RegExp(`^nearai: no provider delivered ${NOBODYS} within 2000 ms$`) }
+    { name: 'pin add of a CID no one has, with --timeout 2', args: (w) => ['--home', w.netHome, '--log-level', 'error', 'pin', 'add', NOBODYS, '--timeout', '2'], stderr: new RegExp(`^nearai: no provider delivered ${NOBODYS} within 2000 ms$`) }
   ]
 
   async function check (c: Case, where: Where): Promise<string | undefined> {
@@ -262,9 +268,9 @@ describe('nearai: the bad-input tour (every command, what a new user gets wrong)
       const holder = JSON.parse(await readFile(join(caseHome, 'node.lock'), 'utf8')) as { pid: number }
       if (holder.pid !== process.pid) problems.push(`left a lock in ${caseHome}`)
     }
-    for (const file of c.absent?.() ?? []) {
+    for (const file of c.absent?.(where) ?? []) {
       if (existsSync(file)) problems.push(`left ${file}`)
-      const partial = (await readdir(join(file, '..'))).filter(f => f.startsWith(`${file.split('/').pop() ?? ''}.partial`))
+      const partial = existsSync(join(file, '..')) ? (await readdir(join(file, '..'))).filter(f => f.startsWith(`${file.split('/').pop() ?? ''}.partial`)) : []
       if (partial.length > 0) problems.push(`left ${partial.join(', ')}`)
     }
     return problems.length > 0 ? `${c.name} (nearai ${args.join(' ')}): ${problems.join('; ')}\n  stderr: ${r.stderr.slice(0, 600)}` : undefined
@@ -275,8 +281,9 @@ describe('nearai: the bad-input tour (every command, what a new user gets wrong)
     const failures: string[] = []
     let next = 0
     await Promise.all(Array.from({ length: concurrency }, async (_, worker) => {
-      const where = { home: join(dir, `home-${worker}`) }
+      const where = { home: join(dir, `home-${worker}`), netHome: join(dir, `net-home-${worker}`) }
       await cp(home, where.home, { recursive: true })
+      await cp(netHome, where.netHome, { recursive: true })
       for (let i = next++; i < list.length; i = next++) {
         const failure = await check(list[i], where)
         if (failure != null) failures.push(failure)
@@ -285,22 +292,25 @@ describe('nearai: the bad-input tour (every command, what a new user gets wrong)
     assert.deepEqual(failures, [], `${failures.length} of ${list.length} cases failed:\n${failures.join('\n')}`)
   }
 
-  it(`refuses ${cases.length} kinds of bad input with one clear line, a non-zero exit, no stack trace and nothing left behind`, async () => {
-    await tour(cases, 3)
-  })
-
-  it('gives up on content no one serves at the --timeout, saying so, with no partial file', async () => {
-    await tour(networkCases, 1) // one home: one command at a time
+  it(`refuses ${cases.length} kinds of bad input with one clear line, a non-zero exit, no stack trace and nothing left behind; ` +
+    `gives up on content no one serves at the --timeout (${networkCases.length} commands), with no partial file`, async () => {
+    await tour([...networkCases, ...cases], 4)
   })
 
   it('lost nothing in the homes the tour ran in: each still holds its dataset, pinned, and no lock', async () => {
     const homes = (await readdir(dir)).filter(f => f.startsWith('home-')).map(f => join(dir, f))
+    assert.ok((await readdir(dir)).filter(f => f.startsWith('net-home-')).every(f => !existsSync(join(dir, f, 'node.lock'))), 'no lock left in the network homes')
     assert.ok(homes.length > 0)
     for (const worker of homes) {
-      const r = await runCliWith(process.execPath, ['--home', worker, 'pin', 'ls', '--json'])
-      assert.equal(r.code, 0, r.stderr)
-      assert.deepEqual(JSON.parse(r.stdout).pins.map((p: { cid: string }) => p.cid), [dataset], worker)
-      assert.ok(!existsSync(join(worker, 'node.lock')))
+      assert.ok(!existsSync(join(worker, 'node.lock')), `no lock left in ${worker}`)
+      const store = await openHomeStore(worker)
+      try {
+        assert.deepEqual((await all(store.helia.pins.ls())).map(p => p.cid.toString()), [dataset], `${worker} still pins its dataset`)
+        const listed = await listDatasets(store.helia)
+        assert.deepEqual(listed.map(d => [d.cid.toString(), d.name, d.totalSamples]), [[dataset, 'tiny', 30]])
+      } finally {
+        await store.close()
+      }
     }
   })
 })

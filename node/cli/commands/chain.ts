@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander'
 import { existsSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { writeFile, mkdir } from 'node:fs/promises'
 import { commandContext } from '../context.ts'
@@ -39,16 +40,16 @@ export function registerChain (program: Command): void {
     .addOption(new Option('--port <port>', 'port (0 picks a free one)').default(3030).argParser(port))
     .action(async (opts: { host: string, port: number }, cmd: Command) => {
       const ctx = await commandContext(cmd)
+      // The address is tried before the chain is opened: a chain opened for a server that cannot start
+      // would stay locked by this process until it exits.
+      await probeListen(opts.host, opts.port)
       const shutdown = gracefulShutdown(ctx.logger)
       let server: Awaited<ReturnType<typeof import('../../chain/index.ts').serveChain>>
       try {
         server = await (await chainLib()).serveChain({ home: ctx.home, host: opts.host, port: opts.port })
       } catch (err) {
         await shutdown.unwind()
-        const code = (err as NodeJS.ErrnoException).code
-        if (code === 'EADDRINUSE') throw new Error(`cannot serve on ${opts.host}:${opts.port}: the port is in use; choose another with --port`)
-        if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new Error(`cannot serve on ${opts.host}:${opts.port}: ${opts.host} is not an address of this machine; choose another with --host`)
-        throw err
+        throw listenError(err, opts.host, opts.port)
       }
       shutdown.defer(server.close)
       ctx.logger.info({ url: server.url }, 'dev chain serving JSON-RPC')
@@ -169,4 +170,26 @@ function describeCheckpoint (cid: string, m: CheckpointManifest, anchor: AnchorS
     `files     ${1 + m.weights.files.length + m.extraFiles.length}, ${m.totalBytes} bytes`,
     `anchor    ${describeAnchorStatus(anchor)}`
   ]
+}
+
+/** Fails, with the flag to change, unless a server can listen on host:port now. */
+async function probeListen (host: string, port: number): Promise<void> {
+  const server = createServer()
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(port, host, resolve)
+    })
+  } catch (err) {
+    throw listenError(err, host, port)
+  }
+  await new Promise<void>(resolve => server.close(() => { resolve() }))
+}
+
+function listenError (err: unknown, host: string, port: number): unknown {
+  const code = (err as NodeJS.ErrnoException).code
+  if (code === 'EADDRINUSE') return new Error(`cannot serve on ${host}:${port}: the port is in use; choose another with --port`)
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new Error(`cannot serve on ${host}:${port}: ${host} is not an address of this machine; choose another with --host`)
+  if (code === 'EACCES') return new Error(`cannot serve on ${host}:${port}: ports below 1024 need privileges; choose another with --port`)
+  return err
 }

@@ -6,6 +6,7 @@ import { int } from './network-flags.ts'
 import { timeoutSeconds } from '../arg-parsers.ts'
 import { commandContext } from '../context.ts'
 import { outputFor, withJsonFlag } from '../output.ts'
+import { checkInputFile } from '../files.ts'
 import { localFirst, withHomeSession } from '../../peer/with-node.ts'
 import type { JobSpec } from '../../training/job-spec.ts'
 
@@ -22,6 +23,7 @@ export function registerJob (program: Command): void {
     .addOption(new Option('--threshold <n>', 'with --validators: distinct attestations that make a checkpoint anchor final (default: a majority)').argParser(int))
     .action(async (opts: { spec: string, validators?: string, threshold?: number, timeout: number, json?: boolean }, cmd: Command) => {
       const out = outputFor(opts)
+      await checkInputFile(opts.spec, 'cannot read job spec') // before loading the spec's schema
       const { readJobSpecFile } = await import('../../job/job-store.ts')
       const spec = await readJobSpecFile(opts.spec)
       const validators = opts.validators?.split(',').map(v => v.trim()).filter(v => v.length > 0)
