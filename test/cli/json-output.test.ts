@@ -63,7 +63,9 @@ describe('nearai --json, dataset show and checkpoint show', function () {
       const [v1, v2] = ['validator-1.test', 'validator-2.test'].map(accountId => new DevChainLedger({ chain, accountId, contractId: DEFAULT_CONTRACT_ACCOUNT, ownsChain: false }))
       await v1.storageDeposit()
       await v2.storageDeposit()
-      await v1.createJob({ job: 'show-job', specCid: checkpoints.final.cid, validators: ['validator-1.test', 'validator-2.test'], threshold: 2 })
+      // evalCid: the evaluation set a job on chain names once validators evaluate checkpoints (issue 9, section 2).
+      const job = { job: 'show-job', specCid: checkpoints.final.cid, validators: ['validator-1.test', 'validator-2.test'], threshold: 2, evalCid: checkpoints.final.cid }
+      await v1.createJob(job)
       const claim = (round: number, c: { cid: string, sha: string }): any => ({ job: 'show-job', round, checkpointCid: c.cid, weightsSha256: c.sha, contributionsRoot: '0'.repeat(64), evalLoss: 0.5 })
       await v1.attest(claim(0, checkpoints.final))
       await v2.attest(claim(0, checkpoints.final))
