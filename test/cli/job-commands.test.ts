@@ -85,6 +85,10 @@ describe('nearai job commands', function () {
     assert.equal(bad.code, 1)
     assert.match(bad.stderr, new RegExp(`^nearai: dataset ${NOBODYS} \\(the spec's dataset\\) is not in this home, and no bootstrap node is configured`))
     await assert.rejects(stat(join(home, 'jobs', 'elsewhere')))
+    // Asked to, it stores the spec unchecked (a dataset that is published later).
+    const unchecked = await runCli(['--home', home, ...quiet, 'job', 'create', '--spec', specPath, '--skip-dataset-check'])
+    assert.equal(unchecked.code, 0, unchecked.stderr)
+    assert.match(unchecked.stdout, /^job elsewhere$/m)
   })
 
   it('refuses an invalid spec with a non-zero exit and a message naming the bad field', async () => {

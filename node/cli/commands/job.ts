@@ -18,10 +18,11 @@ export function registerJob (program: Command): void {
       'check that the model fits the dataset (its manifest: input shape, classes), store the spec on IPFS (pinned) and\n' +
       'record it in the home; then `nearai node start --job <id>` trains it')
     .requiredOption('--spec <file>', 'the job spec JSON file (required)')
-    .addOption(new Option('--timeout <seconds>', 'give up fetching the dataset manifest after this long').default(60_000, '60').argParser(timeoutSeconds)))
+    .addOption(new Option('--timeout <seconds>', 'give up fetching the dataset manifest after this long').default(60_000, '60').argParser(timeoutSeconds))
+    .option('--skip-dataset-check', 'store the spec without reading its datasets\' manifests (the model is then not checked against the data)'))
     .option('--validators <accounts>', 'also register the job on the configured chain (config `chain`), with these comma-separated validator accounts')
     .addOption(new Option('--threshold <n>', 'with --validators: distinct attestations that make a checkpoint anchor final (default: a majority)').argParser(int))
-    .action(async (opts: { spec: string, validators?: string, threshold?: number, timeout: number, json?: boolean }, cmd: Command) => {
+    .action(async (opts: { spec: string, validators?: string, threshold?: number, timeout: number, skipDatasetCheck?: boolean, json?: boolean }, cmd: Command) => {
       const out = outputFor(opts)
       await checkInputFile(opts.spec, 'cannot read job spec') // before loading the spec's schema
       const { readJobSpecFile } = await import('../../job/job-store.ts')
@@ -30,7 +31,7 @@ export function registerJob (program: Command): void {
       if (validators != null && validators.length === 0) throw new Error('--validators needs at least one account')
       const threshold = opts.threshold ?? (validators != null ? Math.floor(validators.length / 2) + 1 : undefined)
       if (validators != null && threshold != null && (threshold < 1 || threshold > validators.length)) throw new Error(`--threshold must be between 1 and ${validators.length}`)
-      const datasets = datasetCids(spec)
+      const datasets = opts.skipDatasetCheck === true ? [] : datasetCids(spec)
       const ctx = await commandContext(cmd)
       const [{ createJob }, { getDatasetManifest }, { checkModelFitsDataset }] = await Promise.all([
         import('../../job/job-ref.ts'), import('../../storage/datasets.ts'), import('../../training/dataset-fit.ts')])
