@@ -17,6 +17,23 @@ export const CHECKPOINT_MANIFEST_VERSIONS = [1, 2] as const
 /** More contributors than a round announcement can carry (1024) never happen in one round. */
 export const MAX_CHECKPOINT_CONTRIBUTIONS = 2048
 export const CHECKPOINT_MANIFEST_FILE = 'checkpoint.json'
+
+const DAG_PB = 0x70
+const CODEC_NAMES: Record<number, string> = {
+  0x55: 'a raw block (one file\'s bytes)',
+  0x71: 'a dag-cbor block (dataset manifests are dag-cbor: `nearai dataset show <cid>` shows one)',
+  0x0129: 'a dag-json block',
+  0x0200: 'a json block'
+}
+
+/**
+ * Why a CID cannot be a checkpoint, from its codec alone (a checkpoint is a UnixFS folder, a dag-pb root), or
+ * undefined when it may be one: lets a CLI or a fetch refuse a dataset manifest or a file before fetching it.
+ */
+export function notACheckpointReason (cid: { code: number, toString: () => string }): string | undefined {
+  if (cid.code === DAG_PB) return undefined
+  return `${cid.toString()} is not a checkpoint: it is ${CODEC_NAMES[cid.code] ?? `a block of codec 0x${cid.code.toString(16)}`}, a checkpoint is a UnixFS folder with ${CHECKPOINT_MANIFEST_FILE}`
+}
 export const CHECKPOINT_MODEL_FILE = 'model.json'
 export const MAX_CHECKPOINT_MANIFEST_BYTES = 256 * 1024
 /** model.json holds the topology and the weights manifest, never the weights themselves. */

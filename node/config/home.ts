@@ -4,22 +4,19 @@
  * protobuf encoding, readable by the owner only (0600), so the node keeps its PeerId across restarts.
  */
 import { chmod, mkdir, open, readFile, stat, writeFile, rename } from 'node:fs/promises'
-import { homedir } from 'node:os'
-import { join, resolve, dirname } from 'node:path'
+import { join, dirname } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import { CONFIG_FILE } from './load.ts'
+import { HomeError } from './errors.ts'
+import { IDENTITY_FILE, defaultHome } from './home-layout.ts'
 
-export const IDENTITY_FILE = 'identity.key'
+export { IDENTITY_FILE }
 
-export class HomeError extends Error {
-  override name = 'HomeError'
-}
+export { HomeError }
 
-export function defaultHome (env: NodeJS.ProcessEnv = process.env): string {
-  return resolve(env.NEARAI_HOME ?? join(homedir(), '.nearai'))
-}
+export { defaultHome }
 
 /** Writes a file atomically (temp file, fsync, rename) so a crash never leaves it half-written. */
 export async function writeFileAtomic (path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
@@ -45,7 +42,11 @@ export interface InitResult {
 
 /** Creates the home folder, identity key and default config file; an existing identity is never replaced. */
 export async function initHome (home: string, defaultConfig: unknown = {}): Promise<InitResult> {
-  await mkdir(home, { recursive: true, mode: 0o700 })
+  try {
+    await mkdir(home, { recursive: true, mode: 0o700 })
+  } catch (err) {
+    throw new HomeError(`cannot create the home ${home}: ${fsReason(err)}`)
+  }
   const keyPath = join(home, IDENTITY_FILE)
   let created = false
   try {
@@ -71,9 +72,12 @@ export async function loadIdentity (home: string): Promise<PrivateKey> {
   try {
     bytes = await readFile(keyPath)
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') {
       throw new HomeError(`no identity key at ${keyPath}: run \`nearai init --home ${home}\` first`)
     }
+    if (code === 'ENOTDIR') throw new HomeError(`the home ${home} is not a folder (give --home a folder, or run \`nearai init --home <folder>\`)`)
+    if (code === 'EACCES') throw new HomeError(`cannot read the identity key at ${keyPath}: permission denied`)
     throw err
   }
   const mode = (await stat(keyPath)).mode & 0o777
@@ -85,5 +89,19 @@ export async function loadIdentity (home: string): Promise<PrivateKey> {
     return privateKeyFromProtobuf(bytes)
   } catch (err) {
     throw new HomeError(`identity key at ${keyPath} is unreadable: ${(err as Error).message}`)
+  }
+}
+
+/** Why a file operation failed, in words (the code's meaning, not Node's "ENOTDIR: not a directory, mkdir ..."). */
+export function fsReason (err: unknown): string {
+  switch ((err as NodeJS.ErrnoException).code) {
+    case 'ENOTDIR': return 'a part of the path is a file, not a folder'
+    case 'EEXIST': return 'a file of that name is in the way'
+    case 'EACCES': case 'EPERM': return 'permission denied'
+    case 'EROFS': return 'read-only file system'
+    case 'ENOSPC': return 'no space left on the device'
+    case 'ENOENT': return 'no such file or folder'
+    case 'EISDIR': return 'it is a folder'
+    default: return (err as Error).message.split('\n')[0]
   }
 }

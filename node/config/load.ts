@@ -6,13 +6,14 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { NodeConfig } from './schema.ts'
-import { parseWith } from '../../protocol/codec.ts'
+import { ConfigError } from './errors.ts'
 
 export const CONFIG_FILE = 'config.json'
 
-export class ConfigError extends Error {
-  override name = 'ConfigError'
-}
+export { ConfigError }
+
+/** Where a configuration value came from, for errors that tell the user what to fix. */
+export type ConfigSource = 'flag' | 'env' | 'file' | 'default'
 
 type Json = string | number | boolean | null | Json[] | { [k: string]: Json }
 type Overrides = Record<string, unknown>
@@ -81,15 +82,17 @@ export async function readConfigFile (home: string): Promise<Overrides> {
   try {
     text = await readFile(file, 'utf8')
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {}
-    throw err
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') return {}
+    if (code === 'ENOTDIR') throw new ConfigError(`the home ${home} is not a folder (give --home a folder)`)
+    throw new ConfigError(`cannot read ${file}: ${code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a folder' : (err as Error).message}`)
   }
   try {
     const json = JSON.parse(text) as Json
     if (json == null || typeof json !== 'object' || Array.isArray(json)) throw new Error('top level must be an object')
     return json as Overrides
   } catch (err) {
-    throw new ConfigError(`${file}: ${(err as Error).message}`)
+    throw new ConfigError(`${file}: ${(err as Error).message.replace(/\s+/g, ' ')}`)
   }
 }
 
@@ -98,14 +101,40 @@ export interface LoadConfigOptions {
   env?: NodeJS.ProcessEnv
   /** Flag values, as a partial config tree. */
   flags?: Overrides
+  /** A command's own defaults, below the config file (a bootstrap node's fixed listen port). */
+  defaults?: Overrides
+  /** The flag that sets each config path (`network.bootstrap` → `--bootstrap`), to name it in errors. */
+  flagNames?: Record<string, string>
 }
 
-export async function loadConfig ({ home, env = process.env, flags = {} }: LoadConfigOptions): Promise<NodeConfig> {
+export async function loadConfig ({ home, env = process.env, flags = {}, defaults = {}, flagNames = {} }: LoadConfigOptions): Promise<NodeConfig> {
   const fromFile = await readConfigFile(home)
-  const merged = merge(merge(fromFile, envOverrides(env)), flags)
-  try {
-    return parseWith(NodeConfig, merged, 'configuration')
-  } catch (err) {
-    throw new ConfigError((err as Error).message)
+  const fromEnv = envOverrides(env)
+  const merged = merge(merge(merge(defaults, fromFile), fromEnv), flags)
+  const result = NodeConfig.safeParse(merged)
+  if (result.success) return result.data
+  // Name where each bad value came from: the user fixes a flag, a variable or a file, not a "configuration".
+  const leaves = configLeaves().map(l => l.path)
+  const problems = result.error.issues.map(issue => {
+    const path = issue.path.map(String)
+    const leaf = leaves.find(l => l.every((k, i) => path[i] === k)) ?? path
+    const field = path.length > 0 ? path.join('.') : '(top level)'
+    if (hasPath(flags, path)) return `${flagNames[leaf.join('.')] ?? `the flag for ${leaf.join('.')}`}: ${issue.message}`
+    if (hasPath(fromEnv, path)) return `${envName(leaf)}: ${issue.message}`
+    if (hasPath(fromFile, path) || issue.code === 'unrecognized_keys') return `${join(home, CONFIG_FILE)} ${field}: ${issue.message}`
+    return `${field}: ${issue.message}`
+  })
+  throw new ConfigError(`invalid configuration: ${problems.join('; ')}`)
+}
+
+/** Whether `tree` holds a value at `path` (or at the start of it: the value that holds the bad part). */
+function hasPath (tree: unknown, path: string[]): boolean {
+  if (path.length === 0) return false
+  let node = tree
+  for (const key of path) {
+    if (node == null || typeof node !== 'object') return true
+    if (!(key in (node as Record<string, unknown>))) return false
+    node = (node as Record<string, unknown>)[key]
   }
+  return node !== undefined
 }

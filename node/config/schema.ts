@@ -3,6 +3,70 @@
  * command-line flags can set (in that order of precedence, later wins).
  */
 import { z } from 'zod'
+import { multiaddr } from '@multiformats/multiaddr'
+import { base58btc } from 'multiformats/bases/base58'
+import { CID } from 'multiformats/cid'
+import * as Digest from 'multiformats/hashes/digest'
+
+/**
+ * Where a training peer listens unless told otherwise: any free port, so that two peers (or a peer and a
+ * one-shot command) on one machine never collide. A bootstrap node, which others must find at a fixed
+ * address, listens on BOOTSTRAP_LISTEN instead (`nearai bootstrap start` sets it as its default).
+ */
+export const DEFAULT_LISTEN = ['/ip4/0.0.0.0/tcp/0']
+export const BOOTSTRAP_LISTEN = ['/ip4/0.0.0.0/tcp/4010']
+
+/** The problem with a multiaddr string, or undefined when it parses. */
+export function multiaddrProblem (text: string): string | undefined {
+  if (text.trim() === '') return 'an empty address is not a multiaddr; one looks like /ip4/203.0.113.7/tcp/4010'
+  try {
+    multiaddr(text)
+    return undefined
+  } catch (err) {
+    return `"${text}" is not a multiaddr (${(err as Error).message.split('\n')[0]}); one looks like /ip4/203.0.113.7/tcp/4010`
+  }
+}
+
+const LIBP2P_KEY = 0x72
+const IDENTITY = 0x00
+const SHA2_256 = 0x12
+
+/**
+ * Whether `text` is a peer id as libp2p writes them: a base58btc multihash (`12D3KooW...` for Ed25519 keys,
+ * `Qm...` for RSA) or a CIDv1 of a libp2p-key. Checked with multiformats alone: every command loads the
+ * configuration, and @libp2p/peer-id would add its crypto to each of them.
+ */
+export function isPeerIdText (text: string): boolean {
+  try {
+    const digest = text.startsWith('1') || text.startsWith('Q') ? Digest.decode(base58btc.decode(`z${text}`)) : CID.parse(text)
+    if ('code' in digest && digest instanceof CID && digest.code !== LIBP2P_KEY) return false
+    const hash = digest instanceof CID ? digest.multihash : digest
+    // An identity multihash holds the public key itself, a protobuf whose first field is the key type.
+    if (hash.code === IDENTITY) return hash.digest.byteLength >= 32 && hash.digest[0] === 0x08
+    return hash.code === SHA2_256
+  } catch {
+    return false
+  }
+}
+
+/** The problem with a bootstrap address, or undefined: it must be a multiaddr ending in /p2p/<peer id>. */
+export function bootstrapAddrProblem (text: string): string | undefined {
+  const bad = multiaddrProblem(text)
+  if (bad != null) return `${bad}/p2p/<peer id>`
+  const last = multiaddr(text).getComponents().at(-1)
+  if (last?.name !== 'p2p' || last.value == null) return `"${text}" does not end in /p2p/<peer id>: a bootstrap address names the node's peer id (\`nearai init\` prints it)`
+  if (!isPeerIdText(last.value)) return `"${text}" ends in /p2p/${last.value}, which is not a peer id`
+  return undefined
+}
+
+const Multiaddr = z.string().superRefine((text, ctx) => {
+  const problem = multiaddrProblem(text)
+  if (problem != null) ctx.addIssue({ code: 'custom', message: problem })
+})
+const BootstrapAddr = z.string().superRefine((text, ctx) => {
+  const problem = bootstrapAddrProblem(text)
+  if (problem != null) ctx.addIssue({ code: 'custom', message: problem })
+})
 import { DEFAULT_RELAY_LIMITS as RELAY } from '../network/relay-limits.ts'
 
 /** The longest a Node.js timer waits (2^31 - 1 ms); a longer one fires at once. */
@@ -10,12 +74,12 @@ const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000)
 
 export const NodeConfig = z.object({
   network: z.object({
-    /** Multiaddrs to listen on. */
-    listen: z.array(z.string()).default(['/ip4/0.0.0.0/tcp/4010']),
+    /** Multiaddrs to listen on (DEFAULT_LISTEN: any free port; a bootstrap node defaults to BOOTSTRAP_LISTEN). */
+    listen: z.array(Multiaddr).default(DEFAULT_LISTEN),
     /** Multiaddrs to announce instead of the listen addresses (e.g. a public IP behind port forwarding). */
-    announce: z.array(z.string()).default([]),
+    announce: z.array(Multiaddr).default([]),
     /** Bootstrap nodes to dial at start: multiaddrs ending in /p2p/<peer-id>. */
-    bootstrap: z.array(z.string()).default([]),
+    bootstrap: z.array(BootstrapAddr).default([]),
     /** DHT server mode answers others' queries; peers behind NAT should stay clients. */
     dhtServer: z.boolean().default(true),
     /** Reserve a slot on bootstrap relays so that peers behind NAT can be reached through circuit relay v2. */

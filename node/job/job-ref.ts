@@ -38,19 +38,44 @@ function parseCid (ref: string): CID | undefined {
   try { return CID.parse(ref) } catch { return undefined }
 }
 
-/** Resolves `ref` (path, known job id, or spec CID) to a stored job. */
-export async function resolveJob (home: string, helia: Helia, ref: string, opts: { timeoutMs?: number } = {}): Promise<StoredJob> {
+/**
+ * What `--job` names, checked without a network: a job this home knows, a spec file (read and validated),
+ * or a CID (fetched later). Anything else is JobNotFoundError now, before a node starts.
+ */
+export type JobRef =
+  | { kind: 'known', job: StoredJob }
+  | { kind: 'file', path: string, spec: JobSpec }
+  | { kind: 'cid', cid: CID }
+
+export async function parseJobRef (home: string, ref: string): Promise<JobRef> {
   // A job this node knows wins over a file or folder of the same name in the working directory.
   if (JOB_ID_PATTERN.test(ref)) {
     const known = await loadJob(home, ref)
-    if (known != null) return known
+    if (known != null) return { kind: 'known', job: known }
   }
-  if (ref.endsWith('.json') || isRegularFile(ref)) return await createJob(home, helia, await readJobSpecFile(ref))
+  if (ref.endsWith('.json') || isRegularFile(ref)) return { kind: 'file', path: ref, spec: await readJobSpecFile(ref) }
   const cid = parseCid(ref)
   if (cid == null) {
-    throw new JobNotFoundError(`no job "${ref}": not a spec file, not a job of this node (see \`nearai job create --spec job.json\`), not a CID`)
+    throw new JobNotFoundError(`no job "${ref}": not a spec file, not a job of this node (see \`nearai job ls\`, \`nearai job create --spec job.json\`), not a CID`)
   }
-  const bytes = await withDeadline(cid, { timeoutMs: opts.timeoutMs }, async (signal, state) =>
-    await readSmallFile(helia, cid, { signal, state, maxBytes: MAX_JOB_SPEC_BYTES, what: 'job spec' }))
-  return await recordJob(home, helia, parseJobSpecJson(new TextDecoder().decode(bytes), cid.toString()), cid)
+  return { kind: 'cid', cid }
+}
+
+/** Completes a JobRef on a node: records a spec file's job (its spec added to IPFS), fetches a CID's spec. */
+export async function materializeJob (home: string, helia: Helia, ref: JobRef, opts: { timeoutMs?: number, signal?: AbortSignal } = {}): Promise<StoredJob> {
+  switch (ref.kind) {
+    case 'known': return ref.job
+    case 'file': return await createJob(home, helia, ref.spec)
+    case 'cid': {
+      const cid = ref.cid
+      const bytes = await withDeadline(cid, opts, async (signal, state) =>
+        await readSmallFile(helia, cid, { signal, state, maxBytes: MAX_JOB_SPEC_BYTES, what: 'job spec' }))
+      return await recordJob(home, helia, parseJobSpecJson(new TextDecoder().decode(bytes), cid.toString()), cid)
+    }
+  }
+}
+
+/** Resolves `ref` (path, known job id, or spec CID) to a stored job. */
+export async function resolveJob (home: string, helia: Helia, ref: string, opts: { timeoutMs?: number, signal?: AbortSignal } = {}): Promise<StoredJob> {
+  return await materializeJob(home, helia, await parseJobRef(home, ref), opts)
 }

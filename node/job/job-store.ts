@@ -4,7 +4,7 @@
  * weights hash), so a restarted node resumes from its own blockstore before catching up with the network.
  * Files are replaced atomically (write, fsync, rename): a crash leaves the old or the new one, never half.
  */
-import { mkdir, readFile } from 'node:fs/promises'
+import { mkdir, readFile, stat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { z } from 'zod'
 import { JobSpec, parseJobSpec } from '../training/job-spec.ts'
@@ -78,13 +78,21 @@ export async function loadStatePointer (home: string, job: string): Promise<Stat
   return r.data
 }
 
+/** A job spec is a small JSON document (job-ref's MAX_JOB_SPEC_BYTES bounds one fetched from IPFS the same way). */
+const MAX_JOB_SPEC_FILE_BYTES = 256 * 1024
+
 /** Reads and validates a job spec file (JSON). */
 export async function readJobSpecFile (path: string): Promise<JobSpec> {
   let text: string
   try {
+    const size = (await stat(path)).size
+    if (size > MAX_JOB_SPEC_FILE_BYTES) throw new JobNotFoundError(`job spec ${path} is ${size} bytes, over the limit of ${MAX_JOB_SPEC_FILE_BYTES}: is it a job spec?`)
     text = await readFile(path, 'utf8')
   } catch (err) {
-    throw new JobNotFoundError(`cannot read job spec ${path}: ${(err as Error).message}`)
+    if (err instanceof JobNotFoundError) throw err
+    const code = (err as NodeJS.ErrnoException).code
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder, not a file' : code === 'EACCES' ? 'permission denied' : (err as Error).message
+    throw new JobNotFoundError(`cannot read job spec ${path}: ${why}`)
   }
   return parseJobSpecJson(text, path)
 }
@@ -95,7 +103,8 @@ export function parseJobSpecJson (text: string, source: string): JobSpec {
   try {
     value = JSON.parse(text)
   } catch (err) {
-    throw new Error(`job spec ${source} is not valid JSON: ${(err as Error).message}`)
+    // JSON.parse quotes the text around the error, newlines included: keep the message on one line.
+    throw new Error(`job spec ${source} is not valid JSON: ${(err as Error).message.replace(/\s+/g, ' ')}`)
   }
   return parseJobSpec(value)
 }

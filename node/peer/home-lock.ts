@@ -5,6 +5,7 @@
  */
 import { open, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
+import { HomeError } from '../config/errors.ts'
 
 export class HomeLockedError extends Error {
   override name = 'HomeLockedError'
@@ -33,7 +34,10 @@ export async function lockHome (home: string, purpose: string): Promise<HomeLock
       let released = false
       return { release: async () => { if (!released) { released = true; await rm(path, { force: true }) } } }
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'ENOENT') throw new HomeError(`no node home at ${home}: run \`nearai init --home ${home}\` first`)
+      if (code === 'EACCES' || code === 'EROFS') throw new HomeError(`cannot write in ${home} (${code === 'EACCES' ? 'permission denied' : 'read-only file system'}): a node needs its home writable`)
+      if (code !== 'EEXIST') throw err
       let holder: { pid?: number, purpose?: string } = {}
       try { holder = JSON.parse(await readFile(path, 'utf8')) } catch {}
       if (holder.pid != null && holder.pid !== process.pid && alive(holder.pid)) {

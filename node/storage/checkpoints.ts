@@ -10,7 +10,7 @@ import type { CID } from 'multiformats/cid'
 import type { io } from '@tensorflow/tfjs'
 import {
   CHECKPOINT_MANIFEST_FILE, CHECKPOINT_MANIFEST_TYPE, CHECKPOINT_MANIFEST_VERSION, CHECKPOINT_MODEL_FILE, MAX_CHECKPOINT_MANIFEST_BYTES, MAX_MODEL_JSON_BYTES,
-  decodeCheckpointManifest, parseCheckpointManifest, type CheckpointExtraFile, type CheckpointFile, type CheckpointManifest
+  decodeCheckpointManifest, notACheckpointReason, parseCheckpointManifest, type CheckpointExtraFile, type CheckpointFile, type CheckpointManifest
 } from '../../protocol/checkpoint-manifest.ts'
 import { InvalidMessageError } from '../../protocol/errors.ts'
 import { ContentTooLargeError, HashMismatchError, InvalidContentError, StorageError } from './errors.ts'
@@ -25,9 +25,6 @@ export class NotACheckpointError extends InvalidContentError {
 }
 
 /** A checkpoint is a UnixFS folder: a dag-pb root. */
-const DAG_PB = 0x70
-const CODEC_NAMES: Record<number, string> = { 0x55: 'a raw block (one file\'s bytes)', 0x71: 'a dag-cbor block (dataset manifests are dag-cbor)', 0x0129: 'a dag-json block', 0x0200: 'a json block' }
-
 /** TensorFlow.js's own weight-file size (tf.io splits weights into 4 MB shards). */
 export const DEFAULT_WEIGHT_FILE_BYTES = 4 * 1024 * 1024
 export const DEFAULT_MAX_CHECKPOINT_BYTES = 2 * 1024 * 1024 * 1024
@@ -205,9 +202,8 @@ export async function getCheckpoint (helia: Helia, cid: CID, opts: GetCheckpoint
 
 /** A checkpoint is a UnixFS folder (a dag-pb root): anything else is refused before any fetch. */
 function assertFolderCid (cid: CID): void {
-  if (cid.code !== DAG_PB) {
-    throw new NotACheckpointError(cid, `${cid.toString()} is not a checkpoint: it is ${CODEC_NAMES[cid.code] ?? `a block of codec 0x${cid.code.toString(16)}`}, a checkpoint is a UnixFS folder with ${CHECKPOINT_MANIFEST_FILE}`)
-  }
+  const reason = notACheckpointReason(cid)
+  if (reason != null) throw new NotACheckpointError(cid, reason)
 }
 
 async function readManifestBytes (helia: Helia, cid: CID, signal: AbortSignal, state: FetchState, offline: boolean | undefined, blockstore: BlockSource | undefined): Promise<Uint8Array> {

@@ -18,7 +18,7 @@ import {
   parseDatasetManifest, type DatasetManifest, type DatasetShard
 } from '../../protocol/dataset-manifest.ts'
 import { InvalidMessageError } from '../../protocol/errors.ts'
-import { ContentTooLargeError, InvalidContentError, StorageError, UnsupportedInputError } from './errors.ts'
+import { ContentTooLargeError, InvalidContentError, NoSuchShardError, StorageError, UnsupportedInputError } from './errors.ts'
 import { fetchBlock, readVerifiedFile, sessionFor, sessionPhaseSignal, withDeadline, type BoundedFetchOptions, type FetchOptions } from './fetch.ts'
 import { unixfsImportOptions } from './import-options.ts'
 import { csvSource, jsonLinesSource, textSource, type CsvOptions, type JsonLinesOptions } from './importers/lines.ts'
@@ -143,7 +143,7 @@ async function openSource (path: string, opts: AddDatasetOptions): Promise<Sampl
   switch (kind) {
     case 'csv': return await csvSource(path, opts.csv, opts.signal)
     case 'jsonl': return await jsonLinesSource(path, opts.jsonl, opts.signal)
-    case 'text': return await textSource(path, opts.signal)
+    case 'text': return await textSource(path, opts.signal, { forced: opts.format === 'text' })
     case 'image-records': return await imageFolderSource(path, opts.signal)
     default: throw new UnsupportedInputError(`unknown format ${String(kind)}`)
   }
@@ -221,6 +221,7 @@ export function decodeDatasetManifest (cid: CID, bytes: Uint8Array): DatasetMani
  */
 export async function getDataset (helia: Helia, cid: CID, opts: GetDatasetOptions = {}): Promise<FetchedDataset> {
   const manifest = await getDatasetManifest(helia, cid, opts)
+  if (opts.shard != null) checkShardIndex(cid, manifest, opts.shard)
   const indices = opts.shard != null ? [opts.shard] : manifest.shards.map((_, i) => i)
   const wanted = indices.reduce((sum, i) => sum + (manifest.shards[i]?.bytes ?? 0), 0)
   if (opts.maxBytes != null && wanted > opts.maxBytes) {
@@ -240,9 +241,7 @@ export async function getDataset (helia: Helia, cid: CID, opts: GetDatasetOption
 
 /** One shard's bytes, verified. `discard` streams them through the checks without keeping them. */
 export async function getShardBytes (helia: Helia, datasetCid: CID, manifest: DatasetManifest, index: number, opts: FetchOptions & { discard?: boolean } = {}): Promise<Uint8Array> {
-  if (!Number.isInteger(index) || index < 0 || index >= manifest.shards.length) {
-    throw new RangeError(`dataset ${datasetCid.toString()} has ${manifest.shards.length} shards; there is no shard ${index}`)
-  }
+  checkShardIndex(datasetCid, manifest, index)
   const shard = manifest.shards[index]
   return await withDeadline(shard.cid, opts, async (signal, state) => {
     const sessionSignal = sessionPhaseSignal(signal, opts)
@@ -268,6 +267,14 @@ export async function getShardBytes (helia: Helia, datasetCid: CID, manifest: Da
       return await read(false)
     }
   })
+}
+
+/** Throws NoSuchShardError unless `index` names one of the manifest's shards. */
+export function checkShardIndex (cid: CID, manifest: DatasetManifest, index: number): void {
+  const n = manifest.shards.length
+  if (!Number.isInteger(index) || index < 0 || index >= n) {
+    throw new NoSuchShardError(cid, `dataset ${cid.toString()} has ${n} shard${n === 1 ? '' : 's'} (${n === 1 ? '0' : `0–${n - 1}`}); there is no shard ${index}`)
+  }
 }
 
 export interface DatasetSummary {

@@ -48,3 +48,13 @@ export class InvalidContentError extends StorageError {
 export class UnsupportedInputError extends Error {
   override name = 'UnsupportedInputError'
 }
+
+/** A shard index outside a dataset's shards; the message says how many there are. */
+export class NoSuchShardError extends StorageError {
+  override name = 'NoSuchShardError'
+}
+
+/** `pin rm` of content that is not pinned. */
+export class NotPinnedError extends StorageError {
+  override name = 'NotPinnedError'
+}

@@ -5,8 +5,9 @@
  */
 import type { Helia } from '@helia/interface'
 import type { CID } from 'multiformats/cid'
-import { dagSize } from './dag.ts'
+import { dagSize, walkDagBlocks } from './dag.ts'
 import { withDeadline, type BoundedFetchOptions } from './fetch.ts'
+import { NotPinnedError } from './errors.ts'
 
 export type PinMetadata = Record<string, string | number | boolean>
 
@@ -26,7 +27,11 @@ export async function pinDag (helia: Helia, cid: CID, opts: PinDagOptions = {}):
     const pin = await helia.pins.get(cid, { signal: opts.signal })
     return { bytes: typeof pin.metadata.bytes === 'number' ? pin.metadata.bytes : await dagSize(helia, cid, { offline: true, signal: opts.signal }), alreadyPinned: true }
   }
-  for await (const _ of helia.pins.add(cid, { signal: opts.signal, offline: opts.offline, metadata: opts.metadata } as any)) { /* drain */ }
+  // Walk (and so fetch) the whole DAG here first: Helia's pinning walks it in background tasks whose
+  // failures (a block nobody serves, a deadline) surface as unhandled rejections that crash the process.
+  // Once every block is local, pinning offline cannot fail that way.
+  for await (const _ of walkDagBlocks(helia, cid, { signal: opts.signal, offline: opts.offline })) { /* fetched */ }
+  for await (const _ of helia.pins.add(cid, { signal: opts.signal, offline: true, metadata: opts.metadata } as any)) { /* drain */ }
   const bytes = await dagSize(helia, cid, { offline: true, signal: opts.signal })
   await helia.pins.setMetadata(cid, { ...(opts.metadata ?? {}), bytes }, { signal: opts.signal })
   return { bytes, alreadyPinned: false }
@@ -66,7 +71,24 @@ export async function pinAdd (helia: Helia, cid: CID, opts: PinAddOptions = {}):
 
 /** `nearai pin rm`: unpins; the blocks go at the next garbage collection (`helia.gc()`). */
 export async function pinRm (helia: Helia, cid: CID, opts: { signal?: AbortSignal } = {}): Promise<void> {
+  if (!await isPinRoot(helia, cid, opts)) {
+    const inside = await helia.pins.isPinned(cid, { signal: opts.signal })
+    throw new NotPinnedError(cid, inside
+      ? `${cid.toString()} is not pinned itself but is part of pinned content: unpin its root (\`nearai pin ls\` lists the roots)`
+      : `${cid.toString()} is not pinned on this node (\`nearai pin ls\` lists the pins)`)
+  }
   for await (const _ of helia.pins.rm(cid, { signal: opts.signal })) { /* drain */ }
+}
+
+/** Whether `cid` is the root of a pin (not merely a block inside pinned content). */
+export async function isPinRoot (helia: Helia, cid: CID, opts: { signal?: AbortSignal } = {}): Promise<boolean> {
+  try {
+    await helia.pins.get(cid, { signal: opts.signal })
+    return true
+  } catch (err) {
+    if ((err as Error).name === 'NotFoundError') return false
+    throw err
+  }
 }
 
 export interface PinInfo { cid: CID, depth: number, metadata: PinMetadata }

@@ -1,7 +1,9 @@
 /**
  * Picks the fastest TensorFlow.js backend this machine can load: CUDA (tfjs-node-gpu), native CPU
- * (tfjs-node), WebAssembly, then pure JS. The native packages are optional dependencies whose install
- * downloads libtensorflow, so they are imported dynamically and their absence is reported, not fatal.
+ * (tfjs-node), WebAssembly, then pure JS. The native packages are not installed with nearai (their install
+ * downloads libtensorflow from outside the npm registry): a user installs one with
+ * `npm install @tensorflow/tfjs-node` (or `-gpu`). They are imported dynamically when present, and their
+ * absence or failure to load is reported, not fatal.
  */
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
@@ -16,10 +18,23 @@ export class BackendUnavailableError extends Error {
 
 const ORDER: BackendName[] = ['tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu']
 
+/** The native packages, and whether each is installed (resolvable from here). */
+export const NATIVE_BACKENDS = ['tfjs-node-gpu', 'tfjs-node'] as const
+
+export function isInstalled (name: typeof NATIVE_BACKENDS[number]): boolean {
+  try {
+    createRequire(import.meta.url).resolve(`@tensorflow/${name}`)
+    return true
+  } catch {
+    return false
+  }
+}
+
 async function load (name: BackendName): Promise<void> {
   switch (name) {
     case 'tfjs-node-gpu':
     case 'tfjs-node': {
+      if (!isInstalled(name)) throw new Error(`not installed (npm install @tensorflow/${name} adds it)`)
       // A variable specifier keeps TypeScript from requiring the (absent) optional package's types.
       const pkg: string = `@tensorflow/${name}`
       await import(pkg)

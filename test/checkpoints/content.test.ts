@@ -85,7 +85,7 @@ describe('checkpoint content: the same state is the same CID, with its contribut
     const file = await fs.addBytes(new TextEncoder().encode('{"not":"a checkpoint"}'))
     const folder = await fs.cp(file, await fs.addDirectory(), 'other.json')
     const cases: Array<[string, unknown, RegExp]> = [
-      ['dataset manifest', dataset.cid, /is not a checkpoint: it is a dag-cbor block \(dataset manifests are dag-cbor\)/],
+      ['dataset manifest', dataset.cid, /is not a checkpoint: it is a dag-cbor block \(dataset manifests are dag-cbor: `nearai dataset show <cid>` shows one\)/],
       ['shard (raw file)', dataset.manifest.shards[0].cid, /is not a checkpoint: it is a raw block/],
       ['folder without checkpoint.json', folder, /is not a checkpoint: it has no checkpoint\.json/]
     ]

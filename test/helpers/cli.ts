@@ -42,12 +42,24 @@ export function startCli (args: string[], env: NodeJS.ProcessEnv = {}): RunningC
   return { child, logs, stdout: () => out, waitForLog, exited }
 }
 
-export async function runCli (args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+export interface CliResult { code: number | null, stdout: string, stderr: string }
+
+export async function runCli (args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  return await runCliWith(process.execPath, args, { env })
+}
+
+/** Runs `bin` (the nearai launcher by default) with the Node.js binary `node`, from `cwd`. */
+export async function runCliWith (node: string, args: string[], opts: { env?: NodeJS.ProcessEnv, cwd?: string, bin?: string, timeoutMs?: number } = {}): Promise<CliResult> {
+  // A variable set to undefined is removed (the child does not inherit it), not passed as "undefined".
+  const env = Object.fromEntries(Object.entries({ ...process.env, ...opts.env }).filter(([, v]) => v !== undefined))
+  const child = spawn(node, [opts.bin ?? BIN, ...args], { env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
   child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  // A command that hangs is a failure to report, not a test that never ends.
+  const timer = opts.timeoutMs != null ? setTimeout(() => { stderr += `\n[killed after ${opts.timeoutMs} ms]`; child.kill('SIGKILL') }, opts.timeoutMs) : undefined
   const code = await new Promise<number | null>(resolve => child.once('exit', resolve))
+  clearTimeout(timer)
   return { code, stdout, stderr }
 }

@@ -9,7 +9,7 @@ import { pinLs } from '../../node/storage/pins.ts'
 import { InvalidSpecError } from '../../node/training/model-spec.ts'
 import { parseJobSpec } from '../../node/training/job-spec.ts'
 import { JobNotFoundError, jobDir, loadJob, loadStatePointer, readJobSpecFile, saveJob, saveStatePointer } from '../../node/job/job-store.ts'
-import { createJob, resolveJob } from '../../node/job/job-ref.ts'
+import { createJob, parseJobRef, resolveJob } from '../../node/job/job-ref.ts'
 import { startHost, stopAll } from '../storage/helpers.ts'
 import { removeDir } from '../helpers/temp-dir.ts'
 
@@ -169,6 +169,28 @@ describe('job: the job store and job references', function () {
         assert.match(err.message, /nearai job create/)
         return true
       })
+    })
+  })
+
+  describe('parseJobRef: --job checked before any node starts', () => {
+    it('tells a known id, a spec file and a CID apart, reading and validating the file, without Helia', async () => {
+      await saveJob(home, { spec: parseJobSpec(specInput('ref-known')), specCid: DATASET })
+      assert.equal((await parseJobRef(home, 'ref-known')).kind, 'known')
+      const path = join(dir, 'ref-file.json')
+      await writeFile(path, JSON.stringify(specInput('ref-file')))
+      const file = await parseJobRef(home, path)
+      assert.ok(file.kind === 'file' && file.spec.id === 'ref-file')
+      assert.equal(await loadJob(home, 'ref-file'), undefined, 'nothing is recorded until the node has the spec on IPFS')
+      const cid = await parseJobRef(home, DATASET)
+      assert.ok(cid.kind === 'cid' && cid.cid.toString() === DATASET)
+    })
+
+    it('refuses a missing file, an unknown id and a spec over the model size bound', async () => {
+      await assert.rejects(parseJobRef(home, join(dir, 'missing.json')), (err: Error) => err instanceof JobNotFoundError && /missing\.json: no such file$/.test(err.message))
+      await assert.rejects(parseJobRef(home, 'ref-unknown'), (err: Error) => err instanceof JobNotFoundError && /^no job "ref-unknown"/.test(err.message))
+      const huge = join(dir, 'ref-huge.json')
+      await writeFile(huge, JSON.stringify({ ...specInput('ref-huge'), model: { kind: 'mlp', inputs: 784, hidden: [1e9], classes: 10 } }))
+      await assert.rejects(parseJobRef(home, huge), (err: Error) => err instanceof InvalidSpecError && /over the limit of 100,000,000/.test(err.message))
     })
   })
 })

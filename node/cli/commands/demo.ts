@@ -1,8 +1,8 @@
 import { Option, type Command } from 'commander'
-import { createLogger } from '../../log/logger.ts'
 import { int } from './network-flags.ts'
-import { runDemo, type DemoResult } from '../../demo/run-demo.ts'
+import type { DemoResult } from '../../demo/run-demo.ts'
 import type { GlobalOptions } from '../context.ts'
+import { SIGNAL_ECHO_MS } from '../../peer/lifecycle.ts'
 
 export function registerDemo (program: Command): void {
   program.command('demo')
@@ -18,18 +18,25 @@ export function registerDemo (program: Command): void {
     .action(async (opts: { peers: number, validators: number, rounds: number, innerSteps: number, keepLogs?: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>()
       const format = (g.logFormat as 'auto' | 'pretty' | 'json' | undefined) ?? 'auto'
-      const logger = createLogger({ level: g.logLevel ?? 'info', format })
       if (opts.peers < 2) throw new Error('--peers must be at least 2')
       if (opts.validators < 1 || opts.validators > 8) throw new Error('--validators must be between 1 and 8 (the dev chain\'s accounts validator-1.test...)')
       if (opts.rounds < 1) throw new Error('--rounds must be at least 1')
       if (opts.innerSteps < 1) throw new Error('--inner-steps must be at least 1')
+      // The whole stack (libp2p, Helia, TensorFlow.js, the chain) loads once the flags are known to be good.
+      const [{ createLogger }, { runDemo }] = await Promise.all([import('../../log/logger.ts'), import('../../demo/run-demo.ts')])
+      const logger = createLogger({ level: g.logLevel ?? 'info', format })
       const tty = process.stderr.isTTY === true && format !== 'json'
 
       // Ctrl-C stops the peers and cleans up; a second one exits at once (runDemo still kills the peers).
       const abort = new AbortController()
-      let signals = 0
+      let first: { signal: NodeJS.Signals, at: number } | undefined
       const onSignal = (signal: NodeJS.Signals): void => {
-        if (++signals > 1) process.exit(130)
+        if (first != null) {
+          // The launcher's echo of the same Ctrl-C is not a second one (see SIGNAL_ECHO_MS).
+          if (first.signal === signal && Date.now() - first.at < SIGNAL_ECHO_MS) return
+          process.exit(130)
+        }
+        first = { signal, at: Date.now() }
         process.stderr.write(`\n${signal}: stopping the peers and cleaning up (again to force)\n`)
         abort.abort(Object.assign(new Error(`interrupted (${signal})`), { signal }))
       }

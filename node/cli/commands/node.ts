@@ -1,12 +1,10 @@
 import { Option, type Command } from 'commander'
 import { commandContext, flagsToOverrides } from '../context.ts'
 import { addNetworkFlags, int } from './network-flags.ts'
-import { startNodeFromHome } from '../../peer/start-peer.ts'
 import { gracefulShutdown } from '../../peer/lifecycle.ts'
 import { lockHome } from '../../peer/home-lock.ts'
-import { selectBackend, type BackendName } from '../../training/backend.ts'
-import { resolveJob } from '../../job/job-ref.ts'
-import { runJob } from '../../job/run-job.ts'
+import type { BackendName } from '../../training/backend.ts'
+import type { PeerNode } from '../../network/peer-node.ts'
 import { openChainAttester } from '../../round/attest-step.ts'
 import { sleep } from '../../time/clock.ts'
 
@@ -31,7 +29,13 @@ export function registerNode (program: Command): void {
       ...(opts.dhtServer === false ? { dhtServer: ['network', 'dhtServer'] } : {}),
       ...(opts.relayClient === false ? { relayClient: ['network', 'relayClient'] } : {})
     })
-    const ctx = await commandContext(cmd, flags)
+    const ctx = await commandContext(cmd, flags, { flagMap: map })
+    // --job and --backend are checked before anything starts: a typo ends in an error, not in a node that runs on.
+    // (libp2p, TensorFlow.js and the trainer load only then: a mistyped flag is reported in a moment.)
+    const { parseJobRef, materializeJob } = await import('../../job/job-ref.ts')
+    const jobRef = opts.job != null ? await parseJobRef(ctx.home, opts.job) : undefined
+    const backend = opts.job != null ? await (await import('../../training/backend.ts')).selectBackend({ force: opts.backend }) : undefined
+    const { startNodeFromHome } = await import('../../peer/start-peer.ts')
     const shutdown = gracefulShutdown(ctx.logger)
     if (opts.exitWithStdin === true) {
       process.stdin.on('close', () => { shutdown.request('stdin closed') })
@@ -39,18 +43,32 @@ export function registerNode (program: Command): void {
       // The open stdin keeps the event loop alive: release it once the node has stopped, or it never exits.
       void shutdown.done.then(() => { process.stdin.destroy() })
     }
-    const lock = await lockHome(ctx.home, 'nearai node start')
-    shutdown.defer(lock.release)
-    const peer = await startNodeFromHome({ ...ctx, role: 'peer' })
-    shutdown.defer(async () => { await peer.stop() })
-    if (opts.job != null && !shutdown.requested) {
-      const backend = await selectBackend({ force: opts.backend })
+    let peer: PeerNode
+    try {
+      const lock = await lockHome(ctx.home, 'nearai node start')
+      shutdown.defer(lock.release)
+      peer = await startNodeFromHome({ ...ctx, role: 'peer' })
+      const started = peer
+      shutdown.defer(async () => { await started.stop() })
+    } catch (err) {
+      await shutdown.unwind() // nothing half-started keeps running, the home is unlocked
+      throw err
+    }
+    if (jobRef != null && backend != null && !shutdown.requested) {
       ctx.logger.info({ backend: backend.name, reason: backend.reason, unavailable: backend.tried }, 'TensorFlow.js backend')
-      const job = await resolveJob(ctx.home, peer.helia, opts.job)
+      let job
+      try {
+        job = await materializeJob(ctx.home, peer.helia, jobRef, { signal: shutdown.signal })
+      } catch (err) {
+        if (shutdown.requested) { await shutdown.done; return }
+        await shutdown.unwind()
+        throw err
+      }
       ctx.logger.info({ job: job.spec.id, specCid: job.specCid }, 'training job')
       const attesting = await openChainAttester(ctx.config.chain, ctx.home, job.spec.id, ctx.logger)
       if (attesting != null) shutdown.defer(attesting.close)
       try {
+        const { runJob } = await import('../../job/run-job.ts')
         const outcome = await runJob({ peer, home: ctx.home, job, logger: ctx.logger, signal: shutdown.signal, joinWaitMs: opts.joinWait * 1000, attester: attesting?.attester })
         if (!shutdown.requested) {
           ctx.logger.info({ event: 'job-done', job: job.spec.id, round: outcome.state.round, hash: outcome.weightsSha256, stateCid: outcome.stateCid, evalAccuracy: outcome.evaluation?.accuracy, evalLoss: outcome.evaluation?.loss }, 'job finished')

@@ -1,40 +1,39 @@
 import { Option, type Command } from 'commander'
 import { commandContext } from '../context.ts'
-import { int } from './network-flags.ts'
-import { parseCid } from './dataset.ts'
+import { parseCid, timeoutSeconds } from '../arg-parsers.ts'
 import { formatBytes } from '../progress.ts'
-import { withHomeNode } from '../../peer/with-node.ts'
-import { pinAdd, pinLs, pinRm } from '../../storage/pins.ts'
+import { outputFor, withJsonFlag } from '../output.ts'
+import { localFirst, withHomeSession } from '../../peer/with-node.ts'
+
+const pins = async (): Promise<typeof import('../../storage/pins.ts')> => await import('../../storage/pins.ts')
 
 export function registerPin (program: Command): void {
   const pin = program.command('pin').description('keep content on this node (pinned content survives garbage collection and restarts)')
-  pin.command('add <cid>')
-    .description('fetch a whole DAG (e.g. a dataset manifest and its shards) and pin it')
-    .addOption(new Option('--timeout <seconds>', 'give up after this long').default(300_000, '300').argParser((v: string) => int(v) * 1000))
-    .action(async (cidText: string, opts: { timeout: number }, cmd: Command) => {
+  withJsonFlag(pin.command('add <cid>')
+    .description('pin a whole DAG (e.g. a dataset manifest and its shards), fetching what is not in this home')
+    .addOption(new Option('--timeout <seconds>', 'give up fetching after this long').default(300_000, '300').argParser(timeoutSeconds)))
+    .action(async (cidText: string, opts: { timeout: number, json?: boolean }, cmd: Command) => {
       const cid = parseCid(cidText)
       const ctx = await commandContext(cmd)
-      await withHomeNode(ctx, 'nearai pin add', async (node) => {
-        const r = await pinAdd(node.helia, cid, { timeoutMs: opts.timeout })
-        process.stdout.write(`${r.alreadyPinned ? 'already pinned' : 'pinned'} ${cid.toString()} (${formatBytes(r.bytes)})\n`)
-      })
+      const r = await withHomeSession(ctx, 'nearai pin add', async (session) =>
+        await localFirst(session, cid.toString(), async ({ helia, offline }) => await (await pins()).pinAdd(helia, cid, { timeoutMs: opts.timeout, offline })))
+      outputFor(opts).result({ cid, pinned: true, alreadyPinned: r.alreadyPinned, bytes: r.bytes },
+        `${r.alreadyPinned ? 'already pinned' : 'pinned'} ${cid.toString()} (${formatBytes(r.bytes)})`)
     })
-  pin.command('rm <cid>')
-    .description('unpin; the blocks go at the next garbage collection unless pinned elsewhere')
-    .action(async (cidText: string, _opts, cmd: Command) => {
+  withJsonFlag(pin.command('rm <cid>')
+    .description('unpin; the blocks go at the next garbage collection unless pinned elsewhere'))
+    .action(async (cidText: string, opts: { json?: boolean }, cmd: Command) => {
       const cid = parseCid(cidText)
       const ctx = await commandContext(cmd)
-      await withHomeNode(ctx, 'nearai pin rm', async (node) => {
-        await pinRm(node.helia, cid)
-        process.stdout.write(`unpinned ${cid.toString()}\n`)
-      })
+      await withHomeSession(ctx, 'nearai pin rm', async (session) => { await (await pins()).pinRm(await session.local(), cid) })
+      outputFor(opts).result({ cid, pinned: false }, `unpinned ${cid.toString()}`)
     })
-  pin.command('ls')
-    .description('list pinned roots')
-    .action(async (_opts, cmd: Command) => {
+  withJsonFlag(pin.command('ls')
+    .description('list pinned roots'))
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
       const ctx = await commandContext(cmd)
-      await withHomeNode(ctx, 'nearai pin ls', async (node) => {
-        for (const p of await pinLs(node.helia)) process.stdout.write(`${p.cid.toString()}\t${p.depth === Infinity ? 'recursive' : `depth ${p.depth}`}\t${JSON.stringify(p.metadata)}\n`)
-      })
+      const list = await withHomeSession(ctx, 'nearai pin ls', async (session) => await (await pins()).pinLs(await session.local()))
+      outputFor(opts).result({ pins: list.map(p => ({ cid: p.cid, recursive: p.depth === Infinity, depth: p.depth === Infinity ? null : p.depth, metadata: p.metadata })) },
+        list.map(p => `${p.cid.toString()}\t${p.depth === Infinity ? 'recursive' : `depth ${p.depth}`}\t${JSON.stringify(p.metadata)}`))
     })
 }

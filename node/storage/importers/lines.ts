@@ -147,14 +147,38 @@ export async function jsonLinesSource (path: string, opts: JsonLinesOptions = {}
   return { format, schema: { sample: 'json-line', features: width, numClasses }, totalBytes: (await stat(path)).size, sampleEnds: offsets, read: fileRange(path, 0) }
 }
 
-/** Raw UTF-8 text for language models: every line is a sample, shards break only after a '\n'. */
-export async function textSource (path: string, signal?: AbortSignal): Promise<SampleSource> {
+/** Above this share of control characters a file is not taken for text unless the text format was asked for. */
+export const MAX_CONTROL_CHAR_SHARE = 0.05
+
+export interface TextSourceOptions {
+  /** The text format was asked for explicitly: import text full of control characters anyway. */
+  forced?: boolean
+}
+
+/**
+ * Raw UTF-8 text for language models: every line is a sample, shards break only after a '\n'. A file that
+ * is not valid UTF-8 is refused (no peer could decode it), and so is one whose bytes are mostly control
+ * characters (a binary file with a text-like name) unless the text format was forced.
+ */
+export async function textSource (path: string, signal?: AbortSignal, opts: TextSourceOptions = {}): Promise<SampleSource> {
   const offsets = new SampleOffsets()
-  await scanLines(path, 0, (line, end) => {
+  let control = 0
+  let total = 0
+  await scanLines(path, 0, (line, end, lineNo) => {
+    try {
+      decoder.decode(line)
+    } catch {
+      throw new UnsupportedInputError(`${path}: line ${lineNo} is not valid UTF-8, so this is not a text file (a binary file?): text datasets hold UTF-8 text`)
+    }
+    for (const b of line) if ((b < 0x20 && b !== 0x09 && b !== 0x0d && b !== 0x0c) || b === 0x7f) control++
+    total = end
     // Blank lines are text too; only a file that starts with them needs the guard in addSample.
     if (offsets.length === 0 || !isBlank(line)) offsets.push(end)
     else offsets.extendLast(end)
   }, signal)
   if (offsets.length === 0) throw new UnsupportedInputError(`${path}: empty text file`)
+  if (opts.forced !== true && control > MAX_CONTROL_CHAR_SHARE * total) {
+    throw new UnsupportedInputError(`${path}: ${(100 * control / total).toFixed(0)}% of its bytes are control characters, so it does not look like text; ask for the text format explicitly (--format text) to import it anyway`)
+  }
   return { format: { kind: 'text', encoding: 'utf-8' }, schema: { sample: 'text-line' }, totalBytes: (await stat(path)).size, sampleEnds: offsets, read: fileRange(path, 0) }
 }

@@ -72,7 +72,8 @@ export function mnistCsv (opts: MnistCsvOptions = {}): { bytes: Uint8Array, samp
 
 /** The `mnist:` source of addDataset (`mnist:` for all digits, `mnist:2000` for the first 2,000). */
 export function mnistSource (count?: number): SampleSource {
-  const { bytes, sampleEnds } = mnistCsv({ count })
+  const { bytes, sampleEnds, samples } = mnistCsv({ count })
+  if (count != null && samples < count) throw new UnsupportedInputError(`mnist:${count}: the mnist package ships ${samples} digits; ask for at most that many`)
   return memorySource(bytes, {
     format: MNIST_FORMAT,
     schema: { sample: 'csv-row', features: PIXELS, numClasses: 10 },
