@@ -83,8 +83,9 @@ describe('bootstrap node: relay limits from bootstrap.* config', function () {
     assert.equal(init.reservations?.defaultDurationLimit, 60_000)
     assert.equal(init.reservations?.defaultDataLimit, 5n)
     assert.equal(init.reservations?.applyDefaultLimit, true)
-    await assert.rejects(loadConfig({ home, env: { NEARAI_BOOTSTRAP_RELAY_DATA_LIMIT_BYTES: '-1' } }), /relayDataLimitBytes/)
-    await assert.rejects(loadConfig({ home, env: { NEARAI_BOOTSTRAP_RELAY_DURATION_LIMIT_SECONDS: '9999999' } }), /relayDurationLimitSeconds/)
+    // A bad value is named by where it came from (here the environment variable of the field).
+    await assert.rejects(loadConfig({ home, env: { NEARAI_BOOTSTRAP_RELAY_DATA_LIMIT_BYTES: '-1' } }), /NEARAI_BOOTSTRAP_RELAY_DATA_LIMIT_BYTES: Too small/)
+    await assert.rejects(loadConfig({ home, env: { NEARAI_BOOTSTRAP_RELAY_DURATION_LIMIT_SECONDS: '9999999' } }), /NEARAI_BOOTSTRAP_RELAY_DURATION_LIMIT_SECONDS: Too big/)
   })
 
   it('a reservation carries the configured limits; a relayed connection past its data limit is closed, its transfer fails and the log names the limit', async () => {
