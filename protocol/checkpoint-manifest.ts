@@ -8,7 +8,7 @@
  */
 import { z } from 'zod'
 import { parseWith, decodeJson } from './codec.ts'
-import { Sha256Hex } from './dataset-manifest.ts'
+import { PeerIdString, Sha256Hex } from './primitives.ts'
 
 export const CHECKPOINT_MANIFEST_TYPE = 'nearai/checkpoint'
 /** Version 2 added `contributions`; version 1 manifests (without them) are still read. */
@@ -60,7 +60,7 @@ export type CheckpointExtraFile = z.infer<typeof CheckpointExtraFile>
 
 /** One peer's accepted samples in the round (protocol/contributions.ts). */
 export const CheckpointContribution = z.object({
-  peer: z.string().regex(/^[1-9A-HJ-NP-Za-km-z]{40,100}$/, 'expected a peer id'),
+  peer: PeerIdString,
   samples: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
 }).strict()
 

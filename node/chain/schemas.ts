@@ -1,9 +1,9 @@
 /** The contract's JSON results, validated at the edge where they leave the chain. */
 import { z } from 'zod'
 import { InvalidMessageError } from '../../protocol/errors.ts'
+import { Sha256Hex } from '../../protocol/primitives.ts'
 
 const account = z.string().min(2).max(64)
-const hex32 = z.string().regex(/^[0-9a-f]{64}$/)
 const yocto = z.string().regex(/^\d{1,39}$/)
 
 export const jobSchema = z.object({
@@ -21,8 +21,8 @@ export type Job = z.infer<typeof jobSchema>
 
 const claim = {
   checkpoint_cid: z.string().min(1),
-  weights_sha256: hex32,
-  contributions_root: hex32,
+  weights_sha256: Sha256Hex,
+  contributions_root: Sha256Hex,
   eval_loss: z.number()
 }
 

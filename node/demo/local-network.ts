@@ -20,6 +20,7 @@ import { CONFIG_FILE } from '../config/load.ts'
 import { ensureContractBuilt } from '../../contracts/build.ts'
 import { DEFAULT_DEV_ACCOUNTS, defaultGenesis, openDevChain, startRpcServer, type DevChain } from '../chain/index.ts'
 import { PeerProcess } from './peer-process.ts'
+import { sleep } from '../time/clock.ts'
 
 export interface MnistDatasets {
   train: string
@@ -54,7 +55,7 @@ export async function provideWhenPeered (node: PeerNode, roots: CID[], timeoutMs
   const deadline = Date.now() + timeoutMs
   while (node.libp2p.services.dht.routingTable.size === 0) {
     if (Date.now() > deadline) return 0
-    await new Promise(resolve => setTimeout(resolve, 250))
+    await sleep(250)
   }
   const r = await provideAll(node.helia, roots, { signal: AbortSignal.timeout(timeoutMs) })
   return r.provided.length

@@ -33,6 +33,7 @@ import {
 } from './local-network.ts'
 import type { LogLine, PeerProcess } from './peer-process.ts'
 import { LiveView } from './live-view.ts'
+import { sleep } from '../time/clock.ts'
 import { onChainJob } from '../validator/job-requirements.ts'
 import { checkpointRounds } from '../validator/job-validator.ts'
 
@@ -362,8 +363,3 @@ function stoppedCleanly (p: PeerProcess): boolean {
   return p.logs.some(l => l.msg === 'stopped cleanly')
 }
 
-/** A plain (ref'd) timer: at the end of the demo nothing else may be left to keep the process alive, and an
- * unref'd wait would let it exit with the summary unprinted (Node's "unsettled top-level await", exit 13). */
-async function sleep (ms: number): Promise<void> {
-  await new Promise<void>(resolve => { setTimeout(resolve, ms) })
-}

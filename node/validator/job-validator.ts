@@ -25,7 +25,7 @@ import type { TypedGossip } from '../network/gossip.ts'
 import { getCheckpoint, getCheckpointManifest } from '../storage/checkpoints.ts'
 import { pinDag } from '../storage/pins.ts'
 import { ContentNotFoundError, FetchTimeoutError } from '../storage/errors.ts'
-import { sleep } from '../time/clock.ts'
+import { backoff, sleep } from '../time/clock.ts'
 import { CheckpointAttester, type AttestOutcome, type RetryOptions } from '../chain/auto-attest.ts'
 import type { Ledger } from '../chain/ledger.ts'
 import type { StoredJob } from '../job/job-store.ts'
@@ -181,7 +181,7 @@ export class JobValidator {
         return await loadEvaluationSet(this.opts.node.helia, spec, { timeoutMs: this.fetchTimeoutMs, signal: this.signal })
       } catch (err) {
         if (this.signal.aborted || !(err instanceof ContentNotFoundError || err instanceof FetchTimeoutError)) throw err
-        const delay = Math.min(30_000, 1000 * 2 ** attempt)
+        const delay = backoff(attempt + 1, { initialMs: 1000, maxMs: 30_000 })
         this.log.warn({ attempt, retryInMs: delay, err: (err as Error).message }, 'could not fetch the evaluation set; retrying')
         await sleep(delay, { signal: this.signal })
       }
