@@ -26,6 +26,7 @@ import { mnistSource } from './importers/mnist.ts'
 import { imageFolderSource } from './importers/netpbm.ts'
 import type { SampleSource } from './importers/source.ts'
 import { pinDag, provideAll, type ProvideResult } from './pins.ts'
+import { canPrefetch, prefetchDags } from './shard-stream/prefetch.ts'
 
 export const DEFAULT_SHARD_BYTES = 16 * 1024 * 1024
 
@@ -181,7 +182,15 @@ export function planShards (source: Pick<SampleSource, 'sampleEnds' | 'totalByte
   return bounds
 }
 
-export interface GetDatasetOptions extends FetchOptions {
+export interface ShardFetchOptions extends FetchOptions {
+  /**
+   * Fetch over shard streams from the holders first (the default), bitswap for whatever they do not
+   * deliver; `false`: bitswap only.
+   */
+  shardStreams?: boolean
+}
+
+export interface GetDatasetOptions extends ShardFetchOptions {
   /** Fetch only this shard (0-based); all shards when omitted. */
   shard?: number
   /** Shards fetched at once (default 4). */
@@ -227,12 +236,15 @@ export async function getDataset (helia: Helia, cid: CID, opts: GetDatasetOption
   if (opts.maxBytes != null && wanted > opts.maxBytes) {
     throw new ContentTooLargeError(cid, `dataset ${cid.toString()}: the ${indices.length} shard(s) asked for hold ${wanted} bytes, over the limit of ${opts.maxBytes}`, opts.maxBytes)
   }
+  // All the shards at once on shard streams, spread over the holders; then each is read (and checked) as
+  // before, bitswap fetching whatever the streams did not bring.
+  if (indices.length > 1) await prefetchShards(helia, cid, indices.map(i => manifest.shards[i].cid), opts)
   const shards: FetchedShard[] = new Array(indices.length)
   let next = 0
   const worker = async (): Promise<void> => {
     for (let k = next++; k < indices.length; k = next++) {
       const index = indices[k]
-      shards[k] = { index, cid: manifest.shards[index].cid, bytes: await getShardBytes(helia, cid, manifest, index, opts) }
+      shards[k] = { index, cid: manifest.shards[index].cid, bytes: await getShardBytes(helia, cid, manifest, index, { ...opts, shardStreams: indices.length > 1 ? false : opts.shardStreams }) }
     }
   }
   await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 4, indices.length) }, worker))
@@ -240,10 +252,11 @@ export async function getDataset (helia: Helia, cid: CID, opts: GetDatasetOption
 }
 
 /** One shard's bytes, verified. `discard` streams them through the checks without keeping them. */
-export async function getShardBytes (helia: Helia, datasetCid: CID, manifest: DatasetManifest, index: number, opts: FetchOptions & { discard?: boolean } = {}): Promise<Uint8Array> {
+export async function getShardBytes (helia: Helia, datasetCid: CID, manifest: DatasetManifest, index: number, opts: ShardFetchOptions & { discard?: boolean } = {}): Promise<Uint8Array> {
   checkShardIndex(datasetCid, manifest, index)
   const shard = manifest.shards[index]
   return await withDeadline(shard.cid, opts, async (signal, state) => {
+    await prefetchOnStreams(helia, [shard.cid], signal, state, opts)
     const sessionSignal = sessionPhaseSignal(signal, opts)
     const read = async (viaSession: boolean): Promise<Uint8Array> => await readVerifiedFile(helia, shard.cid, {
       signal: viaSession ? sessionSignal : signal,
@@ -267,6 +280,17 @@ export async function getShardBytes (helia: Helia, datasetCid: CID, manifest: Da
       return await read(false)
     }
   })
+}
+
+/** Shard streams for `roots` under the fetch's deadline (see prefetchDags); never fatal but for an abort. */
+async function prefetchShards (helia: Helia, datasetCid: CID, roots: CID[], opts: ShardFetchOptions): Promise<void> {
+  if (opts.offline === true || opts.shardStreams === false || !canPrefetch(helia)) return
+  await withDeadline(datasetCid, opts, async (signal, state) => { await prefetchOnStreams(helia, roots, signal, state, opts) })
+}
+
+async function prefetchOnStreams (helia: Helia, roots: CID[], signal: AbortSignal, state: { received: number }, opts: ShardFetchOptions): Promise<void> {
+  if (opts.offline === true || opts.shardStreams === false || !canPrefetch(helia)) return
+  await prefetchDags(helia, roots, { signal, onBytes: n => { state.received += n } })
 }
 
 /** Throws NoSuchShardError unless `index` names one of the manifest's shards. */
