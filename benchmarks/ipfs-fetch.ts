@@ -1,7 +1,9 @@
 /**
- * Fetch throughput of a dataset over IPFS (Helia + bitswap + this network's DHT) on loopback, from one
- * holder and from three, against a raw TCP copy (node:net) of the same bytes measured in the same run.
- * Holders and the raw TCP sender run in their own processes, as they would on their own machines.
+ * Fetch throughput of a dataset on loopback, from one holder and from three, against a raw TCP copy
+ * (node:net) of the same bytes measured in the same run: the production path (`getDataset`: shard streams
+ * from the holders, bitswap for anything they do not deliver) and bitswap alone (`shardStreams: false`).
+ * Holders and the raw TCP sender run in their own processes, as they would on their own machines; each
+ * fetch starts a fresh fetcher with an empty blockstore.
  *
  *   node --import tsx benchmarks/ipfs-fetch.ts [MB]        (or NEARAI_BENCH_MB; default 100)
  *
@@ -75,7 +77,7 @@ async function writeDataset (path: string, bytes: number): Promise<void> {
   await once(out, 'close')
 }
 
-async function timeIpfsFetch (bootstrap: string, cid: CID): Promise<{ seconds: number, bytes: number, manifestMs: number }> {
+async function timeIpfsFetch (bootstrap: string, cid: CID, shardStreams: boolean): Promise<{ seconds: number, bytes: number, manifestMs: number }> {
   const fetcher = await startHost([bootstrap])
   try {
     while (fetcher.libp2p.getConnections().length === 0) await new Promise(resolve => setTimeout(resolve, 50))
@@ -83,7 +85,7 @@ async function timeIpfsFetch (bootstrap: string, cid: CID): Promise<{ seconds: n
     // The manifest first: DHT lookup + first connection to a holder, timed on its own.
     await getDatasetManifest(fetcher.helia, cid, { timeoutMs: 60_000 })
     const manifestMs = performance.now() - started
-    const { shards } = await getDataset(fetcher.helia, cid, { timeoutMs: 300_000, concurrency: Number(process.env.NEARAI_BENCH_CONCURRENCY ?? 4) })
+    const { shards } = await getDataset(fetcher.helia, cid, { timeoutMs: 300_000, concurrency: Number(process.env.NEARAI_BENCH_CONCURRENCY ?? 4), shardStreams })
     const seconds = (performance.now() - started) / 1000
     return { seconds, manifestMs, bytes: shards.reduce((s, x) => s + x.bytes.byteLength, 0) }
   } finally {
@@ -118,8 +120,8 @@ async function main (): Promise<void> {
     const first = child(['--holder', path, bootAddr])
     children.push(first.proc)
     const { cid } = await first.first
-    const one = await timeIpfsFetch(bootAddr, CID.parse(cid))
-    rows.push({ what: 'IPFS dataset fetch, 1 holder', ...one })
+    rows.push({ what: 'dataset fetch, 1 holder', ...await timeIpfsFetch(bootAddr, CID.parse(cid), true) })
+    rows.push({ what: 'bitswap only, 1 holder', ...await timeIpfsFetch(bootAddr, CID.parse(cid), false) })
 
     // Three holders of the same dataset (same bytes, same CIDs).
     const more = [child(['--holder', path, bootAddr]), child(['--holder', path, bootAddr])]
@@ -128,8 +130,8 @@ async function main (): Promise<void> {
       const got = await m.first
       if (got.cid !== cid) throw new Error('holders disagree on the dataset CID')
     }
-    const three = await timeIpfsFetch(bootAddr, CID.parse(cid))
-    rows.push({ what: 'IPFS dataset fetch, 3 holders', ...three })
+    rows.push({ what: 'dataset fetch, 3 holders', ...await timeIpfsFetch(bootAddr, CID.parse(cid), true) })
+    rows.push({ what: 'bitswap only, 3 holders', ...await timeIpfsFetch(bootAddr, CID.parse(cid), false) })
 
     const tcp = rows[0]
     const rate = (r: typeof tcp): number => r.bytes / 1e6 / r.seconds

@@ -27,6 +27,8 @@ import { imageFolderSource } from './importers/netpbm.ts'
 import type { SampleSource } from './importers/source.ts'
 import { pinDag, provideAll, type ProvideResult } from './pins.ts'
 import { canPrefetch, prefetchDags } from './shard-stream/prefetch.ts'
+import { findHolders } from './shard-stream/holders.ts'
+import type { PeerId } from '@libp2p/interface'
 
 export const DEFAULT_SHARD_BYTES = 16 * 1024 * 1024
 
@@ -188,6 +190,8 @@ export interface ShardFetchOptions extends FetchOptions {
    * deliver; `false`: bitswap only.
    */
   shardStreams?: boolean
+  /** Holders to ask on shard streams (looked up on the DHT and among connected peers when omitted). */
+  holders?: PeerId[]
 }
 
 export interface GetDatasetOptions extends ShardFetchOptions {
@@ -236,15 +240,15 @@ export async function getDataset (helia: Helia, cid: CID, opts: GetDatasetOption
   if (opts.maxBytes != null && wanted > opts.maxBytes) {
     throw new ContentTooLargeError(cid, `dataset ${cid.toString()}: the ${indices.length} shard(s) asked for hold ${wanted} bytes, over the limit of ${opts.maxBytes}`, opts.maxBytes)
   }
-  // All the shards at once on shard streams, spread over the holders; then each is read (and checked) as
-  // before, bitswap fetching whatever the streams did not bring.
-  if (indices.length > 1) await prefetchShards(helia, cid, indices.map(i => manifest.shards[i].cid), opts)
+  // The holders are looked up once for the whole dataset; each shard is then spread over all of them on
+  // shard streams (and checked as it is read) while the next shards are still arriving.
+  const holders = indices.length > 1 ? await shardHolders(helia, cid, manifest.shards[indices[0]].cid, opts) : opts.holders
   const shards: FetchedShard[] = new Array(indices.length)
   let next = 0
   const worker = async (): Promise<void> => {
     for (let k = next++; k < indices.length; k = next++) {
       const index = indices[k]
-      shards[k] = { index, cid: manifest.shards[index].cid, bytes: await getShardBytes(helia, cid, manifest, index, { ...opts, shardStreams: indices.length > 1 ? false : opts.shardStreams }) }
+      shards[k] = { index, cid: manifest.shards[index].cid, bytes: await getShardBytes(helia, cid, manifest, index, { ...opts, holders }) }
     }
   }
   await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 4, indices.length) }, worker))
@@ -256,7 +260,7 @@ export async function getShardBytes (helia: Helia, datasetCid: CID, manifest: Da
   checkShardIndex(datasetCid, manifest, index)
   const shard = manifest.shards[index]
   return await withDeadline(shard.cid, opts, async (signal, state) => {
-    await prefetchOnStreams(helia, [shard.cid], signal, state, opts)
+    const complete = await prefetchOnStreams(helia, [shard.cid], signal, state, opts)
     const sessionSignal = sessionPhaseSignal(signal, opts)
     const read = async (viaSession: boolean): Promise<Uint8Array> => await readVerifiedFile(helia, shard.cid, {
       signal: viaSession ? sessionSignal : signal,
@@ -269,6 +273,15 @@ export async function getShardBytes (helia: Helia, datasetCid: CID, manifest: Da
       what: `shard ${index} of dataset ${datasetCid.toString()}`,
       onProgress: opts.onProgress
     })
+    if (complete) {
+      // Every block came on shard streams: read them here, no bitswap session needed. Should one be
+      // missing after all, the reads below fetch it.
+      try {
+        return await readVerifiedFile(helia, shard.cid, { signal, state, bytes: shard.bytes, sha256: shard.sha256, offline: true, discard: opts.discard, what: `shard ${index} of dataset ${datasetCid.toString()}`, onProgress: opts.onProgress })
+      } catch (err) {
+        if (signal.aborted || err instanceof StorageError) throw err
+      }
+    }
     try {
       return await read(opts.offline !== true)
     } catch (err) {
@@ -282,15 +295,20 @@ export async function getShardBytes (helia: Helia, datasetCid: CID, manifest: Da
   })
 }
 
-/** Shard streams for `roots` under the fetch's deadline (see prefetchDags); never fatal but for an abort. */
-async function prefetchShards (helia: Helia, datasetCid: CID, roots: CID[], opts: ShardFetchOptions): Promise<void> {
-  if (opts.offline === true || opts.shardStreams === false || !canPrefetch(helia)) return
-  await withDeadline(datasetCid, opts, async (signal, state) => { await prefetchOnStreams(helia, roots, signal, state, opts) })
+/** The holders of a dataset's shards on shard streams (none when the fetch does not use them). */
+async function shardHolders (helia: Helia, datasetCid: CID, root: CID, opts: ShardFetchOptions): Promise<PeerId[] | undefined> {
+  if (opts.holders != null || opts.offline === true || opts.shardStreams === false || !canPrefetch(helia)) return opts.holders
+  return await withDeadline(datasetCid, opts, async (signal) => await findHolders(helia.libp2p, root, { signal }))
 }
 
-async function prefetchOnStreams (helia: Helia, roots: CID[], signal: AbortSignal, state: { received: number }, opts: ShardFetchOptions): Promise<void> {
-  if (opts.offline === true || opts.shardStreams === false || !canPrefetch(helia)) return
-  await prefetchDags(helia, roots, { signal, onBytes: n => { state.received += n } })
+/**
+ * Brings `roots` in over shard streams (see prefetchDags) under the fetch's deadline; true when every block
+ * arrived. Never fatal but for an abort: what did not arrive is left to bitswap.
+ */
+async function prefetchOnStreams (helia: Helia, roots: CID[], signal: AbortSignal, state: { received: number }, opts: ShardFetchOptions): Promise<boolean> {
+  if (opts.offline === true || opts.shardStreams === false || !canPrefetch(helia)) return false
+  const report = await prefetchDags(helia, roots, { signal, holders: opts.holders, onBytes: n => { state.received += n } })
+  return report.complete
 }
 
 /** Throws NoSuchShardError unless `index` names one of the manifest's shards. */

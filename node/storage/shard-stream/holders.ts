@@ -1,7 +1,8 @@
 /**
  * Which peers to ask for a DAG on shard streams: DHT providers of its root (as bitswap sessions find
- * them) first, then connected peers that announce the protocol (identify) and may hold it without having
- * provided it yet (a bootstrap node still pinning). Holders that misbehaved or failed lately are skipped
+ * them); when the DHT names none, connected peers that announce the protocol (identify), which may hold it
+ * without having provided it yet (a bootstrap node still pinning). Asking every connected peer when
+ * providers are known would cost a refused stream per peer that does not hold the data. Holders that misbehaved or failed lately are skipped
  * for a while (the penalty box), so one bad holder costs one failed stream, not one per shard.
  */
 import type { Libp2p, PeerId } from '@libp2p/interface'
@@ -48,6 +49,7 @@ export async function findHolders (libp2p: Pick<Libp2p, 'peerId' | 'getConnectio
   } catch {
     opts.signal.throwIfAborted() // a lookup that found nobody, or ran out of time, leaves the connected peers
   }
+  if (out.size > 0) return [...out.values()]
   for (const connection of libp2p.getConnections()) {
     if (connection.limits != null || out.has(connection.remotePeer.toString())) continue
     try {

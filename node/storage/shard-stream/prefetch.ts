@@ -16,7 +16,7 @@ import type { Libp2p, PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import { DAG_PB_CODE, MAX_REQUEST_CIDS, RAW_CODE, SHA2_256_CODE } from '../../../protocol/shard-stream.ts'
 import { ShardStreamError, streamBlocks } from './client.ts'
-import { findHolders, penalise } from './holders.ts'
+import { findHolders, penalise, penalised } from './holders.ts'
 import { linkDecoder, type LinkDecoder } from './links.ts'
 
 export interface PrefetchOptions {
@@ -45,6 +45,8 @@ export interface PrefetchReport {
   bytes: number
   /** Units (subtrees) not fetched here: bitswap gets them. */
   leftOver: number
+  /** Every block of the roots' DAGs is now in the local blockstore (all fetched, or already here). */
+  complete: boolean
 }
 
 type PrefetchHelia = Pick<Helia, 'blockstore' | 'getCodec'> & { libp2p: Pick<Libp2p, 'peerId' | 'getConnections' | 'peerStore' | 'dialProtocol' | 'contentRouting'> }
@@ -57,12 +59,13 @@ export function canPrefetch (helia: Helia): helia is Helia & PrefetchHelia {
 interface Unit { cids: CID[], attempts: number, tried: Set<string> }
 
 export async function prefetchDags (helia: PrefetchHelia, roots: CID[], opts: PrefetchOptions): Promise<PrefetchReport> {
-  const report: PrefetchReport = { holders: [], failed: [], blocks: 0, bytes: 0, leftOver: 0 }
+  const report: PrefetchReport = { holders: [], failed: [], blocks: 0, bytes: 0, leftOver: 0, complete: false }
   const wanted = dedupe(roots.filter(isUnixfsBlock))
   if (wanted.length === 0) return report
   const libp2p = helia.libp2p
   const links = linkDecoder(helia)
-  const holders = opts.holders ?? await findHolders(libp2p, wanted[0], { signal: opts.signal, maxHolders: opts.maxHolders, lookupMs: opts.lookupMs })
+  const found = opts.holders?.filter(p => !penalised(libp2p, p)) ?? await findHolders(libp2p, wanted[0], { signal: opts.signal, maxHolders: opts.maxHolders, lookupMs: opts.lookupMs })
+  const holders = rotate(libp2p, found)
   report.holders = holders.map(String)
   if (holders.length === 0) return report
   const streams = opts.streamsPerHolder ?? 2
@@ -99,23 +102,34 @@ export async function prefetchDags (helia: PrefetchHelia, roots: CID[], opts: Pr
     const next: CID[] = []
     for (const cid of frontier) next.push(...await links(cid, await localBlock(helia, cid, opts.signal)))
     frontier = dedupe(next)
-    if (frontier.length === 0) return report
+    if (frontier.length === 0) { report.complete = true; return report }
   }
   // Leaves already here need nothing; anything else is fetched with its subtree.
   const todo: CID[] = []
   for (const cid of frontier) if (cid.code !== RAW_CODE || !await helia.blockstore.has(cid, { signal: opts.signal })) todo.push(cid)
+  if (todo.length === 0) { report.complete = true; return report }
   const queue: Unit[] = split(todo, target).map(cids => ({ cids, attempts: 0, tried: new Set() }))
   const maxAttempts = opts.maxAttempts ?? 3
   const parked: Unit[] = []
 
+  // A worker whose holder failed hands its unit back; workers with nothing to take wait while units are
+  // in flight, since one may come back.
+  let inFlight = 0
+  let changed = deferred()
+  const signalChange = (): void => { changed.resolve(); changed = deferred() }
   const worker = async (peer: PeerId): Promise<void> => {
     const key = peer.toString()
     while (live.has(key)) {
       const at = queue.findIndex(u => !u.tried.has(key))
-      if (at < 0) return
+      if (at < 0) {
+        if (inFlight === 0) return
+        await changed.promise
+        continue
+      }
       const [unit] = queue.splice(at, 1)
       unit.attempts++
       unit.tried.add(key)
+      inFlight++
       try {
         await request(peer, unit.cids, true)
       } catch (err) {
@@ -123,12 +137,32 @@ export async function prefetchDags (helia: PrefetchHelia, roots: CID[], opts: Pr
         if (unit.attempts < maxAttempts) queue.push(unit)
         else parked.push(unit)
         return
+      } finally {
+        inFlight--
+        signalChange()
       }
     }
   }
-  await Promise.all(holders.flatMap(peer => Array.from({ length: streams }, async () => { await worker(peer) })))
+  // Workers start holder by holder, round after round, so the first units go to different holders.
+  const running: Array<Promise<void>> = []
+  for (let s = 0; s < streams; s++) for (const peer of holders) running.push(worker(peer))
+  await Promise.all(running)
   report.leftOver = queue.length + parked.length
+  report.complete = report.leftOver === 0
   return report
+}
+
+/**
+ * The holders, starting one further along at every call: the shards a node reads at once begin on
+ * different holders (their root blocks, and the first units, come from the first one).
+ */
+const rotations = new WeakMap<object, number>()
+function rotate (libp2p: object, holders: PeerId[]): PeerId[] {
+  if (holders.length < 2) return holders
+  const turn = rotations.get(libp2p) ?? 0
+  rotations.set(libp2p, turn + 1)
+  const k = turn % holders.length
+  return [...holders.slice(k), ...holders.slice(0, k)]
 }
 
 async function firstThatWorks (holders: PeerId[], live: Set<string>, fn: (peer: PeerId) => Promise<void>, fail: (peer: PeerId, err: unknown) => void): Promise<boolean> {
@@ -142,6 +176,12 @@ async function firstThatWorks (holders: PeerId[], live: Set<string>, fn: (peer: 
     }
   }
   return false
+}
+
+function deferred (): { promise: Promise<void>, resolve: () => void } {
+  let resolve = (): void => {}
+  const promise = new Promise<void>(r => { resolve = r })
+  return { promise, resolve }
 }
 
 async function localBlock (helia: Pick<Helia, 'blockstore'>, cid: CID, signal: AbortSignal): Promise<Uint8Array> {

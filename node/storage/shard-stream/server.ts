@@ -21,9 +21,9 @@ import { ByteReader } from './byte-reader.ts'
 import { linkDecoder, type LinkDecoder } from './links.ts'
 
 export interface ShardServerInit {
-  /** Requests served at once by this node, over all peers; more are answered `busy` (default 32). */
+  /** Requests served at once by this node, over all peers; more are answered `busy` (default 64). */
   maxStreams?: number
-  /** Inbound streams per connection (default 8). */
+  /** Inbound streams per connection (default 16: a fetcher reads a few shards at once, each on a few streams). */
   maxStreamsPerConnection?: number
   /** Time a requester has to send its request (default 10 s). */
   requestTimeoutMs?: number
@@ -45,7 +45,7 @@ class ShardRefusal extends Error {
 
 /** Registers the handler on `libp2p`; `stop` unregisters it. */
 export async function startShardServer (helia: Pick<Helia, 'blockstore' | 'getCodec'>, libp2p: Pick<Libp2p, 'handle' | 'unhandle'>, init: ShardServerInit = {}): Promise<ShardServer> {
-  const maxStreams = init.maxStreams ?? 32
+  const maxStreams = init.maxStreams ?? 64
   const requestTimeoutMs = init.requestTimeoutMs ?? 10_000
   const stallTimeoutMs = init.stallTimeoutMs ?? 30_000
   const links = linkDecoder(helia)
@@ -59,7 +59,7 @@ export async function startShardServer (helia: Pick<Helia, 'blockstore' | 'getCo
     void serve(helia, links, stream, { requestTimeoutMs, stallTimeoutMs, served: server.served }).finally(() => { server.active-- })
   }
   await libp2p.handle(SHARD_STREAM_PROTOCOL, handler, {
-    maxInboundStreams: init.maxStreamsPerConnection ?? 8,
+    maxInboundStreams: init.maxStreamsPerConnection ?? 16,
     runOnLimitedConnection: false
   })
   return server
