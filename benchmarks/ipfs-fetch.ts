@@ -3,12 +3,15 @@
  * (node:net) of the same bytes measured in the same run: the production path (`getDataset`: shard streams
  * from the holders, bitswap for anything they do not deliver) and bitswap alone (`shardStreams: false`).
  * Holders and the raw TCP sender run in their own processes, as they would on their own machines; each
- * fetch starts a fresh fetcher with an empty blockstore.
+ * fetch starts a fresh fetcher with an empty blockstore, whose DHT has finished its start-up self-query
+ * (a just-started node's first DHT query waits for it, about half a second).
  *
  *   node --import tsx benchmarks/ipfs-fetch.ts [MB]        (or NEARAI_BENCH_MB; default 100)
  *
  * NEARAI_BENCH_SHARD_MB (default 16, the import default) and NEARAI_BENCH_CONCURRENCY (shards fetched at
- * once, default 4) vary the dataset's layout and the fetcher.
+ * once, default 4) vary the dataset's layout and the fetcher; NEARAI_BENCH_REPEATS (default 3) is how many
+ * times each fetch runs, each right after a raw TCP copy; the table shows medians, and the baseline is the
+ * median of all the raw TCP copies of the run (these machines are shared: load comes and goes).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createReadStream, createWriteStream } from 'node:fs'
@@ -81,6 +84,9 @@ async function timeIpfsFetch (bootstrap: string, cid: CID, shardStreams: boolean
   const fetcher = await startHost([bootstrap])
   try {
     while (fetcher.libp2p.getConnections().length === 0) await new Promise(resolve => setTimeout(resolve, 50))
+    // A node's DHT answers its first query only after its initial self-query (`initialQuerySelfInterval`,
+    // 500 ms here): wait for it, as a running peer would have, so the rows compare transfers.
+    for await (const _ of fetcher.libp2p.services.dht.getClosestPeers(fetcher.libp2p.peerId.toMultihash().bytes, { signal: AbortSignal.timeout(10_000) })) { /* drain */ }
     const started = performance.now()
     // The manifest first: DHT lookup + first connection to a holder, timed on its own.
     await getDatasetManifest(fetcher.helia, cid, { timeoutMs: 60_000 })
@@ -93,6 +99,11 @@ async function timeIpfsFetch (bootstrap: string, cid: CID, shardStreams: boolean
   }
 }
 
+interface Timing { seconds: number, bytes: number }
+interface Row { what: string, pairs: Array<{ tcp: Timing, fetch: Timing & { manifestMs: number } }> }
+const rate = (t: Timing): number => t.bytes / 1e6 / t.seconds
+const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2 }
+
 async function main (): Promise<void> {
   const mb = Number(process.argv[2] ?? process.env.NEARAI_BENCH_MB ?? 100)
   const dir = await mkdtemp(join(tmpdir(), 'nearai-bench-'))
@@ -102,46 +113,59 @@ async function main (): Promise<void> {
   try {
     await writeDataset(path, mb * 1e6)
     const bootAddr = boot.libp2p.getMultiaddrs()[0].toString()
-    const rows: Array<{ what: string, seconds: number, bytes: number, manifestMs?: number }> = []
+    const repeats = Number(process.env.NEARAI_BENCH_REPEATS ?? 3)
 
-    // Raw TCP copy of the same bytes, one process to another.
+    // Raw TCP copy of the same bytes, one process to another: measured again right before every fetch, so
+    // each fetch is held against the machine's state of that moment (these machines are shared).
     const sender = child(['--tcp-sender', path])
     children.push(sender.proc)
     const { port } = await sender.first
-    {
+    const rawCopy = async (): Promise<Timing> => {
       const started = performance.now()
       const socket = connect(port, '127.0.0.1')
       let bytes = 0
       for await (const chunk of socket) bytes += (chunk as Buffer).byteLength
-      rows.push({ what: 'raw TCP (node:net), 1 sender', seconds: (performance.now() - started) / 1000, bytes })
+      return { seconds: (performance.now() - started) / 1000, bytes }
+    }
+    const rows: Row[] = []
+    const measure = async (what: string, cid: CID, shardStreams: boolean): Promise<void> => {
+      const pairs: Array<{ tcp: Timing, fetch: Timing & { manifestMs: number } }> = []
+      for (let i = 0; i < repeats; i++) pairs.push({ tcp: await rawCopy(), fetch: await timeIpfsFetch(bootAddr, cid, shardStreams) })
+      rows.push({ what, pairs })
+      process.stderr.write(`${what}: ${pairs.map(p => `${rate(p.fetch).toFixed(1)} MB/s (raw TCP ${rate(p.tcp).toFixed(1)})`).join(', ')}\n`)
     }
 
     // One holder.
     const first = child(['--holder', path, bootAddr])
     children.push(first.proc)
-    const { cid } = await first.first
-    rows.push({ what: 'dataset fetch, 1 holder', ...await timeIpfsFetch(bootAddr, CID.parse(cid), true) })
-    rows.push({ what: 'bitswap only, 1 holder', ...await timeIpfsFetch(bootAddr, CID.parse(cid), false) })
+    const cid = CID.parse((await first.first).cid)
+    await measure('dataset fetch, 1 holder', cid, true)
+    await measure('bitswap only, 1 holder', cid, false)
 
     // Three holders of the same dataset (same bytes, same CIDs).
     const more = [child(['--holder', path, bootAddr]), child(['--holder', path, bootAddr])]
     children.push(...more.map(m => m.proc))
     for (const m of more) {
       const got = await m.first
-      if (got.cid !== cid) throw new Error('holders disagree on the dataset CID')
+      if (got.cid !== cid.toString()) throw new Error('holders disagree on the dataset CID')
     }
-    rows.push({ what: 'dataset fetch, 3 holders', ...await timeIpfsFetch(bootAddr, CID.parse(cid), true) })
-    rows.push({ what: 'bitswap only, 3 holders', ...await timeIpfsFetch(bootAddr, CID.parse(cid), false) })
+    await measure('dataset fetch, 3 holders', cid, true)
+    await measure('bitswap only, 3 holders', cid, false)
 
-    const tcp = rows[0]
-    const rate = (r: typeof tcp): number => r.bytes / 1e6 / r.seconds
-    console.log(`\nFetching ${mb} MB over 127.0.0.1 (${process.version}, ${process.platform}/${process.arch}, ${availableParallelism()} CPUs), shards of ${process.env.NEARAI_BENCH_SHARD_MB ?? 16} MiB, ${process.env.NEARAI_BENCH_CONCURRENCY ?? 4} fetched at once\n`)
-    console.log('| transfer                        |     MB | seconds |   MB/s | vs raw TCP | of which manifest (lookup + connect) |')
-    console.log('|---------------------------------|-------:|--------:|-------:|-----------:|-------------------------------------:|')
+    // The baseline: the median of every raw TCP copy of the run (one before each fetch).
+    const tcpRate = median(rows.flatMap(r => r.pairs.map(p => rate(p.tcp))))
+    const tcpSeconds = median(rows.flatMap(r => r.pairs.map(p => p.tcp.seconds)))
+    console.log(`\nFetching ${mb} MB over 127.0.0.1 (${process.version}, ${process.platform}/${process.arch}, ${availableParallelism()} CPUs), shards of ${process.env.NEARAI_BENCH_SHARD_MB ?? 16} MiB, ${process.env.NEARAI_BENCH_CONCURRENCY ?? 4} fetched at once; medians of ${repeats} runs each; raw TCP: median of the ${rows.length * repeats} copies made, one right before each fetch\n`)
+    console.log('| transfer                        |     MB | seconds |   MB/s | vs raw TCP | of which manifest |')
+    console.log('|---------------------------------|-------:|--------:|-------:|-----------:|------------------:|')
+    console.log(`| ${'raw TCP (node:net), 1 sender'.padEnd(31)} | ${(rows[0].pairs[0].tcp.bytes / 1e6).toFixed(1).padStart(6)} | ${tcpSeconds.toFixed(2).padStart(7)} | ${tcpRate.toFixed(1).padStart(6)} | ${'1.000'.padStart(10)} | ${''.padStart(17)} |`)
+    const rowRate = (what: string): number => median(rows.find(r => r.what === what)!.pairs.map(p => rate(p.fetch)))
     for (const r of rows) {
-      const manifest = r.manifestMs != null ? `${r.manifestMs.toFixed(0)} ms` : ''
-      console.log(`| ${r.what.padEnd(31)} | ${(r.bytes / 1e6).toFixed(1).padStart(6)} | ${r.seconds.toFixed(2).padStart(7)} | ${rate(r).toFixed(1).padStart(6)} | ${(rate(r) / rate(tcp)).toFixed(3).padStart(10)} | ${manifest.padStart(36)} |`)
+      const seconds = median(r.pairs.map(p => p.fetch.seconds))
+      const manifest = `${median(r.pairs.map(p => p.fetch.manifestMs)).toFixed(0)} ms`
+      console.log(`| ${r.what.padEnd(31)} | ${(r.pairs[0].fetch.bytes / 1e6).toFixed(1).padStart(6)} | ${seconds.toFixed(2).padStart(7)} | ${rowRate(r.what).toFixed(1).padStart(6)} | ${(rowRate(r.what) / tcpRate).toFixed(3).padStart(10)} | ${manifest.padStart(17)} |`)
     }
+    console.log(`\nshard streams vs bitswap: ${(rowRate('dataset fetch, 1 holder') / rowRate('bitswap only, 1 holder')).toFixed(2)}x from 1 holder, ${(rowRate('dataset fetch, 3 holders') / rowRate('bitswap only, 3 holders')).toFixed(2)}x from 3; 3 holders vs 1: ${(rowRate('dataset fetch, 3 holders') / rowRate('dataset fetch, 1 holder')).toFixed(2)}x (shard streams), ${(rowRate('bitswap only, 3 holders') / rowRate('bitswap only, 1 holder')).toFixed(2)}x (bitswap)`)
   } finally {
     for (const c of children) c.stdin?.end()
     await boot.stop()

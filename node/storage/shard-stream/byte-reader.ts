@@ -1,8 +1,10 @@
 /**
- * Exact-length reads over a libp2p 3 stream (an async iterable of chunks). Lengths come from the caller,
- * who checked them against the protocol's bounds before asking for the bytes.
+ * Exact-length reads over a libp2p 3 stream (an async iterable of chunks, each a Uint8Array or a
+ * Uint8ArrayList). Lengths come from the caller, who checked them against the protocol's bounds before
+ * asking for the bytes. The parts of a chunk are kept as they came and copied once, into the buffer a
+ * read returns (a block's bytes), never joined on the way.
  */
-type Chunk = Uint8Array | { subarray: () => Uint8Array, byteLength: number }
+type Chunk = Uint8Array | Iterable<Uint8Array>
 
 export class StreamEndedError extends Error {
   override name = 'StreamEndedError'
@@ -10,9 +12,12 @@ export class StreamEndedError extends Error {
 
 export class ByteReader {
   private readonly iterator: AsyncIterator<Chunk>
-  private pending: Uint8Array = new Uint8Array(0)
+  /** Received, not yet read: parts in order, the first one read from `offset`. */
+  private readonly parts: Uint8Array[] = []
+  private offset = 0
+  private buffered = 0
   /** `onChunk` runs for every chunk that arrives (inactivity timers hang on it). */
-  constructor (stream: AsyncIterable<Chunk>, private readonly onChunk?: (bytes: number) => void) {
+  constructor (stream: AsyncIterable<Chunk>, private readonly onChunk?: () => void) {
     this.iterator = stream[Symbol.asyncIterator]()
   }
 
@@ -20,45 +25,48 @@ export class ByteReader {
     for (;;) {
       const { done, value } = await this.iterator.next()
       if (done === true) return false
-      const bytes = value instanceof Uint8Array ? value : value.subarray()
-      this.onChunk?.(bytes.byteLength)
-      if (bytes.byteLength === 0) continue
-      if (this.pending.byteLength === 0) {
-        this.pending = bytes
-      } else {
-        const joined = new Uint8Array(this.pending.byteLength + bytes.byteLength)
-        joined.set(this.pending)
-        joined.set(bytes, this.pending.byteLength)
-        this.pending = joined
+      this.onChunk?.()
+      const before = this.buffered
+      for (const part of value instanceof Uint8Array ? [value] : value) {
+        if (part.byteLength === 0) continue
+        this.parts.push(part)
+        this.buffered += part.byteLength
       }
-      return true
+      if (this.buffered > before) return true
     }
   }
 
   /** Exactly `n` bytes; throws StreamEndedError when the stream ends first. */
   async read (n: number): Promise<Uint8Array> {
-    if (n <= this.pending.byteLength) return this.take(n)
-    if (n > 64 * 1024) return await this.readLarge(n)
-    while (this.pending.byteLength < n) {
-      if (!await this.more()) throw new StreamEndedError(`stream ended ${n - this.pending.byteLength} bytes short`)
+    while (this.buffered < n) {
+      if (!await this.more()) throw new StreamEndedError(`stream ended ${n - this.buffered} bytes short`)
     }
-    return this.take(n)
-  }
-
-  /** Large reads fill one buffer as chunks arrive instead of joining chunks again and again. */
-  private async readLarge (n: number): Promise<Uint8Array> {
+    const first = this.parts[0]
+    if (first != null && first.byteLength - this.offset >= n) {
+      // Within one part: a view, no copy.
+      const out = first.subarray(this.offset, this.offset + n)
+      this.consume(n)
+      return out
+    }
     const out = new Uint8Array(n)
-    let at = this.pending.byteLength
-    out.set(this.pending)
-    this.pending = new Uint8Array(0)
+    let at = 0
     while (at < n) {
-      if (!await this.more()) throw new StreamEndedError(`stream ended ${n - at} bytes short`)
-      const k = Math.min(this.pending.byteLength, n - at)
-      out.set(this.pending.subarray(0, k), at)
+      const part = this.parts[0]
+      const k = Math.min(part.byteLength - this.offset, n - at)
+      out.set(part.subarray(this.offset, this.offset + k), at)
       at += k
-      this.pending = this.pending.subarray(k)
+      this.consume(k)
     }
     return out
+  }
+
+  private consume (n: number): void {
+    this.buffered -= n
+    this.offset += n
+    while (this.parts.length > 0 && this.offset >= this.parts[0].byteLength) {
+      this.offset -= this.parts[0].byteLength
+      this.parts.shift()
+    }
   }
 
   async u8 (): Promise<number> { return (await this.read(1))[0] }
@@ -66,16 +74,5 @@ export class ByteReader {
   async u32 (): Promise<number> {
     const b = await this.read(4)
     return new DataView(b.buffer, b.byteOffset, 4).getUint32(0)
-  }
-
-  /** True when the remote has nothing more to send. */
-  async atEnd (): Promise<boolean> {
-    return this.pending.byteLength === 0 && !await this.more()
-  }
-
-  private take (n: number): Uint8Array {
-    const out = this.pending.subarray(0, n)
-    this.pending = this.pending.subarray(n)
-    return out
   }
 }
