@@ -106,6 +106,22 @@ describe('storage: shard streams', function () {
     }
   })
 
+  it('carries kubo-compatible shards (CIDv0, dag-pb leaves) block for block', async () => {
+    const kubo = await addDataset(a.helia, path, { ...opts, shardBytes: 2_000_000, kuboCompatible: true })
+    assert.equal(kubo.manifest.shards[0].cid.version, 0)
+    const f = await startHost({ bootstrap: boot })
+    try {
+      const before = a.shardServer!.served.blocks
+      const got = await getDataset(f.helia, kubo.cid, { timeoutMs: 30_000 })
+      assert.deepEqual(Buffer.concat(got.shards.map(s => s.bytes)), file)
+      const cids = await shardCids(a, kubo)
+      assert.ok(a.shardServer!.served.blocks - before >= cids.length, 'every shard block came on a shard stream')
+      assert.deepEqual(await shardCids(f, kubo), cids)
+    } finally {
+      await stopAll([f])
+    }
+  })
+
   it('spreads the shards over three holders, with the same result', async () => {
     await addDataset(b.helia, path, opts)
     await addDataset(c.helia, path, opts)
@@ -179,6 +195,7 @@ describe('storage: shard streams', function () {
         assert.deepEqual(Buffer.from(bytes), file.subarray(0, shard.bytes))
         assert.ok(penalised(f.libp2p, liar.libp2p.peerId), 'the liar is skipped from now on')
         // Why: the liar's stream, asked directly.
+        await connect(g, liar)
         const failures: ShardStreamError[] = []
         const report = await prefetchDags(g.helia, [own.manifest.shards[1].cid], { signal: AbortSignal.timeout(20_000), holders: [liar.libp2p.peerId], onHolderFailed: (_, err) => failures.push(err) })
         assert.equal(report.complete, false)
