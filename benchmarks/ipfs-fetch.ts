@@ -80,7 +80,7 @@ async function writeDataset (path: string, bytes: number): Promise<void> {
   await once(out, 'close')
 }
 
-async function timeIpfsFetch (bootstrap: string, cid: CID, shardStreams: boolean): Promise<{ seconds: number, bytes: number, manifestMs: number }> {
+async function timeIpfsFetch (bootstrap: string, cid: CID, shardStreams: boolean): Promise<Timing & { manifestMs: number }> {
   const fetcher = await startHost([bootstrap])
   try {
     while (fetcher.libp2p.getConnections().length === 0) await new Promise(resolve => setTimeout(resolve, 50))
@@ -88,18 +88,21 @@ async function timeIpfsFetch (bootstrap: string, cid: CID, shardStreams: boolean
     // 500 ms here): wait for it, as a running peer would have, so the rows compare transfers.
     for await (const _ of fetcher.libp2p.services.dht.getClosestPeers(fetcher.libp2p.peerId.toMultihash().bytes, { signal: AbortSignal.timeout(10_000) })) { /* drain */ }
     const started = performance.now()
+    const cpu = process.cpuUsage()
     // The manifest first: DHT lookup + first connection to a holder, timed on its own.
     await getDatasetManifest(fetcher.helia, cid, { timeoutMs: 60_000 })
     const manifestMs = performance.now() - started
     const { shards } = await getDataset(fetcher.helia, cid, { timeoutMs: 300_000, concurrency: Number(process.env.NEARAI_BENCH_CONCURRENCY ?? 4), shardStreams })
     const seconds = (performance.now() - started) / 1000
-    return { seconds, manifestMs, bytes: shards.reduce((s, x) => s + x.bytes.byteLength, 0) }
+    return { seconds, manifestMs, cpuSeconds: cpuSeconds(cpu), bytes: shards.reduce((s, x) => s + x.bytes.byteLength, 0) }
   } finally {
     await fetcher.stop()
   }
 }
 
-interface Timing { seconds: number, bytes: number }
+/** `cpuSeconds`: CPU time of this (the receiving) process, which the machine's load does not inflate. */
+interface Timing { seconds: number, bytes: number, cpuSeconds: number }
+const cpuSeconds = (since: NodeJS.CpuUsage): number => { const d = process.cpuUsage(since); return (d.user + d.system) / 1e6 }
 interface Row { what: string, pairs: Array<{ tcp: Timing, fetch: Timing & { manifestMs: number } }> }
 const rate = (t: Timing): number => t.bytes / 1e6 / t.seconds
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2 }
@@ -122,10 +125,11 @@ async function main (): Promise<void> {
     const { port } = await sender.first
     const rawCopy = async (): Promise<Timing> => {
       const started = performance.now()
+      const cpu = process.cpuUsage()
       const socket = connect(port, '127.0.0.1')
       let bytes = 0
       for await (const chunk of socket) bytes += (chunk as Buffer).byteLength
-      return { seconds: (performance.now() - started) / 1000, bytes }
+      return { seconds: (performance.now() - started) / 1000, bytes, cpuSeconds: cpuSeconds(cpu) }
     }
     const rows: Row[] = []
     const measure = async (what: string, cid: CID, shardStreams: boolean): Promise<void> => {
@@ -156,14 +160,17 @@ async function main (): Promise<void> {
     const tcpRate = median(rows.flatMap(r => r.pairs.map(p => rate(p.tcp))))
     const tcpSeconds = median(rows.flatMap(r => r.pairs.map(p => p.tcp.seconds)))
     console.log(`\nFetching ${mb} MB over 127.0.0.1 (${process.version}, ${process.platform}/${process.arch}, ${availableParallelism()} CPUs), shards of ${process.env.NEARAI_BENCH_SHARD_MB ?? 16} MiB, ${process.env.NEARAI_BENCH_CONCURRENCY ?? 4} fetched at once; medians of ${repeats} runs each; raw TCP: median of the ${rows.length * repeats} copies made, one right before each fetch\n`)
-    console.log('| transfer                        |     MB | seconds |   MB/s | vs raw TCP | of which manifest |')
-    console.log('|---------------------------------|-------:|--------:|-------:|-----------:|------------------:|')
-    console.log(`| ${'raw TCP (node:net), 1 sender'.padEnd(31)} | ${(rows[0].pairs[0].tcp.bytes / 1e6).toFixed(1).padStart(6)} | ${tcpSeconds.toFixed(2).padStart(7)} | ${tcpRate.toFixed(1).padStart(6)} | ${'1.000'.padStart(10)} | ${''.padStart(17)} |`)
+    const cpuPerMb = (t: Timing): number => t.cpuSeconds * 1000 / (t.bytes / 1e6)
+    const tcpCpu = median(rows.flatMap(r => r.pairs.map(p => cpuPerMb(p.tcp))))
+    console.log('| transfer                        |     MB | seconds |   MB/s | vs raw TCP | of which manifest | receiver CPU ms/MB |')
+    console.log('|---------------------------------|-------:|--------:|-------:|-----------:|------------------:|-------------------:|')
+    console.log(`| ${'raw TCP (node:net), 1 sender'.padEnd(31)} | ${(rows[0].pairs[0].tcp.bytes / 1e6).toFixed(1).padStart(6)} | ${tcpSeconds.toFixed(2).padStart(7)} | ${tcpRate.toFixed(1).padStart(6)} | ${'1.000'.padStart(10)} | ${''.padStart(17)} | ${tcpCpu.toFixed(2).padStart(18)} |`)
     const rowRate = (what: string): number => median(rows.find(r => r.what === what)!.pairs.map(p => rate(p.fetch)))
     for (const r of rows) {
       const seconds = median(r.pairs.map(p => p.fetch.seconds))
       const manifest = `${median(r.pairs.map(p => p.fetch.manifestMs)).toFixed(0)} ms`
-      console.log(`| ${r.what.padEnd(31)} | ${(r.pairs[0].fetch.bytes / 1e6).toFixed(1).padStart(6)} | ${seconds.toFixed(2).padStart(7)} | ${rowRate(r.what).toFixed(1).padStart(6)} | ${(rowRate(r.what) / tcpRate).toFixed(3).padStart(10)} | ${manifest.padStart(17)} |`)
+      const cpu = median(r.pairs.map(p => cpuPerMb(p.fetch)))
+      console.log(`| ${r.what.padEnd(31)} | ${(r.pairs[0].fetch.bytes / 1e6).toFixed(1).padStart(6)} | ${seconds.toFixed(2).padStart(7)} | ${rowRate(r.what).toFixed(1).padStart(6)} | ${(rowRate(r.what) / tcpRate).toFixed(3).padStart(10)} | ${manifest.padStart(17)} | ${cpu.toFixed(2).padStart(18)} |`)
     }
     console.log(`\nshard streams vs bitswap: ${(rowRate('dataset fetch, 1 holder') / rowRate('bitswap only, 1 holder')).toFixed(2)}x from 1 holder, ${(rowRate('dataset fetch, 3 holders') / rowRate('bitswap only, 3 holders')).toFixed(2)}x from 3; 3 holders vs 1: ${(rowRate('dataset fetch, 3 holders') / rowRate('dataset fetch, 1 holder')).toFixed(2)}x (shard streams), ${(rowRate('bitswap only, 3 holders') / rowRate('bitswap only, 1 holder')).toFixed(2)}x (bitswap)`)
   } finally {

@@ -192,6 +192,8 @@ export interface ShardFetchOptions extends FetchOptions {
   shardStreams?: boolean
   /** Holders to ask on shard streams (looked up on the DHT and among connected peers when omitted). */
   holders?: PeerId[]
+  /** Shard streams open at once to one holder for one shard (default 2). */
+  streamsPerHolder?: number
 }
 
 export interface GetDatasetOptions extends ShardFetchOptions {
@@ -248,7 +250,8 @@ export async function getDataset (helia: Helia, cid: CID, opts: GetDatasetOption
   const worker = async (): Promise<void> => {
     for (let k = next++; k < indices.length; k = next++) {
       const index = indices[k]
-      shards[k] = { index, cid: manifest.shards[index].cid, bytes: await getShardBytes(helia, cid, manifest, index, { ...opts, holders }) }
+      // Several shards are in flight at once: one stream per holder for each is enough to keep every holder busy.
+      shards[k] = { index, cid: manifest.shards[index].cid, bytes: await getShardBytes(helia, cid, manifest, index, { ...opts, holders, streamsPerHolder: opts.streamsPerHolder ?? (indices.length > 1 ? 1 : undefined) }) }
     }
   }
   await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 4, indices.length) }, worker))
@@ -307,7 +310,7 @@ async function shardHolders (helia: Helia, datasetCid: CID, root: CID, opts: Sha
  */
 async function prefetchOnStreams (helia: Helia, roots: CID[], signal: AbortSignal, state: { received: number }, opts: ShardFetchOptions): Promise<boolean> {
   if (opts.offline === true || opts.shardStreams === false || !canPrefetch(helia)) return false
-  const report = await prefetchDags(helia, roots, { signal, holders: opts.holders, onBytes: n => { state.received += n } })
+  const report = await prefetchDags(helia, roots, { signal, holders: opts.holders, streamsPerHolder: opts.streamsPerHolder, onBytes: n => { state.received += n } })
   return report.complete
 }
 
