@@ -12,6 +12,9 @@
  * once, default 4) vary the dataset's layout and the fetcher; NEARAI_BENCH_REPEATS (default 3) is how many
  * times each fetch runs, each right after a raw TCP copy; the table shows medians, and the baseline is the
  * median of all the raw TCP copies of the run (these machines are shared: load comes and goes).
+ * NEARAI_BENCH_LINK_MBPS caps each holder's uplink (and the raw TCP sender's) at that many MB/s with a
+ * token-bucket TCP proxy in its process, the address it announces: holders on links slower than the
+ * fetcher's CPU, as on a real network, instead of loopback, where one machine's cores are the bound.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createReadStream, createWriteStream } from 'node:fs'
@@ -30,13 +33,52 @@ import { addDataset, getDataset, getDatasetManifest } from '../node/storage/data
 
 const self = fileURLToPath(import.meta.url)
 
-async function startHost (bootstrap: string[] = []): Promise<Host> {
-  return await createHost({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], dhtServer: true, relayClient: false, maxConnections: 100, inboundConnectionsPerSecond: 1000, bootstrap })
+async function startHost (bootstrap: string[] = [], announce?: string[]): Promise<Host> {
+  return await createHost({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], dhtServer: true, relayClient: false, maxConnections: 100, inboundConnectionsPerSecond: 1000, bootstrap, announce })
+}
+
+/** NEARAI_BENCH_LINK_MBPS: each holder's (and the raw TCP sender's) uplink, in MB/s; unset: loopback as it is. */
+const LINK_MBPS = process.env.NEARAI_BENCH_LINK_MBPS != null ? Number(process.env.NEARAI_BENCH_LINK_MBPS) : undefined
+
+/**
+ * A capped uplink: a TCP proxy in front of `target()` whose bytes towards the client, over all its
+ * connections together, leave at most `mbps` MB/s (a token bucket), as a holder's own upload link would.
+ */
+async function cappedUplink (mbps: number, target: () => number): Promise<number> {
+  let next = 0
+  const server = createServer(client => {
+    const upstream = connect(target(), '127.0.0.1')
+    client.pipe(upstream)
+    upstream.on('data', (chunk: Buffer) => {
+      const now = performance.now()
+      next = Math.max(now, next) + chunk.byteLength / (mbps * 1e6) * 1000
+      const wait = next - now
+      if (wait > 1) {
+        upstream.pause()
+        setTimeout(() => { client.write(chunk); upstream.resume() }, wait)
+      } else {
+        client.write(chunk)
+      }
+    })
+    const close = (): void => { client.destroy(); upstream.destroy() }
+    client.on('error', close).on('close', close)
+    upstream.on('error', close).on('close', close)
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  return (server.address() as AddressInfo).port
 }
 
 /** Child process: a holder that imports the file (same bytes, same CIDs) and serves it until stdin closes. */
 async function holder (path: string, bootstrap: string): Promise<void> {
-  const host = await startHost([bootstrap])
+  let host: Host | undefined
+  let announce: string[] | undefined
+  if (LINK_MBPS != null) {
+    // Others reach this holder only through its capped uplink: that is the address it announces.
+    const port = await cappedUplink(LINK_MBPS, () => listenPort(host!))
+    announce = [`/ip4/127.0.0.1/tcp/${port}`]
+  }
+  host = await startHost([bootstrap], announce)
   while (host.libp2p.getConnections().length === 0) await new Promise(resolve => setTimeout(resolve, 50))
   const shardBytes = Number(process.env.NEARAI_BENCH_SHARD_MB ?? 16) * 1024 * 1024
   const { cid } = await addDataset(host.helia, path, { name: 'bench', license: 'CC0-1.0', format: 'text', shardBytes })
@@ -47,12 +89,21 @@ async function holder (path: string, bootstrap: string): Promise<void> {
   process.exit(0)
 }
 
+/** The port the host really listens on (its announced address may be a capped uplink in front of it). */
+function listenPort (host: Host): number {
+  // libp2p's own listening addresses (getMultiaddrs() gives the announced ones)
+  const addr = (host.libp2p as any).components.transportManager.getAddrs()[0]
+  return Number(addr.toString().split('/')[4])
+}
+
 /** Child process: serves the file's bytes to one raw TCP client. */
 async function tcpSender (path: string): Promise<void> {
   const server = createServer(socket => { createReadStream(path, { highWaterMark: 1024 * 1024 }).pipe(socket) })
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
-  process.stdout.write(JSON.stringify({ port: (server.address() as AddressInfo).port }) + '\n')
+  const direct = (server.address() as AddressInfo).port
+  const port = LINK_MBPS != null ? await cappedUplink(LINK_MBPS, () => direct) : direct
+  process.stdout.write(JSON.stringify({ port }) + '\n')
   process.stdin.resume()
   await once(process.stdin, 'end')
   process.exit(0)
@@ -159,7 +210,7 @@ async function main (): Promise<void> {
     // The baseline: the median of every raw TCP copy of the run (one before each fetch).
     const tcpRate = median(rows.flatMap(r => r.pairs.map(p => rate(p.tcp))))
     const tcpSeconds = median(rows.flatMap(r => r.pairs.map(p => p.tcp.seconds)))
-    console.log(`\nFetching ${mb} MB over 127.0.0.1 (${process.version}, ${process.platform}/${process.arch}, ${availableParallelism()} CPUs), shards of ${process.env.NEARAI_BENCH_SHARD_MB ?? 16} MiB, ${process.env.NEARAI_BENCH_CONCURRENCY ?? 4} fetched at once; medians of ${repeats} runs each; raw TCP: median of the ${rows.length * repeats} copies made, one right before each fetch\n`)
+    console.log(`\nFetching ${mb} MB over 127.0.0.1${LINK_MBPS != null ? `, every holder's and the raw TCP sender's uplink capped at ${LINK_MBPS} MB/s` : ''} (${process.version}, ${process.platform}/${process.arch}, ${availableParallelism()} CPUs), shards of ${process.env.NEARAI_BENCH_SHARD_MB ?? 16} MiB, ${process.env.NEARAI_BENCH_CONCURRENCY ?? 4} fetched at once; medians of ${repeats} runs each; raw TCP: median of the ${rows.length * repeats} copies made, one right before each fetch\n`)
     const cpuPerMb = (t: Timing): number => t.cpuSeconds * 1000 / (t.bytes / 1e6)
     const tcpCpu = median(rows.flatMap(r => r.pairs.map(p => cpuPerMb(p.tcp))))
     console.log('| transfer                        |     MB | seconds |   MB/s | vs raw TCP | of which manifest | receiver CPU ms/MB |')
