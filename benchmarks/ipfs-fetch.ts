@@ -49,20 +49,23 @@ async function cappedUplink (mbps: number, target: () => number): Promise<number
   const server = createServer(client => {
     const upstream = connect(target(), '127.0.0.1')
     client.pipe(upstream)
+    let written = Promise.resolve()
     upstream.on('data', (chunk: Buffer) => {
       const now = performance.now()
       next = Math.max(now, next) + chunk.byteLength / (mbps * 1e6) * 1000
       const wait = next - now
       if (wait > 1) {
         upstream.pause()
-        setTimeout(() => { client.write(chunk); upstream.resume() }, wait)
+        written = new Promise(resolve => setTimeout(() => { client.write(chunk); upstream.resume(); resolve() }, wait))
       } else {
         client.write(chunk)
       }
     })
+    // The sender's end reaches the client after the bytes held back.
+    upstream.on('end', () => { void written.then(() => client.end()) })
     const close = (): void => { client.destroy(); upstream.destroy() }
     client.on('error', close).on('close', close)
-    upstream.on('error', close).on('close', close)
+    upstream.on('error', close)
   })
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
