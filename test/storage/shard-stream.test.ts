@@ -22,7 +22,7 @@ import { linkDecoder } from '../../node/storage/shard-stream/links.ts'
 import { penalised } from '../../node/storage/shard-stream/holders.ts'
 import { ByteReader } from '../../node/storage/shard-stream/byte-reader.ts'
 import {
-  encodeBlockHeader, encodeEnd, MAX_ERROR_BYTES, parseShardError, SHARD_STREAM_PROTOCOL
+  encodeBlockHeader, encodeEnd, MAX_BLOCK_BYTES, MAX_ERROR_BYTES, parseShardError, SHARD_STREAM_PROTOCOL
 } from '../../protocol/shard-stream.ts'
 import { startHost, stopAll, waitFor } from './helpers.ts'
 import { removeDir } from '../helpers/temp-dir.ts'
@@ -227,6 +227,15 @@ describe('storage: shard streams', function () {
       const err = await fetchThrough()
       assert.equal(err.failure, 'unrequested-block')
       assert.match(err.message, /not asked for/)
+    })
+
+    it('a block announced larger than bitswap allows is refused before any of it is read', async () => {
+      lie = async (stream, requested) => {
+        stream.send(encodeBlockHeader(requested[0], MAX_BLOCK_BYTES + 1))
+      }
+      const err = await fetchThrough()
+      assert.equal(err.failure, 'protocol')
+      assert.match(err.message, /exceeds 2097152/)
     })
   })
 

@@ -15,7 +15,7 @@ import type { Helia } from '@helia/interface'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import { DAG_PB_CODE, MAX_REQUEST_CIDS, RAW_CODE, SHA2_256_CODE } from '../../../protocol/shard-stream.ts'
-import { ShardStreamError, streamBlocks } from './client.ts'
+import { ShardStreamError, streamBlocks, type ShardStreamFailure } from './client.ts'
 import { findHolders, penalise, penalised } from './holders.ts'
 import { linkDecoder, type LinkDecoder } from './links.ts'
 
@@ -58,6 +58,8 @@ export function canPrefetch (helia: Helia): helia is Helia & PrefetchHelia {
 
 interface Unit { cids: CID[], attempts: number, tried: Set<string> }
 
+const PENALISED = new Set<ShardStreamFailure>(['unsupported', 'unrequested-block', 'bad-block', 'protocol', 'incomplete', 'timeout'])
+
 export async function prefetchDags (helia: PrefetchHelia, roots: CID[], opts: PrefetchOptions): Promise<PrefetchReport> {
   const report: PrefetchReport = { holders: [], failed: [], blocks: 0, bytes: 0, leftOver: 0, complete: false }
   const wanted = dedupe(roots.filter(isUnixfsBlock))
@@ -77,9 +79,10 @@ export async function prefetchDags (helia: PrefetchHelia, roots: CID[], opts: Pr
     opts.signal.throwIfAborted()
     if (!(err instanceof ShardStreamError)) throw err
     live.delete(peer.toString())
-    // `busy` and `not-found` are no fault (a holder protecting itself, a peer that has not got the data
-    // yet): skip it for this fetch only. Anything else skips it for a while.
-    if (err.holderCode !== 'busy' && err.holderCode !== 'not-found') penalise(libp2p, peer)
+    // A holder that broke the protocol (bad or unrequested blocks, garbage, stalling) or does not speak it is
+    // skipped for a while. One that refused (`busy`, `not-found`: no fault) or could not be reached now
+    // (no direct address, too many streams open) is skipped for this fetch only.
+    if (PENALISED.has(err.failure)) penalise(libp2p, peer)
     report.failed.push({ peer: peer.toString(), failure: err.holderCode ?? err.failure, message: err.message })
     opts.onHolderFailed?.(peer, err)
   }
