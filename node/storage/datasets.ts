@@ -263,7 +263,12 @@ export async function getShardBytes (helia: Helia, datasetCid: CID, manifest: Da
   checkShardIndex(datasetCid, manifest, index)
   const shard = manifest.shards[index]
   return await withDeadline(shard.cid, opts, async (signal, state) => {
-    const complete = await prefetchOnStreams(helia, [shard.cid], signal, state, opts)
+    // Progress of the shard streams is the shard's progress (clamped: the DAG's own nodes add a few bytes).
+    let streamed = 0
+    const complete = await prefetchOnStreams(helia, [shard.cid], signal, state, opts, (n) => {
+      streamed += n
+      opts.onProgress?.(new CustomProgressEvent('nearai:storage:fetch:bytes', { cid: shard.cid, received: Math.min(streamed, shard.bytes), total: shard.bytes }))
+    })
     const sessionSignal = sessionPhaseSignal(signal, opts)
     const read = async (viaSession: boolean): Promise<Uint8Array> => await readVerifiedFile(helia, shard.cid, {
       signal: viaSession ? sessionSignal : signal,
@@ -280,7 +285,9 @@ export async function getShardBytes (helia: Helia, datasetCid: CID, manifest: Da
       // Every block came on shard streams: read them here, no bitswap session needed. Should one be
       // missing after all, the reads below fetch it.
       try {
-        return await readVerifiedFile(helia, shard.cid, { signal, state, bytes: shard.bytes, sha256: shard.sha256, offline: true, discard: opts.discard, what: `shard ${index} of dataset ${datasetCid.toString()}`, onProgress: opts.onProgress })
+        const bytes = await readVerifiedFile(helia, shard.cid, { signal, state, bytes: shard.bytes, sha256: shard.sha256, offline: true, discard: opts.discard, what: `shard ${index} of dataset ${datasetCid.toString()}` })
+        opts.onProgress?.(new CustomProgressEvent('nearai:storage:fetch:bytes', { cid: shard.cid, received: shard.bytes, total: shard.bytes }))
+        return bytes
       } catch (err) {
         if (signal.aborted || err instanceof StorageError) throw err
       }
@@ -308,9 +315,9 @@ async function shardHolders (helia: Helia, datasetCid: CID, root: CID, opts: Sha
  * Brings `roots` in over shard streams (see prefetchDags) under the fetch's deadline; true when every block
  * arrived. Never fatal but for an abort: what did not arrive is left to bitswap.
  */
-async function prefetchOnStreams (helia: Helia, roots: CID[], signal: AbortSignal, state: { received: number }, opts: ShardFetchOptions): Promise<boolean> {
+async function prefetchOnStreams (helia: Helia, roots: CID[], signal: AbortSignal, state: { received: number }, opts: ShardFetchOptions, onBytes?: (n: number) => void): Promise<boolean> {
   if (opts.offline === true || opts.shardStreams === false || !canPrefetch(helia)) return false
-  const report = await prefetchDags(helia, roots, { signal, holders: opts.holders, streamsPerHolder: opts.streamsPerHolder, onBytes: n => { state.received += n } })
+  const report = await prefetchDags(helia, roots, { signal, holders: opts.holders, streamsPerHolder: opts.streamsPerHolder, onBytes: n => { state.received += n; onBytes?.(n) } })
   return report.complete
 }
 

@@ -97,10 +97,21 @@ describe('storage: shard streams', function () {
     const f = await startHost({ bootstrap: boot })
     try {
       const before = a.shardServer!.served.blocks
-      const got = await getDataset(f.helia, added.cid, { timeoutMs: 30_000 })
+      const progress = new Map<string, number[]>()
+      const got = await getDataset(f.helia, added.cid, {
+        timeoutMs: 30_000,
+        onProgress: evt => { const k = evt.detail.cid.toString(); progress.set(k, [...progress.get(k) ?? [], evt.detail.received]) }
+      })
       assert.deepEqual(Buffer.concat(got.shards.map(s => s.bytes)), file)
       assert.ok(a.shardServer!.served.blocks - before >= expectedCids.length, 'every shard block came on a shard stream')
       assert.deepEqual(await shardCids(f, added), expectedCids)
+      // Progress follows the streams and ends at each shard's size.
+      for (const shard of added.manifest.shards) {
+        const seen = progress.get(shard.cid.toString()) ?? []
+        assert.ok(seen.length >= 2, `progress while shard ${shard.cid.toString()} streamed`)
+        assert.equal(seen.at(-1), shard.bytes)
+        assert.ok(seen.every((x, i) => i === 0 || x >= seen[i - 1]), 'progress never goes back')
+      }
     } finally {
       await stopAll([f])
     }
