@@ -14,3 +14,9 @@ export const AGENT_NAME = 'nearai'
 
 /** Wire version of the gossip message envelope; bumped together with the topic version. */
 export const GOSSIP_VERSION = 1
+
+/**
+ * Streaming a UnixFS DAG's blocks straight from a holder (`protocol/shard-stream.ts`): the fast path of a
+ * dataset fetch; bitswap remains the fallback.
+ */
+export const SHARD_STREAM_PROTOCOL = '/nearai/shard/1.0.0'

@@ -5,6 +5,8 @@
  * job's content must not leak to them). Blocks and the datastore live on disk under `dataDir`, so pinned
  * content and the DHT's provider records survive a restart. Bitswap also runs over relayed (limited)
  * connections, so a peer behind NAT gets its shards and checkpoints through a relay when nothing else reaches it.
+ * Every host also serves the blocks it holds on shard streams (`/nearai/shard/1.0.0`, node/storage/shard-stream/),
+ * the fast path of dataset fetches, so training peers and bootstrap pinning nodes alike are holders.
  */
 import { join } from 'node:path'
 import { mkdir } from 'node:fs/promises'
@@ -24,6 +26,7 @@ import type { Ping } from '@libp2p/ping'
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import { buildLibp2pOptions, type HostNetworkOptions } from './libp2p-options.ts'
 import { reuseLimitedConnections } from './limited-connections.ts'
+import { startShardServer, type ShardServer, type ShardServerInit } from '../storage/shard-stream/server.ts'
 
 export interface NodeServices extends Record<string, unknown> {
   identify: Identify
@@ -40,12 +43,16 @@ export interface Host {
   helia: NodeHelia
   libp2p: NodeLibp2p
   peerId: string
+  /** The shard-stream server (absent when `shardServer: false`). */
+  shardServer?: ShardServer
   stop: () => Promise<void>
 }
 
 export interface CreateHostOptions extends HostNetworkOptions {
   /** Folder for blocks and the datastore; in memory when omitted (tests, throwaway nodes). */
   dataDir?: string
+  /** Limits of the shard-stream server; `false` serves nothing on it (tests of the bitswap fallback). */
+  shardServer?: ShardServerInit | false
 }
 
 export async function createHost (opts: CreateHostOptions): Promise<Host> {
@@ -70,11 +77,14 @@ export async function createHost (opts: CreateHostOptions): Promise<Host> {
   await helia.start()
   const libp2p = helia.libp2p
   reuseLimitedConnections(libp2p)
+  const shards = opts.shardServer === false ? undefined : await startShardServer(helia, libp2p, opts.shardServer)
   return {
     helia,
     libp2p,
     peerId: libp2p.peerId.toString(),
+    shardServer: shards,
     stop: async () => {
+      await shards?.stop().catch(() => {})
       await helia.stop()
       if (opts.dataDir != null) {
         await (blockstore as FsBlockstore).close?.()

@@ -26,6 +26,9 @@ import { mnistSource } from './importers/mnist.ts'
 import { imageFolderSource } from './importers/netpbm.ts'
 import type { SampleSource } from './importers/source.ts'
 import { pinDag, provideAll, type ProvideResult } from './pins.ts'
+import { canPrefetch, prefetchDags } from './shard-stream/prefetch.ts'
+import { findHolders } from './shard-stream/holders.ts'
+import type { PeerId } from '@libp2p/interface'
 
 export const DEFAULT_SHARD_BYTES = 16 * 1024 * 1024
 
@@ -181,7 +184,19 @@ export function planShards (source: Pick<SampleSource, 'sampleEnds' | 'totalByte
   return bounds
 }
 
-export interface GetDatasetOptions extends FetchOptions {
+export interface ShardFetchOptions extends FetchOptions {
+  /**
+   * Fetch over shard streams from the holders first (the default), bitswap for whatever they do not
+   * deliver; `false`: bitswap only.
+   */
+  shardStreams?: boolean
+  /** Holders to ask on shard streams (looked up on the DHT and among connected peers when omitted). */
+  holders?: PeerId[]
+  /** Shard streams open at once to one holder for one shard (default 2). */
+  streamsPerHolder?: number
+}
+
+export interface GetDatasetOptions extends ShardFetchOptions {
   /** Fetch only this shard (0-based); all shards when omitted. */
   shard?: number
   /** Shards fetched at once (default 4). */
@@ -227,12 +242,16 @@ export async function getDataset (helia: Helia, cid: CID, opts: GetDatasetOption
   if (opts.maxBytes != null && wanted > opts.maxBytes) {
     throw new ContentTooLargeError(cid, `dataset ${cid.toString()}: the ${indices.length} shard(s) asked for hold ${wanted} bytes, over the limit of ${opts.maxBytes}`, opts.maxBytes)
   }
+  // The holders are looked up once for the whole dataset; each shard is then spread over all of them on
+  // shard streams (and checked as it is read) while the next shards are still arriving.
+  const holders = indices.length > 1 ? await shardHolders(helia, cid, manifest.shards[indices[0]].cid, opts) : opts.holders
   const shards: FetchedShard[] = new Array(indices.length)
   let next = 0
   const worker = async (): Promise<void> => {
     for (let k = next++; k < indices.length; k = next++) {
       const index = indices[k]
-      shards[k] = { index, cid: manifest.shards[index].cid, bytes: await getShardBytes(helia, cid, manifest, index, opts) }
+      // Several shards are in flight at once: one stream per holder for each is enough to keep every holder busy.
+      shards[k] = { index, cid: manifest.shards[index].cid, bytes: await getShardBytes(helia, cid, manifest, index, { ...opts, holders, streamsPerHolder: opts.streamsPerHolder ?? (indices.length > 1 ? 1 : undefined) }) }
     }
   }
   await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 4, indices.length) }, worker))
@@ -240,10 +259,16 @@ export async function getDataset (helia: Helia, cid: CID, opts: GetDatasetOption
 }
 
 /** One shard's bytes, verified. `discard` streams them through the checks without keeping them. */
-export async function getShardBytes (helia: Helia, datasetCid: CID, manifest: DatasetManifest, index: number, opts: FetchOptions & { discard?: boolean } = {}): Promise<Uint8Array> {
+export async function getShardBytes (helia: Helia, datasetCid: CID, manifest: DatasetManifest, index: number, opts: ShardFetchOptions & { discard?: boolean } = {}): Promise<Uint8Array> {
   checkShardIndex(datasetCid, manifest, index)
   const shard = manifest.shards[index]
   return await withDeadline(shard.cid, opts, async (signal, state) => {
+    // Progress of the shard streams is the shard's progress (clamped: the DAG's own nodes add a few bytes).
+    let streamed = 0
+    const complete = await prefetchOnStreams(helia, [shard.cid], signal, state, opts, (n) => {
+      streamed += n
+      opts.onProgress?.(new CustomProgressEvent('nearai:storage:fetch:bytes', { cid: shard.cid, received: Math.min(streamed, shard.bytes), total: shard.bytes }))
+    })
     const sessionSignal = sessionPhaseSignal(signal, opts)
     const read = async (viaSession: boolean): Promise<Uint8Array> => await readVerifiedFile(helia, shard.cid, {
       signal: viaSession ? sessionSignal : signal,
@@ -256,6 +281,17 @@ export async function getShardBytes (helia: Helia, datasetCid: CID, manifest: Da
       what: `shard ${index} of dataset ${datasetCid.toString()}`,
       onProgress: opts.onProgress
     })
+    if (complete) {
+      // Every block came on shard streams: read them here, no bitswap session needed. Should one be
+      // missing after all, the reads below fetch it.
+      try {
+        const bytes = await readVerifiedFile(helia, shard.cid, { signal, state, bytes: shard.bytes, sha256: shard.sha256, offline: true, discard: opts.discard, what: `shard ${index} of dataset ${datasetCid.toString()}` })
+        opts.onProgress?.(new CustomProgressEvent('nearai:storage:fetch:bytes', { cid: shard.cid, received: shard.bytes, total: shard.bytes }))
+        return bytes
+      } catch (err) {
+        if (signal.aborted || err instanceof StorageError) throw err
+      }
+    }
     try {
       return await read(opts.offline !== true)
     } catch (err) {
@@ -267,6 +303,22 @@ export async function getShardBytes (helia: Helia, datasetCid: CID, manifest: Da
       return await read(false)
     }
   })
+}
+
+/** The holders of a dataset's shards on shard streams (none when the fetch does not use them). */
+async function shardHolders (helia: Helia, datasetCid: CID, root: CID, opts: ShardFetchOptions): Promise<PeerId[] | undefined> {
+  if (opts.holders != null || opts.offline === true || opts.shardStreams === false || !canPrefetch(helia)) return opts.holders
+  return await withDeadline(datasetCid, opts, async (signal) => await findHolders(helia.libp2p, root, { signal }))
+}
+
+/**
+ * Brings `roots` in over shard streams (see prefetchDags) under the fetch's deadline; true when every block
+ * arrived. Never fatal but for an abort: what did not arrive is left to bitswap.
+ */
+async function prefetchOnStreams (helia: Helia, roots: CID[], signal: AbortSignal, state: { received: number }, opts: ShardFetchOptions, onBytes?: (n: number) => void): Promise<boolean> {
+  if (opts.offline === true || opts.shardStreams === false || !canPrefetch(helia)) return false
+  const report = await prefetchDags(helia, roots, { signal, holders: opts.holders, streamsPerHolder: opts.streamsPerHolder, onBytes: n => { state.received += n; onBytes?.(n) } })
+  return report.complete
 }
 
 /** Throws NoSuchShardError unless `index` names one of the manifest's shards. */

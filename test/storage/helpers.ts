@@ -2,8 +2,9 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { ConnectionGater, PrivateKey } from '@libp2p/interface'
 import { createHost, type Host } from '../../node/network/host.ts'
+import type { ShardServerInit } from '../../node/storage/shard-stream/server.ts'
 
-export async function startHost (opts: { bootstrap?: Host, dataDir?: string, privateKey?: PrivateKey, connectionGater?: ConnectionGater } = {}): Promise<Host> {
+export async function startHost (opts: { bootstrap?: Host, dataDir?: string, privateKey?: PrivateKey, connectionGater?: ConnectionGater, shardServer?: ShardServerInit | false } = {}): Promise<Host> {
   const host = await createHost({
     privateKey: opts.privateKey ?? await generateKeyPair('Ed25519'),
     listen: ['/ip4/127.0.0.1/tcp/0'],
@@ -13,6 +14,7 @@ export async function startHost (opts: { bootstrap?: Host, dataDir?: string, pri
     inboundConnectionsPerSecond: 1000,
     dataDir: opts.dataDir,
     connectionGater: opts.connectionGater,
+    shardServer: opts.shardServer,
     bootstrap: opts.bootstrap != null ? opts.bootstrap.libp2p.getMultiaddrs().map(String) : []
   })
   if (opts.bootstrap != null) {
