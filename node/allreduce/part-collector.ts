@@ -6,6 +6,8 @@ import type { RoundSession } from './round-session.ts'
 export interface PartOutcome {
   header: ResultHeader
   payload: Uint8Array
+  /** The payload decoded (the part's result values), when this peer has it already. */
+  values?: Float32Array
   /** Nobody could reduce the part; there is nothing to relay. */
   localOnly?: boolean
 }
@@ -85,7 +87,7 @@ export class PartCollector<T> {
     void (async () => {
       try {
         const reduced = await s.aggregator.reduce(contributions, elements)
-        this.done.resolve({ header: { ...header, meta: reduced.meta }, payload: reduced.payload })
+        this.done.resolve({ header: { ...header, meta: reduced.meta }, payload: reduced.payload, values: reduced.decoded })
       } catch (err) {
         // A rule that fails leaves the part unreduced here; members fall back to a stand-in.
         s.service.log({ part: this.part, stage: s.stage, err: (err as Error).message }, 'all-reduce: reduction failed')

@@ -19,12 +19,26 @@ export interface VectorCodec {
    * back to `decode` and a copy.
    */
   decodeInto? (bytes: Uint8Array, out: Float32Array): void
+  /**
+   * Encodes `values` as `encode` does and writes into `decoded` (same length; may be `values` itself) what `decode` of the result
+   * returns, bit for bit, in the same pass. Optional: {@link encodeDecoded} falls back to encode + decodeInto.
+   */
+  encodeDecoded? (values: Float32Array, decoded: Float32Array): Uint8Array
 }
 
 /** `codec.decodeInto`, or `decode` and a copy for a codec without it. */
-export function decodeInto (codec: VectorCodec, bytes: Uint8Array, out: Float32Array, what = codec.id): void {
+export function decodeInto (codec: VectorCodec, bytes: Uint8Array, out: Float32Array, what: string = codec.id): void {
   if (codec.decodeInto != null) { codec.decodeInto(bytes, out); return }
   const values = codec.decode(bytes)
   if (values.length !== out.length) throw new InvalidMessageError(`${what}: decodes to ${values.length} values, expected ${out.length}`)
   out.set(values)
+}
+
+/** `codec.encodeDecoded`, or `encode` then {@link decodeInto}. */
+export function encodeDecoded (codec: VectorCodec, values: Float32Array, decoded: Float32Array): Uint8Array {
+  if (decoded.length !== values.length) throw new RangeError(`decoded has ${decoded.length} values, expected ${values.length}`)
+  if (codec.encodeDecoded != null) return codec.encodeDecoded(values, decoded)
+  const bytes = codec.encode(values)
+  decodeInto(codec, bytes, decoded)
+  return bytes
 }

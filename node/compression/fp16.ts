@@ -66,22 +66,37 @@ const OVERFLOW_BITS = 143 << 23
 /** Re-biases the exponent (127 → 15) and adds the round-half-down part of round to nearest even. */
 const REBIAS_ROUND = ((15 - 127) << 23) + 0xfff
 
-/** Half bits of `src[i]` (float32 bits) into `dst[i]`. */
-function encodeBits (src: Uint32Array, dst: Uint16Array | null, bytes: Uint8Array, at: number): void {
+/** Half bits of one float32 (given as bits). */
+function halfOf (x: number): number {
+  const abs = x & 0x7fffffff
+  // Normal: round to nearest even in the integer domain; a carry out of the mantissa bumps the exponent, which
+  // is the right result (up to infinity for values that round past 65504). The rest goes the slow way.
+  if (abs >= MIN_NORMAL_BITS && abs < OVERFLOW_BITS) return ((abs + REBIAS_ROUND + ((abs >>> 13) & 1)) >>> 13) | ((x >>> 16) & 0x8000)
+  return toHalfBits(x)
+}
+
+/**
+ * Half bits of `src[i]` (float32 bits) into the frame from byte `at`; with `decoded`, also the float32 bits
+ * decoding gives back.
+ */
+function encodeBits (src: Uint32Array, bytes: Uint8Array, at: number, decoded: Uint32Array | null): void {
   const n = src.length
-  for (let i = 0; i < n; i++) {
-    const x = src[i]
-    const abs = x & 0x7fffffff
-    let h: number
-    if (abs >= MIN_NORMAL_BITS && abs < OVERFLOW_BITS) {
-      // Normal: round to nearest even in the integer domain; a carry out of the mantissa bumps the exponent,
-      // which is the right result (up to infinity for values that round past 65504).
-      h = ((abs + REBIAS_ROUND + ((abs >>> 13) & 1)) >>> 13) | ((x >>> 16) & 0x8000)
+  if (LITTLE_ENDIAN) {
+    const dst = new Uint16Array(bytes.buffer, bytes.byteOffset + at, n)
+    if (decoded == null) {
+      for (let i = 0; i < n; i++) dst[i] = halfOf(src[i])
     } else {
-      h = toHalfBits(x)
+      const table = halfTable()
+      for (let i = 0; i < n; i++) { const h = halfOf(src[i]); dst[i] = h; decoded[i] = table[h] }
     }
-    if (dst != null) dst[i] = h
-    else { bytes[at + 2 * i] = h & 0xff; bytes[at + 2 * i + 1] = h >>> 8 }
+    return
+  }
+  const table = halfTable()
+  for (let i = 0; i < n; i++) {
+    const h = halfOf(src[i])
+    bytes[at + 2 * i] = h & 0xff
+    bytes[at + 2 * i + 1] = h >>> 8
+    if (decoded != null) decoded[i] = table[h]
   }
 }
 
@@ -104,16 +119,17 @@ function decodeBits (bytes: Uint8Array, at: number, out: Float32Array): void {
 }
 
 export function fp16Codec (): VectorCodec {
-  const codec: VectorCodec = {
+  const encode = (values: Float32Array, decoded: Float32Array | null): Uint8Array => {
+    const n = values.length
+    const out = new Uint8Array(HEADER_BYTES + n * 2)
+    writeHeader(out, 'fp16', n)
+    encodeBits(new Uint32Array(values.buffer, values.byteOffset, n), out, HEADER_BYTES, decoded == null ? null : new Uint32Array(decoded.buffer, decoded.byteOffset, n))
+    return out
+  }
+  return {
     id: 'fp16',
-    encode (values) {
-      const n = values.length
-      const out = new Uint8Array(HEADER_BYTES + n * 2)
-      writeHeader(out, 'fp16', n)
-      const src = new Uint32Array(values.buffer, values.byteOffset, n)
-      encodeBits(src, LITTLE_ENDIAN ? new Uint16Array(out.buffer, HEADER_BYTES, n) : null, out, HEADER_BYTES)
-      return out
-    },
+    encode: (values) => encode(values, null),
+    encodeDecoded: (values, decoded) => encode(values, decoded),
     decode (bytes) {
       const n = readHeader(bytes, 'fp16')
       expectSize('fp16', bytes, HEADER_BYTES + n * 2)
@@ -128,5 +144,4 @@ export function fp16Codec (): VectorCodec {
       decodeBits(bytes, HEADER_BYTES, out)
     }
   }
-  return codec
 }

@@ -44,39 +44,43 @@ function decodeFrame (bytes: Uint8Array, out: Float32Array | null): Float32Array
 export function int8Codec (options: Int8CodecOptions = {}): VectorCodec {
   const chunk = options.chunkSize ?? 1024
   if (!Number.isInteger(chunk) || chunk < 1 || chunk > 1 << 20) throw new RangeError(`int8 chunkSize must be an integer in [1, 2^20], got ${chunk}`)
+  const encode = (values: Float32Array, decoded: Float32Array | null): Uint8Array => {
+    const n = values.length
+    const chunks = Math.ceil(n / chunk)
+    const out = new Uint8Array(SCALES_AT + chunks * 4 + n)
+    writeHeader(out, 'int8', n)
+    const dv = new DataView(out.buffer)
+    dv.setUint32(HEADER_BYTES, chunk, true)
+    const scales = LITTLE_ENDIAN ? new Float32Array(out.buffer, SCALES_AT, chunks) : null
+    const q = new Int8Array(out.buffer, SCALES_AT + chunks * 4, n)
+    for (let c = 0; c < chunks; c++) {
+      const start = c * chunk
+      const end = Math.min(n, start + chunk)
+      let max = 0
+      for (let i = start; i < end; i++) { const a = Math.abs(values[i]); if (a > max) max = a }
+      // An infinite value is refused; a NaN never wins the comparison and encodes as 0 (as it always has).
+      if (!Number.isFinite(max)) throw new RangeError('int8: cannot encode non-finite values')
+      const scale = Math.fround(max / 127)
+      if (scales != null) scales[c] = scale
+      else dv.setFloat32(SCALES_AT + c * 4, scale, true)
+      const inv = scale > 0 ? 1 / scale : 0
+      for (let i = start; i < end; i++) {
+        // Math.round(y), faster: floor(y + 0.5) is off only where y + 0.5 rounds up to an integer
+        // (y = 0.5 - 2^-54), which the check puts back; ties still round up, as Math.round does.
+        const y = values[i] * inv
+        let r = Math.floor(y + 0.5)
+        if (y < r - 0.5) r -= 1
+        q[i] = r > 127 ? 127 : r < -127 ? -127 : r
+      }
+      // What decode gives back: the stored byte times the stored scale.
+      if (decoded != null) for (let i = start; i < end; i++) decoded[i] = q[i] * scale
+    }
+    return out
+  }
   return {
     id: 'int8',
-    encode (values) {
-      const n = values.length
-      const chunks = Math.ceil(n / chunk)
-      const out = new Uint8Array(SCALES_AT + chunks * 4 + n)
-      writeHeader(out, 'int8', n)
-      const dv = new DataView(out.buffer)
-      dv.setUint32(HEADER_BYTES, chunk, true)
-      const scales = LITTLE_ENDIAN ? new Float32Array(out.buffer, SCALES_AT, chunks) : null
-      const q = new Int8Array(out.buffer, SCALES_AT + chunks * 4, n)
-      for (let c = 0; c < chunks; c++) {
-        const start = c * chunk
-        const end = Math.min(n, start + chunk)
-        let max = 0
-        for (let i = start; i < end; i++) { const a = Math.abs(values[i]); if (a > max) max = a }
-        // An infinite value is refused; a NaN never wins the comparison and encodes as 0 (as it always has).
-        if (!Number.isFinite(max)) throw new RangeError('int8: cannot encode non-finite values')
-        const scale = Math.fround(max / 127)
-        if (scales != null) scales[c] = scale
-        else dv.setFloat32(SCALES_AT + c * 4, scale, true)
-        const inv = scale > 0 ? 1 / scale : 0
-        for (let i = start; i < end; i++) {
-          // Math.round(y), faster: floor(y + 0.5) is off only where y + 0.5 rounds up to an integer
-          // (y = 0.5 - 2^-54), which the check puts back; ties still round up, as Math.round does.
-          const y = values[i] * inv
-          let r = Math.floor(y + 0.5)
-          if (y < r - 0.5) r -= 1
-          q[i] = r > 127 ? 127 : r < -127 ? -127 : r
-        }
-      }
-      return out
-    },
+    encode: (values) => encode(values, null),
+    encodeDecoded: (values, decoded) => encode(values, decoded),
     decode: (bytes) => decodeFrame(bytes, null),
     decodeInto: (bytes, out) => { decodeFrame(bytes, out) }
   }

@@ -31,6 +31,11 @@ export function noneCodec (): VectorCodec {
       }
       return out
     },
+    encodeDecoded (values, decoded) {
+      const out = this.encode(values)
+      decodeFrame(out, decoded)
+      return out
+    },
     decode: (bytes) => decodeFrame(bytes, null),
     decodeInto: (bytes, out) => { decodeFrame(bytes, out) }
   }

@@ -4,7 +4,7 @@
  * must be identical, over random float32 bit patterns of every exponent and the edge values of each format.
  */
 import assert from 'node:assert/strict'
-import { decodeInto, fp16Codec, int8Codec, noneCodec } from '../../node/compression/index.ts'
+import { decodeInto, encodeDecoded, fp16Codec, int8Codec, noneCodec, type VectorCodec } from '../../node/compression/index.ts'
 
 const HEADER = 8
 
@@ -140,6 +140,18 @@ function misaligned (b: Uint8Array): Uint8Array {
   return buf.subarray(1)
 }
 
+/** encodeDecoded must give the encode bytes and the decode bits in one pass. */
+function checkEncodeDecoded (c: VectorCodec, v: Float32Array): void {
+  const decoded = new Float32Array(v.length)
+  const bytes = encodeDecoded(c, v, decoded)
+  assert.deepEqual(bytes, c.encode(v))
+  sameBits(decoded, c.decode(bytes), `${c.id} encodeDecoded`)
+  // In place: `decoded` may be the input itself.
+  const inPlace = v.slice()
+  assert.deepEqual(encodeDecoded(c, inPlace, inPlace), bytes)
+  sameBits(inPlace, decoded, `${c.id} encodeDecoded in place`)
+}
+
 describe('codecs equal a straightforward reference', () => {
   const inputs = [EDGES, anyFloats(50_000, 7), halfRangeFloats(50_000, 11), anyFloats(1, 3), new Float32Array(0)]
 
@@ -151,6 +163,7 @@ describe('codecs equal a straightforward reference', () => {
       // A subarray at an offset encodes the same.
       const shifted = new Float32Array(v.length + 3); shifted.set(v, 3)
       assert.deepEqual(c.encode(shifted.subarray(3)), bytes)
+      checkEncodeDecoded(c, v)
     }
     // Decode: every one of the 65,536 halves, aligned and not, and into a given vector.
     const all = header(1, 65536, 2 * 65536)
@@ -178,6 +191,7 @@ describe('codecs equal a straightforward reference', () => {
         const into = new Float32Array(v.length)
         decodeInto(c, bytes, into)
         sameBits(into, refInt8Decode(bytes), 'int8 decodeInto')
+        checkEncodeDecoded(c, v)
       }
       assert.throws(() => c.encode(Float32Array.from([1, Infinity])), RangeError)
       // x · (1/scale) is exactly 0.5 - 2^-54 here: Math.round gives 0, a plain floor(y + 0.5) would give 1.
@@ -196,6 +210,7 @@ describe('codecs equal a straightforward reference', () => {
       assert.deepEqual(bytes, ref)
       sameBits(c.decode(bytes), v, 'none decode')
       sameBits(c.decode(misaligned(bytes)), v, 'none decode at an odd offset')
+      checkEncodeDecoded(c, v)
     }
   })
 })
