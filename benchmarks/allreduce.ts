@@ -8,7 +8,8 @@
  *   node --import tsx benchmarks/allreduce.ts --sizes 16 --peers 2 --codec int8 --H 50 --probe-mb 64
  *   node --import tsx benchmarks/allreduce.ts --in-process             # every peer in this process
  *   (or NEARAI_BENCH_SIZES, NEARAI_BENCH_PEERS, NEARAI_BENCH_CODEC, NEARAI_BENCH_H, NEARAI_BENCH_PROBE_MB,
- *    NEARAI_BENCH_IN_PROCESS=1)
+ *    NEARAI_BENCH_IN_PROCESS=1; NEARAI_BENCH_PROF=<dir> writes a CPU profile of each peer process there,
+ *    NEARAI_BENCH_NODE_FLAGS='--trace-gc' passes flags to the peer processes)
  *
  * Bytes are counted on the wire: every TCP socket a peer process opens or accepts is seen through Node's
  * `net.client.socket` / `net.server.socket` diagnostics channels and its `bytesWritten` / `bytesRead` are
@@ -40,7 +41,8 @@ import { createHost, type Host } from '../node/network/host.ts'
 import { ButterflyAllReduce } from '../node/allreduce/butterfly.ts'
 import { makeGroup, partitionGroup } from '../node/allreduce/group.ts'
 import { plaintextAggregator } from '../node/allreduce/combine.ts'
-import { codecFor, updateEncoder, type CodecId } from '../node/compression/index.ts'
+import type { RoundGroup } from '../node/allreduce/group.ts'
+import { codecFor, updateEncoder, type CodecId, type EncodedUpdate, type VectorCodec } from '../node/compression/index.ts'
 
 const SIMPLEX_PROTOCOL = '/nearai/bench/copy/1.0.0'
 const DUPLEX_PROTOCOL = '/nearai/bench/duplex/1.0.0'
@@ -189,8 +191,10 @@ class BenchPeer {
 
   wireBytes (): WireBytes { return wireBytes() }
 
-  /** The round's encode step and all-reduce, as AllReduceAverager runs them. */
-  async allReduce (job: string, round: number, members: string[], weight: number, codecId: CodecId): Promise<RunReport> {
+  private pending: { group: RoundGroup, codec: VectorCodec, encoded: EncodedUpdate, weight: number, encodeMs: number } | null = null
+
+  /** The round's encode step, as AllReduceAverager runs it (the group is formed; every peer encodes, then all start). */
+  encode (job: string, round: number, members: string[], weight: number, codecId: CodecId): number {
     const vector = this.vector
     if (vector == null) throw new Error('not prepared')
     const group = makeGroup({ job, round, members, vectorLength: vector.length })
@@ -198,14 +202,26 @@ class BenchPeer {
     const started = performance.now()
     const encoded = updateEncoder(codec).encode(vector, partitionGroup(group))
     const encodeMs = performance.now() - started
-    const r = await this.service.run({ group, vector: encoded.values, payloads: encoded.payloads, weight, aggregator: plaintextAggregator(codec) })
-    encoded.commit()
     this.vector = null
+    this.pending = { group, codec, encoded, weight, encodeMs }
+    return encodeMs
+  }
+
+  /** The all-reduce of the encoded parts, as AllReduceAverager runs it. */
+  async allReduce (): Promise<RunReport> {
+    const p = this.pending
+    if (p == null) throw new Error('not encoded')
+    this.pending = null
+    const { group, codec, encoded, weight } = p
+    const t0 = process.hrtime.bigint() / 1000n
+    const r = await this.service.run({ group, vector: encoded.values, payloads: encoded.payloads, decoded: encoded.decoded, weight, aggregator: plaintextAggregator(codec) })
+    if (process.env.NEARAI_BENCH_PROF != null) warn(`profile window pid ${process.pid}: ${t0} ${process.hrtime.bigint() / 1000n}`)
+    encoded.commit()
     // A cheap fingerprint of the result, to check every peer got the same bits.
     const words = new Uint32Array(r.vector.buffer, r.vector.byteOffset, r.vector.length)
     let h = 0
     for (let i = 0; i < words.length; i++) h = (Math.imul(h, 31) + words[i]) | 0
-    return { ms: r.durationMs, encodeMs, frameBytesSent: r.bytesSent, checksum: h, dropped: r.dropped.length }
+    return { ms: r.durationMs, encodeMs: p.encodeMs, frameBytesSent: r.bytesSent, checksum: h, dropped: r.dropped.length }
   }
 
   /** One stream, one direction: time until the receiver acknowledges the last byte, and the wire bytes it took. */
@@ -284,7 +300,7 @@ function inProcessPeer (): PeerHandle {
 }
 
 function childPeer (): PeerHandle {
-  const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['--worker'], { execArgv: ['--import', 'tsx', '--max-old-space-size=4096'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['--worker'], { execArgv: ['--import', 'tsx', '--max-old-space-size=4096', ...(process.env.NEARAI_BENCH_PROF != null ? ['--cpu-prof', `--cpu-prof-dir=${process.env.NEARAI_BENCH_PROF}`] : []), ...(process.env.NEARAI_BENCH_NODE_FLAGS ?? '').split(' ').filter(f => f !== '')], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   let next = 0
   const pending = new Map<number, { resolve: (v: any) => void, reject: (e: Error) => void }>()
   child.on('message', (m: { id: number, ok: boolean, value?: unknown, error?: string }) => {
@@ -303,7 +319,9 @@ function childPeer (): PeerHandle {
     close: async () => {
       await new Promise<void>(resolve => {
         const id = next++
-        pending.set(id, { resolve: () => { child.kill(); resolve() }, reject: () => { resolve() } })
+        // A profiled process writes its profile as it exits: let it exit by itself.
+        const done = (): void => { if (process.env.NEARAI_BENCH_PROF != null) child.once('exit', () => { resolve() }); else { child.kill(); resolve() } }
+        pending.set(id, { resolve: done, reject: () => { resolve() } })
         child.send({ id, method: 'stop', args: [] } satisfies Call)
       })
     }
@@ -402,8 +420,9 @@ async function main (): Promise<void> {
     const members = infos.slice(0, n).map(i => i.peerId)
     const elements = Math.floor(sizeMB * MB / 4)
     await Promise.all(peers.map(async (p, i) => { await p.call('prepare', elements, round * 100 + i + 1) }))
+    await Promise.all(peers.map(async (p, i) => { await p.call('encode', 'bench', round, members, i + 1, codec) }))
     const before = await Promise.all(peers.map(async p => await p.call<WireBytes>('wireBytes')))
-    const reports = await Promise.all(peers.map(async (p, i) => await p.call<RunReport>('allReduce', 'bench', round, members, i + 1, codec)))
+    const reports = await Promise.all(peers.map(async p => await p.call<RunReport>('allReduce')))
     round++
     // Let the last answers leave the socket buffers before the counters are read.
     await new Promise(resolve => setTimeout(resolve, 200))

@@ -73,8 +73,22 @@ export const weightedMean: CombineRule = {
       live.push(c)
     }
     if (total <= 0) { out.fill(0); return { totalWeight: total } }
-    // Per block: 0, then w·x of each contribution in canonical order, in float64, divided once and rounded to
-    // float32: the same operations in the same order as one accumulator over the whole part.
+    // 0, then w·x of each contribution in canonical order, in float64, divided once and rounded to float32:
+    // the operations of one accumulator over the whole part, in the same order. Up to three contributions
+    // (most parts: the group's members) in one pass without an accumulator array.
+    if (live.length <= 3) {
+      const [a, b, c] = live
+      const wa = a.weight; const va = a.values
+      if (live.length === 1) for (let j = 0; j < n; j++) out[j] = (0 + wa * va[j]) / total
+      else if (live.length === 2) {
+        const wb = b.weight; const vb = b.values
+        for (let j = 0; j < n; j++) out[j] = ((0 + wa * va[j]) + wb * vb[j]) / total
+      } else {
+        const wb = b.weight; const vb = b.values; const wc = c.weight; const vc = c.values
+        for (let j = 0; j < n; j++) out[j] = (((0 + wa * va[j]) + wb * vb[j]) + wc * vc[j]) / total
+      }
+      return { totalWeight: total }
+    }
     const acc = new Float64Array(Math.min(n, MEAN_BLOCK))
     for (let at = 0; at < n; at += MEAN_BLOCK) {
       const len = Math.min(MEAN_BLOCK, n - at)

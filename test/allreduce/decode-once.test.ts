@@ -48,14 +48,20 @@ describe('all-reduce decode-once fast path', function () {
 
   it('weightedMean.combineInto equals one float64 accumulator over the whole part, bit for bit', () => {
     const n = 40_000 // more than one block of the blocked accumulator
-    const contributions: PartContribution[] = [3, 1, 0, 2.5].map((weight, k) => ({ peer: `peer-${'dcba'[k]}`, weight, values: randomVector(n, 40 + k, 0.01) }))
-    contributions[0].values[5] = -0; contributions[1].values[5] = -0; contributions[3].values[5] = -0
+    const contributions: PartContribution[] = [3, 1, 0, 2.5, 0.5].map((weight, k) => ({ peer: `peer-${'edcba'[k]}`, weight, values: randomVector(n, 40 + k, 0.01) }))
+    assert.equal(contributions.length, 5)
+    contributions[0].values[5] = -0; contributions[1].values[5] = -0; contributions[3].values[5] = -0; contributions[4].values[5] = -0
     const expected = meanReference(contributions)
     const out = new Float32Array(n).fill(7)
-    assert.deepEqual(weightedMean.combineInto!(contributions, out), { totalWeight: 6.5 })
+    assert.deepEqual(weightedMean.combineInto!(contributions, out), { totalWeight: 7 })
     assert.ok(sameBits(out, expected))
     assert.ok(sameBits(weightedMean.combine([...contributions].reverse()).values, expected))
     assert.equal(Object.is(out[5], 0), true, '+0, as the accumulator that starts at 0 gives')
+    // One, two and three contributions take their own loops: the same bits.
+    for (const k of [1, 2, 3]) {
+      const some = contributions.filter(c => c.weight !== 0).slice(0, k)
+      assert.ok(sameBits(weightedMean.combine(some).values, meanReference(some)), `${k} contribution(s)`)
+    }
     const none = new Float32Array(3).fill(7)
     weightedMean.combineInto!([{ peer: 'a', weight: 0, values: new Float32Array(3) }], none)
     assert.deepEqual(none, new Float32Array(3))
