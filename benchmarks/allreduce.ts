@@ -5,9 +5,9 @@
  * encoded parts with `plaintextAggregator(codec)`, as AllReduceAverager does.
  *
  *   node --import tsx benchmarks/allreduce.ts --sizes 16,64 --peers 2,4,8 --codec fp16
- *   node --import tsx benchmarks/allreduce.ts --sizes 16 --peers 2 --codec int8 --H 50 --probe-mb 64
+ *   node --import tsx benchmarks/allreduce.ts --sizes 16 --peers 2 --codec int8 --H 50 --probe-mb 32 --reps 3
  *   node --import tsx benchmarks/allreduce.ts --in-process             # every peer in this process
- *   (or NEARAI_BENCH_SIZES, NEARAI_BENCH_PEERS, NEARAI_BENCH_CODEC, NEARAI_BENCH_H, NEARAI_BENCH_PROBE_MB,
+ *   (or NEARAI_BENCH_SIZES, NEARAI_BENCH_PEERS, NEARAI_BENCH_CODEC, NEARAI_BENCH_H, NEARAI_BENCH_PROBE_MB, NEARAI_BENCH_REPS,
  *    NEARAI_BENCH_IN_PROCESS=1; NEARAI_BENCH_PROF=<dir> writes a CPU profile of each peer process there,
  *    NEARAI_BENCH_NODE_FLAGS='--trace-gc' passes flags to the peer processes)
  *
@@ -16,7 +16,8 @@
  * summed, so the figures include Noise, Yamux, the all-reduce's frames and whatever else the host sent
  * meanwhile (identify, ping, DHT, gossip).
  *
- * Bounds, measured in the same run between two of the same peer processes over the same transport:
+ * Bounds, measured in the same run between two of the same peer processes over the same transport, once at the
+ * start (median of 3) and again just before every row (the machine's load moves; a row's ratios use its own):
  *   simplex: one stream, one direction (peer A sends, B only acknowledges), wire bytes / time;
  *   duplex:  one stream, both directions at once (A and B each send the same amount), wire bytes one way / time.
  * A run's bound is (wire bytes the busiest peer sent) / (that throughput); the table shows the bound as a
@@ -360,7 +361,7 @@ interface Measured {
   dropped: number
 }
 
-interface Row { sizeMB: number, peers: number, codec: Measured, fp32?: Measured }
+interface Row { sizeMB: number, peers: number, rep: number, codec: Measured, fp32?: Measured, simplexBps: number, duplexBps: number }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 
@@ -373,7 +374,8 @@ async function main (): Promise<void> {
       H: { type: 'string' },
       'probe-mb': { type: 'string' },
       'in-process': { type: 'boolean' },
-      'no-fp32': { type: 'boolean' }
+      'no-fp32': { type: 'boolean' },
+      reps: { type: 'string' }
     }
   })
   const list = (v: string | undefined, env: string, def: string): number[] => (v ?? process.env[env] ?? def).split(',').map(Number).filter(n => n > 0)
@@ -383,9 +385,10 @@ async function main (): Promise<void> {
   codecFor(codecId) // throws on an unknown id
   const withFp32 = codecId !== 'none' && values['no-fp32'] !== true
   const H = Number(values.H ?? process.env.NEARAI_BENCH_H ?? 50)
-  const probeMB = Number(values['probe-mb'] ?? process.env.NEARAI_BENCH_PROBE_MB ?? 64)
+  const probeMB = Number(values['probe-mb'] ?? process.env.NEARAI_BENCH_PROBE_MB ?? 32)
   const inProcess = values['in-process'] === true || process.env.NEARAI_BENCH_IN_PROCESS === '1'
   const maxPeers = Math.max(2, ...peerCounts)
+  const reps = Math.max(1, Number(values.reps ?? process.env.NEARAI_BENCH_REPS ?? 1))
 
   console.log(`all-reduce benchmark: codec ${codecId}${withFp32 ? ' (and fp32 for the per-step baseline)' : ''}, sizes ${sizes.join(',')} MB, peers ${peerCounts.join(',')}, H=${H}, ${inProcess ? 'all peers in one process' : 'one child process per peer'}, production hosts (createHost), copy probes ${probeMB} MB`)
   const handles = Array.from({ length: maxPeers }, () => inProcess ? inProcessPeer() : childPeer())
@@ -402,17 +405,20 @@ async function main (): Promise<void> {
   const simplex: Array<{ ms: number, wire: number }> = []
   const duplex: Array<{ ms: number, wire: number }> = []
   const tcp: Array<{ ms: number, wire: number }> = []
+  const probeSimplex = async (): Promise<{ ms: number, wire: number }> => await retry(async () => await handles[0].call('probeSimplex', infos[1].peerId, probeBytes))
+  const probeDuplex = async (): Promise<{ ms: number, wire: number }> => await retry(async () => await handles[0].call('probeDuplex', infos[1].peerId, probeBytes))
   for (let i = 0; i < 3; i++) {
-    simplex.push(await retry(async () => await handles[0].call('probeSimplex', infos[1].peerId, probeBytes)))
-    duplex.push(await retry(async () => await handles[0].call('probeDuplex', infos[1].peerId, probeBytes)))
+    simplex.push(await probeSimplex())
+    duplex.push(await probeDuplex())
     tcp.push(await retry(async () => await handles[0].call('probeTcp', infos[1].tcpPort, probeBytes)))
   }
   const rate = (xs: Array<{ ms: number, wire: number }>): number => median(xs.map(x => x.wire / (x.ms / 1000)))
   const simplexBps = rate(simplex)
   const duplexBps = rate(duplex)
   const tcpBps = rate(tcp)
-  console.log(`copy of ${probeMB} MB, wire bytes/s (median of 3): simplex (one stream, one way) ${(simplexBps / MB).toFixed(0)} MB/s, duplex (one stream, both ways at once) ${(duplexBps / MB).toFixed(0)} MB/s each way, raw TCP ${(tcpBps / MB).toFixed(0)} MB/s`)
-  console.log(`wire overhead of the transport on the simplex probe: ${((median(simplex.map(s => s.wire)) / probeBytes - 1) * 100).toFixed(2)}% over the payload\n`)
+  console.log(`copy of ${probeMB} MB at the start, wire bytes/s (median of 3): simplex (one stream, one way) ${(simplexBps / MB).toFixed(0)} MB/s, duplex (one stream, both ways at once) ${(duplexBps / MB).toFixed(0)} MB/s each way, raw TCP ${(tcpBps / MB).toFixed(0)} MB/s`)
+  console.log(`wire overhead of the transport on the simplex probe: ${((median(simplex.map(s => s.wire)) / probeBytes - 1) * 100).toFixed(2)}% over the payload`)
+  console.log('The machine\'s load moves while the benchmark runs: every row below has its own simplex and duplex probe, taken just before it.\n')
 
   let round = 0
   const measure = async (sizeMB: number, n: number, codec: CodecId): Promise<Measured> => {
@@ -445,27 +451,33 @@ async function main (): Promise<void> {
   for (const n of peerCounts) for (const c of new Set<CodecId>([codecId, 'none'])) await measure(1, n, c)
 
   const rows: Row[] = []
+  const pct = (m: Measured, bps: number): number => 100 * (m.wireSent / bps * 1000) / m.ms
   for (const sizeMB of sizes) {
     for (const n of peerCounts) {
-      const fp32 = withFp32 ? await measure(sizeMB, n, 'none') : undefined
-      const codec = await measure(sizeMB, n, codecId)
-      rows.push({ sizeMB, peers: n, codec, fp32 })
-      const pct = (m: Measured, bps: number): string => (100 * (m.wireSent / bps * 1000) / m.ms).toFixed(0)
-      warn(`  ${sizeMB} MB × ${n} peers: ${codecId} ${codec.ms.toFixed(0)} ms (${pct(codec, simplexBps)}% of simplex bound, ${pct(codec, duplexBps)}% of duplex)` +
-        (fp32 != null ? `, fp32 ${fp32.ms.toFixed(0)} ms (${pct(fp32, simplexBps)}% / ${pct(fp32, duplexBps)}%)` : '') +
-        `; wire sent per peer ${codec.perPeerSent.map(b => (b / MB).toFixed(2)).join(', ')} MB`)
+      for (let rep = 1; rep <= reps; rep++) {
+        const s1 = await probeSimplex()
+        const d1 = await probeDuplex()
+        const simplexBps = s1.wire / (s1.ms / 1000)
+        const duplexBps = d1.wire / (d1.ms / 1000)
+        const fp32 = withFp32 ? await measure(sizeMB, n, 'none') : undefined
+        const codec = await measure(sizeMB, n, codecId)
+        rows.push({ sizeMB, peers: n, rep, codec, fp32, simplexBps, duplexBps })
+        warn(`  ${sizeMB} MB × ${n} peers (${rep}/${reps}): probes ${(simplexBps / MB).toFixed(0)} / ${(duplexBps / MB).toFixed(0)} MB/s; ${codecId} ${codec.ms.toFixed(0)} ms (${pct(codec, simplexBps).toFixed(0)}% of simplex bound, ${pct(codec, duplexBps).toFixed(0)}% of duplex)` +
+          (fp32 != null ? `, fp32 ${fp32.ms.toFixed(0)} ms (${pct(fp32, simplexBps).toFixed(0)}% / ${pct(fp32, duplexBps).toFixed(0)}%)` : '') +
+          `; wire sent per peer ${codec.perPeerSent.map(b => (b / MB).toFixed(2)).join(', ')} MB`)
+      }
     }
   }
 
   const pad = (s: string | number, w: number): string => String(s).padStart(w)
-  const cols: Array<[string, number]> = [['size MB', 8], ['peers', 6], ['codec', 6], ['encode ms', 10], ['all-reduce ms', 14], ['wire sent MB', 13], ['wire recv MB', 13], ['frames MB', 10],
+  const cols: Array<[string, number]> = [['size MB', 8], ['peers', 6], ['rep', 4], ['simplex MB/s', 13], ['duplex MB/s', 12], ['codec', 6], ['encode ms', 10], ['all-reduce ms', 14], ['wire sent MB', 13], ['wire recv MB', 13], ['frames MB', 10],
     ['simplex ms', 11], ['% simplex', 10], ['duplex ms', 10], ['% duplex', 9], ['same bits', 10], ['dropped', 8]]
   console.log('\n' + cols.map(([h, w]) => pad(h, w)).join(''))
   const line = (r: Row, m: Measured, id: string): void => {
-    const sMs = m.wireSent / simplexBps * 1000
-    const dMs = m.wireSent / duplexBps * 1000
+    const sMs = m.wireSent / r.simplexBps * 1000
+    const dMs = m.wireSent / r.duplexBps * 1000
     console.log([
-      pad(r.sizeMB, 8), pad(r.peers, 6), pad(id, 6), pad(m.encodeMs.toFixed(0), 10), pad(m.ms.toFixed(0), 14), pad((m.wireSent / MB).toFixed(2), 13), pad((m.wireReceived / MB).toFixed(2), 13), pad((m.frameSent / MB).toFixed(2), 10),
+      pad(r.sizeMB, 8), pad(r.peers, 6), pad(r.rep, 4), pad((r.simplexBps / MB).toFixed(0), 13), pad((r.duplexBps / MB).toFixed(0), 12), pad(id, 6), pad(m.encodeMs.toFixed(0), 10), pad(m.ms.toFixed(0), 14), pad((m.wireSent / MB).toFixed(2), 13), pad((m.wireReceived / MB).toFixed(2), 13), pad((m.frameSent / MB).toFixed(2), 10),
       pad(sMs.toFixed(0), 11), pad((100 * sMs / m.ms).toFixed(0) + '%', 10), pad(dMs.toFixed(0), 10), pad((100 * dMs / m.ms).toFixed(0) + '%', 9), pad(m.identical ? 'yes' : 'NO', 10), pad(m.dropped, 8)
     ].join(''))
   }
@@ -474,12 +486,26 @@ async function main (): Promise<void> {
     line(r, r.codec, codecId)
   }
   console.log('\nwire sent/recv MB: TCP bytes of the busiest peer (Noise + Yamux + frames + background), measured. frames MB: what the all-reduce counted itself.')
-  console.log('simplex/duplex ms: wire bytes sent / the probe\'s wire throughput; % = that bound / all-reduce time (100% = as fast as one copy of the same bytes). encode ms (error feedback + codec) is not in the all-reduce time.')
+  console.log('simplex/duplex MB/s: wire throughput of the row\'s probes (one stream between two peer processes; duplex: each way while both send). simplex/duplex ms: wire bytes sent / that throughput; % = that bound / all-reduce time (100% = as fast as one copy of the same bytes). encode ms (error feedback + codec, every peer at once) is not in the all-reduce time.')
+  if (reps > 1) {
+    console.log('\nMedian over the repetitions, % of the bound (all-reduce time):')
+    for (const sizeMB of sizes) {
+      for (const n of peerCounts) {
+        const rs = rows.filter(r => r.sizeMB === sizeMB && r.peers === n)
+        const summary = (get: (r: Row) => Measured | undefined, id: string): string => {
+          const ms = rs.map(get).filter((m): m is Measured => m != null)
+          if (ms.length === 0) return ''
+          return `${id} ${median(rs.map(r => pct(get(r)!, r.simplexBps))).toFixed(0)}% of simplex, ${median(rs.map(r => pct(get(r)!, r.duplexBps))).toFixed(0)}% of duplex (${median(ms.map(m => m.ms)).toFixed(0)} ms)`
+        }
+        console.log(`  ${sizeMB} MB × ${n} peers: ${[summary(r => r.codec, codecId), summary(r => r.fp32, 'fp32')].filter(x => x !== '').join('; ')}`)
+      }
+    }
+  }
 
   if (withFp32) {
     console.log(`\nCommunication per round against per-step fp32 gradient exchange (H=${H} all-reduces of the same vector in fp32), measured wire bytes of the busiest peer:`)
     console.log(['size MB', 'peers', 'fp32 MB/all-reduce', `per-step MB (H=${H})`, `${codecId} MB/round`, 'reduction', 'codec alone', 'time vs fp32'].map((h, i) => pad(h, [8, 6, 19, 19, 14, 10, 12, 13][i])).join(''))
-    for (const r of rows) {
+    for (const r of rows.filter(r => r.rep === 1)) {
       const fp32 = r.fp32!
       const perStep = H * fp32.wireSent
       console.log([
