@@ -132,8 +132,12 @@ export interface PartAggregator<T = unknown> {
   maxContributionBytes: (elements: number) => number
   /** Checks and decodes a received payload; throws InvalidMessageError when it is malformed. */
   decodeContribution: (payload: Uint8Array, elements: number) => T
-  /** Reduces one part; `contributions` come in canonical peer order. May take its time (it is awaited). */
-  reduce: (contributions: ReadonlyArray<WireContribution<T>>, elements: number) => ReducedPayload | Promise<ReducedPayload>
+  /**
+   * Reduces one part; `contributions` come in canonical peer order. May take its time (it is awaited). `into`
+   * (`elements` long), when given, is where this peer keeps the part's result: an aggregator that has the
+   * decoded result may build it there and return it as `decoded`, sparing an array and a copy.
+   */
+  reduce: (contributions: ReadonlyArray<WireContribution<T>>, elements: number, into?: Float32Array) => ReducedPayload | Promise<ReducedPayload>
   maxResultBytes: (elements: number) => number
   /** Decodes a part result received from its reducer (the reducer decodes its own the same way). */
   decodeResult: (payload: Uint8Array, elements: number) => Float32Array
@@ -173,8 +177,9 @@ export function plaintextAggregator (codec: VectorCodec, rule: CombineRule = wei
     encodeContribution: (values) => codec.encode(values),
     maxContributionBytes: maxBytes,
     decodeContribution: (payload, elements) => decodeExact(payload, elements, 'contribution'),
-    async reduce (contributions, elements) {
-      const out = new Float32Array(elements)
+    async reduce (contributions, elements, into) {
+      // Straight into the caller's place for the result when it has one: nothing reads it until this returns.
+      const out = into?.length === elements ? into : new Float32Array(elements)
       let meta: PartMeta | undefined
       for (let at = 0; ; at += COMBINE_BLOCK) {
         const end = Math.min(elements, at + COMBINE_BLOCK)

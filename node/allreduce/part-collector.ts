@@ -86,7 +86,7 @@ export class PartCollector<T> {
     }
     void (async () => {
       try {
-        const reduced = await s.aggregator.reduce(contributions, elements)
+        const reduced = await s.aggregator.reduce(contributions, elements, s.resultSlot(this.part))
         this.done.resolve({ header: { ...header, meta: reduced.meta }, payload: reduced.payload, values: reduced.decoded })
       } catch (err) {
         // A rule that fails leaves the part unreduced here; members fall back to a stand-in.

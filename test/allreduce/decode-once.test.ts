@@ -67,6 +67,18 @@ describe('all-reduce decode-once fast path', function () {
     assert.deepEqual(none, new Float32Array(3))
   })
 
+  it('plaintextAggregator reduces into the given place and returns it as what the payload decodes to', async () => {
+    const agg = plaintextAggregator(fp16Codec())
+    const n = 5000
+    const contributions = [1, 2].map(k => ({ peer: `p${k}`, weight: k, value: randomVector(n, 90 + k, 0.1) }))
+    const into = new Float32Array(n)
+    const reduced = await agg.reduce(contributions, n, into)
+    assert.equal(reduced.decoded, into)
+    assert.ok(sameBits(into, agg.decodeResult(reduced.payload, n)))
+    const elsewhere = await agg.reduce(contributions, n)
+    assert.deepEqual(elsewhere.payload, reduced.payload)
+  })
+
   describe('over real nodes', () => {
     let nodes: Array<Libp2p<any>> = []
     let services: ButterflyAllReduce[] = []
