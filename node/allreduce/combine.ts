@@ -36,7 +36,9 @@ export interface CombineRule {
   combine: (contributions: readonly PartContribution[]) => CombinedPart
   /**
    * The same as `combine`, bit for bit, written into `out` (as long as every contribution) instead of a new
-   * array; returns the meta `combine` would. Optional: a rule without it is called through `combine`.
+   * array; returns the meta `combine` would. `out` may be one of the contributions' values (a reducer decodes
+   * a contribution into the place of the result): read index j of every contribution before writing out[j].
+   * Optional: a rule without it is called through `combine`.
    */
   combineInto?: (contributions: readonly PartContribution[], out: Float32Array) => PartMeta | undefined
 }
@@ -133,6 +135,11 @@ export interface PartAggregator<T = unknown> {
   /** Checks and decodes a received payload; throws InvalidMessageError when it is malformed. */
   decodeContribution: (payload: Uint8Array, elements: number) => T
   /**
+   * `decodeContribution` into `out` (`elements` = out.length), which the caller lends for the contribution's
+   * values; optional. The reducer lends the place of its own part's result, which `reduce` then overwrites.
+   */
+  decodeContributionInto?: (payload: Uint8Array, out: Float32Array) => T
+  /**
    * Reduces one part; `contributions` come in canonical peer order. May take its time (it is awaited). `into`
    * (`elements` long), when given, is where this peer keeps the part's result: an aggregator that has the
    * decoded result may build it there and return it as `decoded`, sparing an array and a copy.
@@ -177,6 +184,7 @@ export function plaintextAggregator (codec: VectorCodec, rule: CombineRule = wei
     encodeContribution: (values) => codec.encode(values),
     maxContributionBytes: maxBytes,
     decodeContribution: (payload, elements) => decodeExact(payload, elements, 'contribution'),
+    decodeContributionInto: (payload, out) => { decodeInto(codec, payload, out, 'contribution'); return out },
     async reduce (contributions, elements, into) {
       // Straight into the caller's place for the result when it has one: nothing reads it until this returns.
       const out = into?.length === elements ? into : new Float32Array(elements)

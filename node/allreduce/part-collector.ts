@@ -55,6 +55,9 @@ export class PartCollector<T> {
     else this.timer = s.service.clock.setTimeout(() => { this.onDeadline() }, Math.max(10, recheck))
   }
 
+  /** Still taking contributions (not finishing, not done). */
+  get open (): boolean { return !this.done.settled && !this.finishing }
+
   add (c: WireContribution<T>): boolean {
     if (this.done.settled || this.finishing || this.received.has(c.peer)) return false
     this.received.set(c.peer, c)

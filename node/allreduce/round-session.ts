@@ -95,6 +95,24 @@ export class RoundSession<T> {
     return this.opts.payloads?.[part] ?? this.aggregator.encodeContribution(this.slice(part), this.opts.weight)
   }
 
+  /** Parts whose place in {@link result} holds a received contribution until the part is reduced. */
+  private readonly lent = new Set<number>()
+
+  /**
+   * Decodes a contribution to `part` received from a member: into the place of the part's result when this
+   * peer is collecting its own part and that place is free (once per part: the reduction then writes the
+   * result over it, reading each value before writing it), else into a new array.
+   */
+  decodeContribution (part: number, payload: Uint8Array): T {
+    const elements = this.partition.lengths[part]
+    const into = this.aggregator.decodeContributionInto
+    if (into != null && part === this.selfIndex && this.collectors.get(part)?.open === true && !this.lent.has(part)) {
+      this.lent.add(part)
+      return into(payload, this.resultSlot(part))
+    }
+    return this.aggregator.decodeContribution(payload, elements)
+  }
+
   /** Where `part` lies in {@link result}. */
   resultSlot (part: number): Float32Array {
     const off = this.partition.offsets[part]

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import type { Libp2p } from 'libp2p'
 import { ButterflyAllReduce } from '../../node/allreduce/butterfly.ts'
 import { makeGroup, partitionGroup } from '../../node/allreduce/group.ts'
-import { inCanonicalOrder, plaintextAggregator, weightedMean, type PartContribution } from '../../node/allreduce/combine.ts'
+import { inCanonicalOrder, plaintextAggregator, weightedMean, type PartAggregator, type PartContribution } from '../../node/allreduce/combine.ts'
 import { errorFeedbackEncoder, fp16Codec, int8Codec, type VectorCodec } from '../../node/compression/index.ts'
 import { maxAbsDiff, randomVector, sameBits, startConnectedNodes, stopAll, weightedMeanReference } from './helpers.ts'
 
@@ -43,6 +43,12 @@ function counting (inner: VectorCodec, lean = false): VectorCodec & { decodes: n
   return c
 }
 
+/** plaintextAggregator without its optional fast paths: contributions and results decoded into new arrays, reduced into a new one. */
+function leanAggregator (codec: VectorCodec): PartAggregator<Float32Array> {
+  const { decodeContributionInto: _a, decodeResultInto: _b, fromDecoded: _c, ...rest } = plaintextAggregator(codec)
+  return { ...rest, reduce: async (contributions, elements) => await rest.reduce(contributions, elements) }
+}
+
 describe('all-reduce decode-once fast path', function () {
   this.timeout(60_000)
 
@@ -57,10 +63,15 @@ describe('all-reduce decode-once fast path', function () {
     assert.ok(sameBits(out, expected))
     assert.ok(sameBits(weightedMean.combine([...contributions].reverse()).values, expected))
     assert.equal(Object.is(out[5], 0), true, '+0, as the accumulator that starts at 0 gives')
-    // One, two and three contributions take their own loops: the same bits.
-    for (const k of [1, 2, 3]) {
+    // One, two and three contributions take their own loops: the same bits; also in place, over one of them.
+    for (const k of [1, 2, 3, 4]) {
       const some = contributions.filter(c => c.weight !== 0).slice(0, k)
-      assert.ok(sameBits(weightedMean.combine(some).values, meanReference(some)), `${k} contribution(s)`)
+      const expected = meanReference(some)
+      assert.ok(sameBits(weightedMean.combine(some).values, expected), `${k} contribution(s)`)
+      const copies = some.map(c => ({ ...c, values: c.values.slice() }))
+      const inPlace = copies[k - 1].values
+      weightedMean.combineInto!(copies, inPlace)
+      assert.ok(sameBits(inPlace, expected), `${k} contribution(s), in place`)
     }
     const none = new Float32Array(3).fill(7)
     weightedMean.combineInto!([{ peer: 'a', weight: 0, values: new Float32Array(3) }], none)
@@ -104,7 +115,7 @@ describe('all-reduce decode-once fast path', function () {
           const codecs = nodes.map(() => counting(make(), lean))
           const results = await Promise.all(services.map(async (s, i) => {
             const encoded = errorFeedbackEncoder(codecs[i]).encode(vectors[i], partitionGroup(group))
-            return await s.run({ group, vector: encoded.values, payloads: encoded.payloads, decoded: lean ? undefined : encoded.decoded, weight: weights[i], aggregator: plaintextAggregator(codecs[i]) })
+            return await s.run({ group, vector: encoded.values, payloads: encoded.payloads, decoded: lean ? undefined : encoded.decoded, weight: weights[i], aggregator: lean ? leanAggregator(codecs[i]) : plaintextAggregator(codecs[i]) })
           }))
           return { vectors: results.map(r => r.vector), decodes: codecs.map(c => c.decodes) }
         }
@@ -112,7 +123,7 @@ describe('all-reduce decode-once fast path', function () {
         const plain = await run(++round, true)
         // Each peer decodes the 2 contributions it receives and the 2 results it receives, nothing else.
         assert.deepEqual(fast.decodes, [4, 4, 4])
-        // The straightforward path also decodes its own contribution, its own result, and each encoded part in the encode step.
+        // The straightforward path also decodes its own contribution and its own result, and each encoded part in the encode step.
         assert.ok(plain.decodes.every(d => d > 4), `plain path decodes ${plain.decodes.join(',')}`)
         for (let i = 0; i < 3; i++) {
           assert.ok(sameBits(fast.vectors[i], fast.vectors[0]), `peer ${i} differs`)
