@@ -55,6 +55,12 @@ export interface RunOptions<T> {
    * encodes each part itself.
    */
   payloads?: readonly Uint8Array[]
+  /**
+   * What `payloads` decode to, at the parts' offsets (the encode step's `decoded`): with an aggregator that has
+   * `fromDecoded`, this peer's own contributions are taken from it instead of decoding its payloads again.
+   * Ignored without `payloads`.
+   */
+  decoded?: Float32Array
   /** Its weight (samples processed this round). */
   weight: number
   /** Encoding and combine rule of the round, e.g. `plaintextAggregator(codec, weightedMean)`. */

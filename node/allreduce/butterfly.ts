@@ -23,7 +23,7 @@ import type { Connection, Stream } from '@libp2p/interface'
 import { ALLREDUCE_PROTOCOL } from '../../protocol/allreduce.ts'
 import { systemClock, type Clock } from '../time/clock.ts'
 import type { AllReduceComponents, AllReduceInit, AllReduceLogger, AllReduceResult, ContributorRecord, GroupAllReduce, PartReport, RunOptions } from './all-reduce.ts'
-import { inCanonicalOrder } from './combine.ts'
+import { decodeResultInto, inCanonicalOrder } from './combine.ts'
 import { contribute } from './contribute.ts'
 import type { PartOutcome } from './part-collector.ts'
 import { serveContribution } from './reducer.ts'
@@ -99,10 +99,11 @@ export class ButterflyAllReduce implements GroupAllReduce, ButterflyContext {
       throw new AllReduceRoundError(session.key, reached, err)
     }
 
-    const vector = new Float32Array(g.vectorLength)
+    // Results decoded from the wire are in place already; this peer's own reductions and local fallbacks are copied.
+    const vector = session.result
     for (const r of reports) {
-      if (r.values != null) vector.set(r.values, r.report.offset)
-      else vector.set(session.slice(r.report.index), r.report.offset)
+      if (r.values == null) vector.set(session.slice(r.report.index), r.report.offset)
+      else if (r.values.buffer !== vector.buffer || r.values.byteOffset !== vector.byteOffset + r.report.offset * 4) vector.set(r.values, r.report.offset)
     }
     const durationMs = this.clock.now() - startedAt
     session.done()
@@ -187,6 +188,9 @@ export class ButterflyAllReduce implements GroupAllReduce, ButterflyContext {
       session.outcomes[part].resolve({ header: { ...session.frameBase(part), type: 'result', reducer: session.self, contributors: report.contributors }, payload: new Uint8Array(0), localOnly: true })
       return { report, values: null }
     }
-    return { report, values: session.aggregator.decodeResult(outcome.payload, elements) }
+    if (outcome.values != null && outcome.values.length === elements) return { report, values: outcome.values }
+    const slot = session.resultSlot(part)
+    decodeResultInto(session.aggregator, outcome.payload, slot)
+    return { report, values: slot }
   }
 }

@@ -11,6 +11,7 @@ import {
 } from '../../protocol/allreduce.ts'
 import { InvalidMessageError } from '../../protocol/errors.ts'
 import { sleep, TimeoutError, timeoutSignal } from '../time/clock.ts'
+import { decodeResultInto } from './combine.ts'
 import { StallTimer } from './stall-timer.ts'
 import { RejectedError, type ButterflyContext, type PartOutcome, type RoundSession } from './round-session.ts'
 import { FrameReader, writeHeader, writePayload } from './wire.ts'
@@ -71,9 +72,11 @@ export async function contribute<T> (service: ButterflyContext, session: RoundSe
     // underestimate the reducer's speed, which errs towards waiting longer, never towards a false drop.
     speeds.observeTransfer(to, sent + frame.bytes, performance.now() - started)
     speeds.observeGap(to, stall.longestGap)
-    // Check the payload decodes before accepting the part from this member.
-    session.aggregator.decodeResult(frame.payload, session.partition.lengths[part])
-    return { header: frame.header as ResultHeader, payload: frame.payload }
+    // The payload must decode before the part is accepted from this member: decoded once, into its place in
+    // the result (a later candidate or this peer's own values overwrite it if it does not).
+    const values = session.resultSlot(part)
+    decodeResultInto(session.aggregator, frame.payload, values)
+    return { header: frame.header as ResultHeader, payload: frame.payload, values }
   } catch (err) {
     if (err instanceof InvalidMessageError) session.rejectedFrames++
     stream?.abort(err as Error)

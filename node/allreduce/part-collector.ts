@@ -6,6 +6,8 @@ import type { RoundSession } from './round-session.ts'
 export interface PartOutcome {
   header: ResultHeader
   payload: Uint8Array
+  /** The payload decoded (the part's result values), when this peer has it already. */
+  values?: Float32Array
   /** Nobody could reduce the part; there is nothing to relay. */
   localOnly?: boolean
 }
@@ -53,6 +55,9 @@ export class PartCollector<T> {
     else this.timer = s.service.clock.setTimeout(() => { this.onDeadline() }, Math.max(10, recheck))
   }
 
+  /** Still taking contributions (not finishing, not done). */
+  get open (): boolean { return !this.done.settled && !this.finishing }
+
   add (c: WireContribution<T>): boolean {
     if (this.done.settled || this.finishing || this.received.has(c.peer)) return false
     this.received.set(c.peer, c)
@@ -84,8 +89,8 @@ export class PartCollector<T> {
     }
     void (async () => {
       try {
-        const reduced = await s.aggregator.reduce(contributions, elements)
-        this.done.resolve({ header: { ...header, meta: reduced.meta }, payload: reduced.payload })
+        const reduced = await s.aggregator.reduce(contributions, elements, s.resultSlot(this.part))
+        this.done.resolve({ header: { ...header, meta: reduced.meta }, payload: reduced.payload, values: reduced.decoded })
       } catch (err) {
         // A rule that fails leaves the part unreduced here; members fall back to a stand-in.
         s.service.log({ part: this.part, stage: s.stage, err: (err as Error).message }, 'all-reduce: reduction failed')

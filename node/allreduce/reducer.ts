@@ -70,7 +70,7 @@ export async function serveContribution (service: ButterflyContext, sessions: Se
     s.count(remote, accepted, headerBytes + 4 + payload.byteLength)
     // From our go-ahead to the last byte, a round trip included: it errs on the slow side.
     service.speeds.observeTransfer(remote, payload.byteLength, performance.now() - acceptedAt)
-    const contribution: WireContribution<unknown> = { peer: remote, weight: h.weight, value: s.aggregator.decodeContribution(payload, h.elements) }
+    const contribution: WireContribution<unknown> = { peer: remote, weight: h.weight, value: s.decodeContribution(h.part, payload) }
     await reader.expectEnd()
     const collector = s.collectors.get(h.part)
     if (collector != null) {

@@ -57,6 +57,8 @@ export class RoundSession<T> {
   readonly answering = new Set<Promise<void>>()
   /** When bytes last arrived from each member (inactivity, not total time, decides who stalled). */
   readonly lastProgress = new Map<string, number>()
+  /** The reduced vector being assembled: each part's result is decoded straight into its place. */
+  readonly result: Float32Array
 
   constructor (readonly service: ButterflyContext, readonly opts: RunOptions<T>) {
     const g = opts.group
@@ -68,6 +70,8 @@ export class RoundSession<T> {
     if (opts.vector.length !== g.vectorLength) throw new RangeError(`vector has ${opts.vector.length} values, the group expects ${g.vectorLength}`)
     if (!Number.isFinite(opts.weight) || opts.weight < 0) throw new RangeError(`bad weight ${opts.weight}`)
     if (opts.payloads != null && opts.payloads.length !== g.members.length) throw new RangeError(`${opts.payloads.length} payloads for a group of ${g.members.length} parts`)
+    if (opts.payloads != null && opts.decoded != null && opts.decoded.length !== g.vectorLength) throw new RangeError(`decoded has ${opts.decoded.length} values, the group expects ${g.vectorLength}`)
+    this.result = new Float32Array(g.vectorLength)
     this.partition = partitionGroup(g, opts.balanceBySpeed === true)
     this.ctx = { job: g.job, round: g.round, group: g.hash, members: g.members, offsets: this.partition.offsets, lengths: this.partition.lengths }
     this.outcomes = g.members.map(() => new Deferred<PartOutcome>())
@@ -91,8 +95,41 @@ export class RoundSession<T> {
     return this.opts.payloads?.[part] ?? this.aggregator.encodeContribution(this.slice(part), this.opts.weight)
   }
 
-  /** This peer's own contribution to `part`, decoded from the payload exactly as a remote one would be. */
+  /** Parts whose place in {@link result} holds a received contribution until the part is reduced. */
+  private readonly lent = new Set<number>()
+
+  /**
+   * Decodes a contribution to `part` received from a member: into the place of the part's result when this
+   * peer is collecting its own part and that place is free (once per part: the reduction then writes the
+   * result over it, reading each value before writing it), else into a new array.
+   */
+  decodeContribution (part: number, payload: Uint8Array): T {
+    const elements = this.partition.lengths[part]
+    const into = this.aggregator.decodeContributionInto
+    if (into != null && part === this.selfIndex && this.collectors.get(part)?.open === true && !this.lent.has(part)) {
+      this.lent.add(part)
+      return into(payload, this.resultSlot(part))
+    }
+    return this.aggregator.decodeContribution(payload, elements)
+  }
+
+  /** Where `part` lies in {@link result}. */
+  resultSlot (part: number): Float32Array {
+    const off = this.partition.offsets[part]
+    return this.result.subarray(off, off + this.partition.lengths[part])
+  }
+
+  /**
+   * This peer's own contribution to `part`, as a remote one would be decoded: from the encode step's decoded
+   * values when it passed them (and the aggregator can take them), else decoded from the payload.
+   */
   ownContribution (part: number): WireContribution<T> {
+    const { payloads, decoded } = this.opts
+    const from = this.aggregator.fromDecoded
+    if (payloads != null && decoded != null && from != null) {
+      const off = this.partition.offsets[part]
+      return { peer: this.self, weight: this.opts.weight, value: from(decoded.subarray(off, off + this.partition.lengths[part])) }
+    }
     return { peer: this.self, weight: this.opts.weight, value: this.aggregator.decodeContribution(this.payload(part), this.partition.lengths[part]) }
   }
 

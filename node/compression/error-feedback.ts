@@ -3,10 +3,11 @@
  * so the error is carried forward instead of accumulating. The error is measured on exactly the parts the
  * all-reduce sends (the same partition, the same payload bytes), so nothing is approximated; it becomes the
  * carry only when the round's average is accepted (`commit`), so a round that failed is retried with the
- * same carry.
+ * same carry. Each part is encoded once, and what it decodes to comes out of the same pass (`decoded`).
  */
-import type { VectorCodec } from './codec.ts'
-import type { EncodedUpdate, PartLayout, UpdateEncoder } from './update-encoder.ts'
+import { encodeDecoded, type VectorCodec } from './codec.ts'
+import type { EncodedUpdate, PartLayout } from './update-encoder.ts'
+import type { UpdateEncoder } from './update-encoder.ts'
 
 export function errorFeedbackEncoder (codec: VectorCodec): UpdateEncoder {
   let carry: Float32Array | undefined
@@ -14,17 +15,28 @@ export function errorFeedbackEncoder (codec: VectorCodec): UpdateEncoder {
     codec,
     encode (update: Float32Array, parts: PartLayout): EncodedUpdate {
       const values = new Float32Array(update)
-      if (carry?.length === update.length) for (let i = 0; i < update.length; i++) values[i] += carry[i]
-      const residual = new Float32Array(update.length)
+      if (carry?.length === update.length) {
+        const c = carry
+        for (let i = 0; i < update.length; i++) values[i] += c[i]
+      }
+      const decoded = new Float32Array(update.length)
       const payloads = parts.offsets.map((offset, k) => {
-        const length = parts.lengths[k]
-        const slice = values.subarray(offset, offset + length)
-        const payload = codec.encode(slice)
-        const decoded = codec.decode(payload)
-        for (let i = 0; i < length; i++) residual[offset + i] = slice[i] - decoded[i]
-        return payload
+        const end = offset + parts.lengths[k]
+        return encodeDecoded(codec, values.subarray(offset, end), decoded.subarray(offset, end))
       })
-      return { values, payloads, commit: () => { carry = residual } }
+      return {
+        values,
+        payloads,
+        decoded,
+        commit: () => {
+          // The carry: what each part lost (zero outside the parts).
+          const residual = new Float32Array(update.length)
+          parts.offsets.forEach((offset, k) => {
+            for (let i = offset, end = offset + parts.lengths[k]; i < end; i++) residual[i] = values[i] - decoded[i]
+          })
+          carry = residual
+        }
+      }
     }
   }
 }

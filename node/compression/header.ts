@@ -32,3 +32,6 @@ export function readHeader (bytes: Uint8Array, id: CodecId): number {
 export function expectSize (id: CodecId, bytes: Uint8Array, expected: number): void {
   if (bytes.byteLength !== expected) throw new InvalidMessageError(`${id}: frame is ${bytes.byteLength} bytes, header implies ${expected}`)
 }
+
+/** Typed-array views may stand for little-endian wire words on this machine. */
+export const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1

@@ -7,7 +7,7 @@ import { fp16Codec } from './fp16.ts'
 import { int8Codec } from './int8.ts'
 import { noneCodec } from './none.ts'
 
-export type { CodecId, VectorCodec } from './codec.ts'
+export { decodeInto, encodeDecoded, type CodecId, type VectorCodec } from './codec.ts'
 export { updateEncoder, plainEncoder, type UpdateEncoder, type EncodedUpdate, type PartLayout } from './update-encoder.ts'
 export { errorFeedbackEncoder } from './error-feedback.ts'
 export { noneCodec, fp16Codec, int8Codec }

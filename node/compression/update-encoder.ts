@@ -18,6 +18,11 @@ export interface EncodedUpdate {
   values: Float32Array
   /** Part i's payload, as the codec encodes part i of `values`: what goes on the wire, encoded once. */
   payloads: Uint8Array[]
+  /**
+   * What the payloads decode to, part after part at the parts' offsets (the codec's `decode`, bit for bit), when
+   * the encode step has it without decoding again; the all-reduce then skips decoding this peer's own payloads.
+   */
+  decoded?: Float32Array
   /** Makes this encoding's quantisation error the carry of the next round; call once its average is accepted. */
   commit: () => void
 }

@@ -140,7 +140,7 @@ export class AllReduceAverager implements RoundAverager {
 
     // 3. All-reduce the encoded parts with the round's combine rule.
     const result = await this.allReduce.run({
-      group, vector: encoded.values, payloads: encoded.payloads, weight: update.samples, aggregator: this.aggregator, signal
+      group, vector: encoded.values, payloads: encoded.payloads, decoded: encoded.decoded, weight: update.samples, aggregator: this.aggregator, signal
     })
     const contributors = result.contributors.filter(c => c.fraction > 0)
     if (contributors.length < min) {
@@ -150,7 +150,10 @@ export class AllReduceAverager implements RoundAverager {
     // The average is accepted: what this round's encoding lost is carried into the next one.
     encoded.commit()
     if (result.durationMs > 0 && result.bytesSent > 0) this.speedBps = Math.max(MIN_SPEED_BPS, result.bytesSent / (result.durationMs / 1000))
-    if (this.init.onExchange != null) {
+    if (this.init.onExchange != null && encoded.decoded != null && this.aggregator.fromDecoded != null) {
+      // The encode step has what the payloads decode to.
+      this.init.onExchange({ round, attempt, members: group.members, weight: update.samples, sent: encoded.decoded, average: result.vector, parts: result.parts })
+    } else if (this.init.onExchange != null) {
       const sent = new Float32Array(vectorLength)
       // Plaintext aggregators decode a contribution to its floats; an encrypted one has nothing to show here.
       const decoded = result.parts.map((part, k) => this.aggregator.decodeContribution(encoded.payloads[k], part.elements) as unknown)
