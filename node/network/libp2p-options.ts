@@ -21,7 +21,13 @@ import { DHT_PROTOCOL, AGENT_NAME } from '../../protocol/ids.ts'
 import { DHT_NAMESPACE } from '../../protocol/dht-keys.ts'
 import { selectRecord, verifyRecord } from '../../protocol/records.ts'
 import { peerScoreParams } from './gossip-scoring.ts'
+import { nativeTls } from './native-tls.ts'
 import { relayServerInit, type RelayServerLimits } from './relay-limits.ts'
+
+/**
+ * Yamux settings for bulk transfers (benchmarks/README.md "transport"). Placeholder: measured before it is set.
+ */
+export const YAMUX_TUNING = {}
 
 /** Gossip messages are announcements; the 1 MiB cap matches go-libp2p's default. */
 export const MAX_GOSSIP_FRAME_BYTES = 1024 * 1024
@@ -98,8 +104,10 @@ export function buildLibp2pOptions (opts: HostNetworkOptions): Libp2pOptions<Rec
     nodeInfo: { name: AGENT_NAME, userAgent: opts.agentVersion ?? `${AGENT_NAME}/0.1.0` },
     addresses: { listen, announce: opts.announce ?? [] },
     transports,
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    // Native TLS (OpenSSL on the TCP socket) first; Noise for peers without it. Relayed connections run the same
+    // TLS protocol over the relay stream (node/network/native-tls.ts).
+    connectionEncrypters: [nativeTls(), noise()],
+    streamMuxers: [yamux(YAMUX_TUNING)],
     peerDiscovery: (opts.bootstrap?.length ?? 0) > 0 ? [bootstrap({ list: opts.bootstrap ?? [], timeout: 0 })] : [],
     connectionManager: { maxConnections: opts.maxConnections, inboundConnectionThreshold: opts.inboundConnectionsPerSecond ?? 25 },
     // A peer busy training (TensorFlow.js holds its event loop for whole steps) answers pings late; aborting the
