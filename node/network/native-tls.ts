@@ -61,6 +61,14 @@ function takeableSocket (connection: MessageStream): net.Socket | undefined {
   return socket
 }
 
+/** The MultiaddrConnections whose socket native TLS took over (the others went through @libp2p/tls). */
+const takenOver = new WeakSet<object>()
+
+/** Whether native TLS runs on this transport connection's own socket (a Connection's `maConn`). */
+export function isSecuredNatively (maConn: object): boolean {
+  return takenOver.has(maConn)
+}
+
 /** What native TLS changes on the MultiaddrConnection once TLS owns the socket's handle. */
 interface TakenOverConnection {
   sendClose: (options?: AbortOptions) => Promise<void>
@@ -207,6 +215,7 @@ class NativeTls implements ConnectionEncrypter {
    */
   private takeOver (connection: MessageStream, tlsSocket: TLSSocket): void {
     const conn = connection as unknown as TakenOverConnection
+    takenOver.add(connection)
     conn.sendClose = async (options?: AbortOptions) => {
       if (tlsSocket.destroyed) return
       await new Promise<void>((resolve, reject) => {
