@@ -11,7 +11,9 @@
  * node per variant, connected before timing starts; repetitions go round the variants in turn, so load that
  * comes and goes on the machine falls on all of them alike. A copy is timed from opening the stream to the
  * receiver's one-byte answer after the last byte; the sender writes 1 MiB chunks and waits for drain when the
- * stream asks. The table gives the median MB/s of each variant and its ratio to the raw socket's median.
+ * stream asks. The table gives the median MB/s of each variant, its ratio to the raw socket's median, the median
+ * of the per-repetition ratios (each copy against the raw copy just before it: steadier on a loaded machine), and
+ * the CPU time both processes spent on one copy (process.cpuUsage, user + system), which load moves far less.
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { createServer, connect, type Server, type AddressInfo } from 'node:net'
@@ -33,7 +35,9 @@ const COPY_PROTOCOL = '/nearai/bench/transport-copy/1.0.0'
 
 interface Variant { name: string, what: string, options?: () => Promise<Record<string, unknown>> }
 
-const tuned = (): ReturnType<typeof yamux> => yamux(YAMUX_TUNING)
+/** NEARAI_BENCH_YAMUX (JSON yamux options) replaces YAMUX_TUNING in the *-tuned variants, to try settings. */
+const TUNING = process.env.NEARAI_BENCH_YAMUX != null ? JSON.parse(process.env.NEARAI_BENCH_YAMUX) : YAMUX_TUNING
+const tuned = (): ReturnType<typeof yamux> => yamux(TUNING)
 const plain = (encrypter: () => unknown, muxer: () => unknown) => async () => ({
   transports: [tcp()], connectionEncrypters: [encrypter()], streamMuxers: [muxer()], services: {}
 })
@@ -104,6 +108,9 @@ async function receiver (): Promise<void> {
           addrs[name] = node.getMultiaddrs()[0].toString()
         }
         process.send!({ cmd: 'ready', addrs, tcpPort: (server.address() as AddressInfo).port })
+      } else if (msg.cmd === 'cpu') {
+        const u = process.cpuUsage()
+        process.send!({ cmd: 'cpu', us: u.user + u.system })
       } else if (msg.cmd === 'stop') {
         await Promise.all(nodes.map(async n => { await n.stop() }))
         server.close()
@@ -188,25 +195,37 @@ async function main (): Promise<void> {
     warn(`${name}: connected, encryption ${conn.encryption ?? '?'}, muxer ${conn.multiplexer ?? '?'}`)
   }
 
+  console.log(`yamux tuning of the *-tuned variants: ${JSON.stringify(TUNING)}`)
   console.log(`transport: one ${mb} MB copy over one stream, 127.0.0.1, sender and receiver in two processes (one peer each), ${CHUNK / MB} MiB writes, ${reps} repetitions (+1 warm-up), median`)
   const times: Record<string, number[]> = Object.fromEntries(names.map(n => [n, []]))
+  const ratios: Record<string, number[]> = Object.fromEntries(names.map(n => [n, []]))
+  const cpu: Record<string, number[]> = Object.fromEntries(names.map(n => [n, []]))
+  const cpuUs = async (): Promise<number> => {
+    const [theirs] = await Promise.all([next<{ us: number }>('cpu'), Promise.resolve(child.send({ cmd: 'cpu' }))])
+    const u = process.cpuUsage()
+    return theirs.us + u.user + u.system
+  }
   for (let r = -1; r < reps; r++) {
+    let rawMs = 0
     for (const name of names) {
+      const c0 = await cpuUs()
       const ms = name === 'raw-tcp' ? await copyRaw(tcpPort, bytes, chunk) : await copyLibp2p(senders[name], addrs[name], bytes, chunk)
-      if (r >= 0) times[name].push(ms)
-      warn(`rep ${r < 0 ? 'warm-up' : r + 1} ${name}: ${(bytes / MB / (ms / 1000)).toFixed(0)} MB/s`)
+      const c1 = await cpuUs()
+      if (name === 'raw-tcp') rawMs = ms
+      if (r >= 0) { times[name].push(ms); ratios[name].push(rawMs / ms); cpu[name].push((c1 - c0) / 1000) }
+      warn(`rep ${r < 0 ? 'warm-up' : r + 1} ${name}: ${(bytes / MB / (ms / 1000)).toFixed(0)} MB/s, ${(rawMs / ms).toFixed(2)}x this rep's raw copy, CPU (both processes) ${((c1 - c0) / 1000).toFixed(0)} ms`)
     }
   }
   const rate = (ms: number): number => bytes / MB / (ms / 1000)
   const base = rate(median(times['raw-tcp']))
   console.log('')
-  console.log('| variant | what | MB/s (median) | min-max MB/s | ratio to raw TCP |')
-  console.log('|---|---|---:|---:|---:|')
+  console.log('| variant | what | MB/s (median) | min-max MB/s | ratio to raw TCP | median of per-rep ratios | CPU ms per copy, both processes (median) |')
+  console.log('|---|---|---:|---:|---:|---:|---:|')
   for (const name of names) {
     const ts = times[name]
     const v = VARIANTS.find(x => x.name === name)!
     const m = rate(median(ts))
-    console.log(`| ${name} | ${v.what} | ${m.toFixed(0)} | ${rate(Math.max(...ts)).toFixed(0)}-${rate(Math.min(...ts)).toFixed(0)} | ${(m / base).toFixed(2)}x |`)
+    console.log(`| ${name} | ${v.what} | ${m.toFixed(0)} | ${rate(Math.max(...ts)).toFixed(0)}-${rate(Math.min(...ts)).toFixed(0)} | ${(m / base).toFixed(2)}x | ${median(ratios[name]).toFixed(2)}x | ${median(cpu[name]).toFixed(0)} |`)
   }
   await Promise.all(Object.values(senders).map(async n => { await n.stop() }))
   child.send({ cmd: 'stop' })

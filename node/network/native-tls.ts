@@ -72,6 +72,7 @@ export function isSecuredNatively (maConn: object): boolean {
 /** What native TLS changes on the MultiaddrConnection once TLS owns the socket's handle. */
 interface TakenOverConnection {
   sendClose: (options?: AbortOptions) => Promise<void>
+  sendReset: (err: Error) => void
   sendPause: () => void
   sendResume: () => void
 }
@@ -211,7 +212,7 @@ class NativeTls implements ConnectionEncrypter {
   /**
    * The MultiaddrConnection keeps the TCP socket's events (close, end, error) and stays what libp2p closes, but
    * TLS now owns the handle: closing must end TLS (flush, close_notify, FIN) rather than the bare socket, pausing
-   * must pause TLS, and idleness is timed on TLS's socket.
+   * must pause TLS, a reset must destroy TLS (not reset the handle under it), and idleness is timed on TLS's socket.
    */
   private takeOver (connection: MessageStream, tlsSocket: TLSSocket): void {
     const conn = connection as unknown as TakenOverConnection
@@ -225,6 +226,10 @@ class NativeTls implements ConnectionEncrypter {
         tlsSocket.end()
       })
     }
+    // Never reset the TCP handle under TLS: with @libp2p/tcp's net.Socket.resetAndDestroy() there, an inbound
+    // connection refused by the gater after the handshake killed Node with SIGSEGV (native-tls.test.ts keeps that
+    // case). Destroying the TLS socket closes the handle; the socket's 'close' reaches the MultiaddrConnection.
+    conn.sendReset = () => { tlsSocket.destroy() }
     conn.sendPause = () => { tlsSocket.pause() }
     conn.sendResume = () => { tlsSocket.resume() }
     const inactivity = connection.inactivityTimeout > 0 ? connection.inactivityTimeout : DEFAULT_INACTIVITY_TIMEOUT_MS

@@ -95,6 +95,31 @@ describe('native TLS connection encrypter', function () {
     await waitFor('the listener to see the connection closed', () => inbound.status === 'closed', 10_000)
   })
 
+  it('an aborted connection is closed on both sides (the reset goes through TLS, not under it)', async () => {
+    const conn = await a.libp2p.dial(multiaddr(b.multiaddrs[0]))
+    assert.equal(isSecuredNatively(maConnOf(conn)), true)
+    await waitFor('the inbound connection', () => b.libp2p.getConnections(peerIdFromString(a.peerId)).length > 0)
+    const inbound = b.libp2p.getConnections(peerIdFromString(a.peerId))[0]
+    conn.abort(new Error('test abort'))
+    assert.equal(conn.status, 'aborted')
+    await waitFor('the listener to see the aborted connection go', () => inbound.status !== 'open', 10_000)
+  })
+
+  it('a connection refused after the handshake (a gater) is torn down without crashing Node', async () => {
+    const gated = await startTestNode('peer', { connectionGater: { denyInboundEncryptedConnection: (peer) => peer.toString() === a.peerId } })
+    nodes.push(gated)
+    const gatedId = peerIdFromString(gated.peerId)
+    for (let i = 0; i < 3; i++) {
+      // The dialler may finish its side before the listener's gater refuses: then the connection closes under it.
+      await a.libp2p.dial(multiaddr(gated.multiaddrs[0]), { signal: AbortSignal.timeout(10_000) }).catch(() => undefined)
+      await waitFor('the refused connection to close', () => a.libp2p.getConnections(gatedId).length === 0, 10_000)
+    }
+    assert.equal(gated.libp2p.getConnections().length, 0)
+    // Still alive and able to connect elsewhere.
+    const conn = await a.libp2p.dial(multiaddr(b.multiaddrs[0]))
+    assert.equal(conn.encryption, NATIVE_TLS_PROTOCOL)
+  })
+
   it('refuses a remote that proves another identity than the one dialled', async () => {
     const impostorTarget = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
     const port = /\/tcp\/(\d+)/.exec(b.multiaddrs[0])?.[1]
