@@ -27,7 +27,7 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { tls } from '@libp2p/tls'
 import { multiaddr } from '@multiformats/multiaddr'
 import { nativeTls } from '../node/network/native-tls.ts'
-import { buildLibp2pOptions, YAMUX_TUNING } from '../node/network/libp2p-options.ts'
+import { buildLibp2pOptions } from '../node/network/libp2p-options.ts'
 
 const MB = 1024 * 1024
 const CHUNK = MB
@@ -35,8 +35,15 @@ const COPY_PROTOCOL = '/nearai/bench/transport-copy/1.0.0'
 
 interface Variant { name: string, what: string, options?: () => Promise<Record<string, unknown>> }
 
-/** NEARAI_BENCH_YAMUX (JSON yamux options) replaces YAMUX_TUNING in the *-tuned variants, to try settings. */
-const TUNING = process.env.NEARAI_BENCH_YAMUX != null ? JSON.parse(process.env.NEARAI_BENCH_YAMUX) : YAMUX_TUNING
+/**
+ * The Yamux change tried: a 4 MiB initial stream window (default 256 KiB; the window grows to 16 MiB only when
+ * the receiver keeps up within 4 RTTs, which a loopback RTT of ~0 ms rarely allows). Interop caveat: js-yamux
+ * assumes the remote's initial window is its own, so this only works when both peers set it.
+ * NEARAI_BENCH_YAMUX (JSON yamux options) replaces it, to try other settings.
+ */
+const TUNING = process.env.NEARAI_BENCH_YAMUX != null
+  ? JSON.parse(process.env.NEARAI_BENCH_YAMUX)
+  : { streamOptions: { initialStreamWindowSize: 4 * MB, maxStreamWindowSize: 16 * MB } }
 const tuned = (): ReturnType<typeof yamux> => yamux(TUNING)
 const plain = (encrypter: () => unknown, muxer: () => unknown) => async () => ({
   transports: [tcp()], connectionEncrypters: [encrypter()], streamMuxers: [muxer()], services: {}
@@ -45,13 +52,14 @@ const plain = (encrypter: () => unknown, muxer: () => unknown) => async () => ({
 const VARIANTS: Variant[] = [
   { name: 'raw-tcp', what: 'node:net socket, no libp2p (baseline)' },
   { name: 'noise', what: 'Noise + Yamux defaults (production before)', options: plain(noise, yamux) },
-  { name: 'noise-tuned', what: 'Noise + tuned Yamux', options: plain(noise, tuned) },
+  { name: 'noise-tuned', what: 'Noise + Yamux with a 4 MiB initial stream window', options: plain(noise, tuned) },
   { name: 'libp2p-tls', what: '@libp2p/tls (node:tls over a JS duplex) + Yamux defaults', options: plain(tls, yamux) },
   { name: 'native-tls', what: 'native TLS + Yamux defaults', options: plain(nativeTls, yamux) },
-  { name: 'native-tls-tuned', what: 'native TLS + tuned Yamux', options: plain(nativeTls, tuned) },
+  { name: 'native-tls-aes256', what: 'native TLS, AES-256-GCM only (node:tls default order) + Yamux defaults', options: plain(() => nativeTls({ cipherSuites: 'TLS_AES_256_GCM_SHA384' }), yamux) },
+  { name: 'native-tls-tuned', what: 'native TLS + Yamux with a 4 MiB initial stream window', options: plain(nativeTls, tuned) },
   {
     name: 'production',
-    what: 'buildLibp2pOptions now (native TLS offered first, Noise fallback, tuned Yamux, all services)',
+    what: 'buildLibp2pOptions now (native TLS offered first, Noise fallback, Yamux defaults, all services)',
     options: async () => {
       const o = buildLibp2pOptions({ privateKey: await generateKeyPair('Ed25519'), listen: [], dhtServer: false, relayClient: false, maxConnections: 100 })
       return { ...o, transports: [tcp()], peerDiscovery: [], addresses: undefined }

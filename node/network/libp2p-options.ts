@@ -24,11 +24,6 @@ import { peerScoreParams } from './gossip-scoring.ts'
 import { nativeTls } from './native-tls.ts'
 import { relayServerInit, type RelayServerLimits } from './relay-limits.ts'
 
-/**
- * Yamux settings for bulk transfers (benchmarks/README.md "transport"). Placeholder: measured before it is set.
- */
-export const YAMUX_TUNING = {}
-
 /** Gossip messages are announcements; the 1 MiB cap matches go-libp2p's default. */
 export const MAX_GOSSIP_FRAME_BYTES = 1024 * 1024
 
@@ -107,7 +102,9 @@ export function buildLibp2pOptions (opts: HostNetworkOptions): Libp2pOptions<Rec
     // Native TLS (OpenSSL on the TCP socket) first; Noise for peers without it. Relayed connections run the same
     // TLS protocol over the relay stream (node/network/native-tls.ts).
     connectionEncrypters: [nativeTls(), noise()],
-    streamMuxers: [yamux(YAMUX_TUNING)],
+    // Yamux defaults: a larger initial stream window bought nothing measurable (benchmarks/README.md "transport"),
+    // and js-yamux assumes the remote's initial window equals its own, so raising it breaks peers left at 256 KiB.
+    streamMuxers: [yamux()],
     peerDiscovery: (opts.bootstrap?.length ?? 0) > 0 ? [bootstrap({ list: opts.bootstrap ?? [], timeout: 0 })] : [],
     connectionManager: { maxConnections: opts.maxConnections, inboundConnectionThreshold: opts.inboundConnectionsPerSecond ?? 25 },
     // A peer busy training (TensorFlow.js holds its event loop for whole steps) answers pings late; aborting the
