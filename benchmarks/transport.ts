@@ -104,9 +104,12 @@ async function receiver (): Promise<void> {
             let expected = -1
             let got = 0
             for await (const chunk of stream) {
-              const bytes = chunk instanceof Uint8Array ? chunk : chunk.subarray()
-              if (expected < 0) expected = new DataView(bytes.buffer, bytes.byteOffset).getFloat64(0)
-              got += bytes.byteLength
+              // Count without copying (subarray() of a Uint8ArrayList of several buffers concatenates them).
+              if (expected < 0) {
+                const head = chunk.subarray(0, 8)
+                expected = new DataView(head.buffer, head.byteOffset).getFloat64(0)
+              }
+              got += chunk.byteLength
               if (got >= expected + 8) break
             }
             stream.send(new Uint8Array([1]))
