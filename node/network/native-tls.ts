@@ -164,6 +164,7 @@ class NativeTls implements ConnectionEncrypter {
         }
       })
     } else {
+      // No host and no servername: node:tls then sends no SNI, which the spec forbids a client to send.
       tlsSocket = tlsConnect({ ...common, socket } as ConnectionOptions)
     }
     this.takeOver(connection, tlsSocket)
