@@ -7,7 +7,7 @@
 import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
-import { identify } from '@libp2p/identify'
+import { identify, identifyPush } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { kadDHT, passthroughMapper, removePrivateAddressesMapper } from '@libp2p/kad-dht'
 import { gossipsub } from '@libp2p/gossipsub'
@@ -53,6 +53,10 @@ export function buildLibp2pOptions (opts: HostNetworkOptions): Libp2pOptions<Rec
   const services: Record<string, unknown> = {
     // 5 s (the default) is too short for a machine busy training; a failed identify leaves the connection unused.
     identify: identify({ timeout: 15_000 }),
+    // Tells connected peers when this node's protocols change. A connection identified before a handler was
+    // registered (seen with the DHT's server protocol at start, once native TLS made handshakes fast enough to
+    // win that race) otherwise stays unknown to the remote until NetworkHealth re-identifies it (10 s).
+    identifyPush: identifyPush({ timeout: 15_000 }),
     ping: ping(),
     // AutoNAT asks peers to dial this node back on its public addresses: confirmed ones are announced (libp2p
     // announces an unconfirmed public address to no one), and it answers others' requests. Private and loopback
