@@ -7,7 +7,7 @@
 import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
-import { identify } from '@libp2p/identify'
+import { identify, identifyPush } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { kadDHT, passthroughMapper, removePrivateAddressesMapper } from '@libp2p/kad-dht'
 import { gossipsub } from '@libp2p/gossipsub'
@@ -21,6 +21,7 @@ import { DHT_PROTOCOL, AGENT_NAME } from '../../protocol/ids.ts'
 import { DHT_NAMESPACE } from '../../protocol/dht-keys.ts'
 import { selectRecord, verifyRecord } from '../../protocol/records.ts'
 import { peerScoreParams } from './gossip-scoring.ts'
+import { nativeTls } from './native-tls.ts'
 import { relayServerInit, type RelayServerLimits } from './relay-limits.ts'
 
 /** Gossip messages are announcements; the 1 MiB cap matches go-libp2p's default. */
@@ -52,6 +53,10 @@ export function buildLibp2pOptions (opts: HostNetworkOptions): Libp2pOptions<Rec
   const services: Record<string, unknown> = {
     // 5 s (the default) is too short for a machine busy training; a failed identify leaves the connection unused.
     identify: identify({ timeout: 15_000 }),
+    // Tells connected peers when this node's protocols change. A connection identified before a handler was
+    // registered (seen with the DHT's server protocol at start, once native TLS made handshakes fast enough to
+    // win that race) otherwise stays unknown to the remote until NetworkHealth re-identifies it (10 s).
+    identifyPush: identifyPush({ timeout: 15_000 }),
     ping: ping(),
     // AutoNAT asks peers to dial this node back on its public addresses: confirmed ones are announced (libp2p
     // announces an unconfirmed public address to no one), and it answers others' requests. Private and loopback
@@ -98,7 +103,11 @@ export function buildLibp2pOptions (opts: HostNetworkOptions): Libp2pOptions<Rec
     nodeInfo: { name: AGENT_NAME, userAgent: opts.agentVersion ?? `${AGENT_NAME}/0.1.0` },
     addresses: { listen, announce: opts.announce ?? [] },
     transports,
-    connectionEncrypters: [noise()],
+    // Native TLS (OpenSSL on the TCP socket) first; Noise for peers without it. Relayed connections run the same
+    // TLS protocol over the relay stream (node/network/native-tls.ts).
+    connectionEncrypters: [nativeTls(), noise()],
+    // Yamux defaults: a larger initial stream window bought nothing measurable (benchmarks/README.md "transport"),
+    // and js-yamux assumes the remote's initial window equals its own, so raising it breaks peers left at 256 KiB.
     streamMuxers: [yamux()],
     peerDiscovery: (opts.bootstrap?.length ?? 0) > 0 ? [bootstrap({ list: opts.bootstrap ?? [], timeout: 0 })] : [],
     connectionManager: { maxConnections: opts.maxConnections, inboundConnectionThreshold: opts.inboundConnectionsPerSecond ?? 25 },
