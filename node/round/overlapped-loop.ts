@@ -41,8 +41,12 @@ interface Training {
   cancel: () => Promise<void>
 }
 
+/** Where round r+1 starts from the newest global state G_{r−1} and this peer's round-r update (default: delayedStart). */
+export type OverlappedStart = (global: GlobalState, update: LocalUpdate) => Float32Array
+
 /** Runs rounds like round-loop.ts's runRounds, each round's reduce overlapping the next round's training. */
-export async function runRoundsOverlapped (initial: GlobalState, opts: RoundLoopOptions): Promise<GlobalState> {
+export async function runRoundsOverlapped (initial: GlobalState, opts: RoundLoopOptions & { start?: OverlappedStart }): Promise<GlobalState> {
+  const nextStart: OverlappedStart = opts.start ?? ((global, update) => delayedStart(global.weights, update.pseudoGradient))
   const signal = opts.signal ?? new AbortController().signal
   const clock = opts.clock ?? systemClock
   const startTraining = (from: GlobalState, weights: Float32Array, round: number): Training => {
@@ -80,7 +84,7 @@ export async function runRoundsOverlapped (initial: GlobalState, opts: RoundLoop
       let trained = await startTraining(state, state.weights, round).done
       while (true) {
         const reducing = completeRound(state, round, trained.update, trained.started, { ...opts, signal })
-        if (round + 1 < opts.rounds) next = startTraining(state, delayedStart(state.weights, trained.update.pseudoGradient), round + 1)
+        if (round + 1 < opts.rounds) next = startTraining(state, nextStart(state, trained.update), round + 1)
         const out = await reducing
         state = out.state
         logRound(opts.logger, out.result)
