@@ -9,9 +9,11 @@
  *   delayed-outer (main)  the same loop with the inner steps on the main thread, yielding to the network
  *                         between steps (NEARAI_TRAINER_THREAD=main): does yielding alone give the overlap?
  *
- * Per round (mean over the peers): training ms (the inner steps, the train step's `trained` log line), round
- * wall ms (between this peer's consecutive `round` lines; round 0 from its `training` line) and their ratio.
- * The summary leaves round 0 out (start-up) and compares each mode with `none`.
+ * Per round (mean over the peers): training ms (round r's inner steps: the train step's `training` and
+ * `trained` log lines), round wall ms (between this peer's consecutive `round` lines; round 0 from its first
+ * `training` line), and training/wall: the share of that wall time the peer spent in inner steps of any round
+ * (in the overlapped modes, mostly round r+1's). The summary leaves round 0 out (start-up) and compares each
+ * mode with `none`.
  *
  *   node --import tsx benchmarks/compute-share.ts
  *   npm run bench:record -- compute-share -- node --import tsx benchmarks/compute-share.ts
@@ -33,22 +35,40 @@ const STEPS = env('NEARAI_BENCH_STEPS', 50)
 const MODES = (process.env.NEARAI_BENCH_MODES ?? 'none,delayed-outer,delayed-outer-main').split(',') as Mode[]
 type Mode = 'none' | 'delayed-outer' | 'delayed-outer-main'
 
-interface RoundFigures { round: number, trainingMs: number, wallMs: number }
+/**
+ * Round r's figures at one peer: its wall time runs from the end of round r − 1 (this peer's `round` line; for
+ * round 0 the start of its training) to the end of round r; `busyMs` is how much of that time the peer was
+ * running inner steps (of any round: in the overlapped modes, round r+1's), so busy/wall is at most 1;
+ * `trainingMs` is how long round r's own inner steps took.
+ */
+interface RoundFigures { round: number, trainingMs: number, busyMs: number, wallMs: number }
 interface ModeFigures { mode: Mode, rounds: RoundFigures[], hashesAgree: boolean, accuracy?: number, totalMs: number }
 
 const log = (s: string): void => { process.stderr.write(s + '\n') }
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length)
+const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0)
 
 /** One peer's per-round figures from its log lines. */
 function perRound (logs: LogLine[]): RoundFigures[] {
+  const time = (event: string, r: number): number | undefined => logs.find(l => l.event === event && l.round === r)?.time as number | undefined
+  const training: Array<[number, number]> = []
+  for (let r = 0; r < ROUNDS; r++) {
+    // A round trained twice (a retry after a failed reduce) counts its last, finished training.
+    const starts = logs.filter(l => l.event === 'training' && l.round === r).map(l => l.time as number)
+    const end = time('trained', r)
+    const start = starts.filter(t => end != null && t <= end).at(-1)
+    if (start != null && end != null) training.push([start, end])
+  }
   const out: RoundFigures[] = []
-  let previous = logs.find(l => l.event === 'training' && l.round === 0)?.time as number | undefined
+  let previous = time('training', 0)
   for (let r = 0; r < ROUNDS; r++) {
     const trained = logs.find(l => l.event === 'trained' && l.round === r)
-    const done = logs.find(l => l.event === 'round' && l.round === r)
+    const done = time('round', r)
     if (trained == null || done == null || previous == null) break
-    out.push({ round: r, trainingMs: trained.ms as number, wallMs: (done.time as number) - previous })
-    previous = done.time as number
+    const from = previous
+    const busyMs = sum(training.map(([a, b]) => Math.max(0, Math.min(b, done) - Math.max(a, from))))
+    out.push({ round: r, trainingMs: trained.ms as number, busyMs, wallMs: done - from })
+    previous = done
   }
   return out
 }
@@ -78,7 +98,7 @@ async function runMode (mode: Mode, dir: string, bootAddr: string, data: Awaited
     for (let r = 0; r < ROUNDS; r++) {
       const at = figures.map(f => f.find(x => x.round === r)).filter(x => x != null)
       if (at.length === 0) continue
-      rounds.push({ round: r, trainingMs: mean(at.map(x => x.trainingMs)), wallMs: mean(at.map(x => x.wallMs)) })
+      rounds.push({ round: r, trainingMs: mean(at.map(x => x.trainingMs)), busyMs: mean(at.map(x => x.busyMs)), wallMs: mean(at.map(x => x.wallMs)) })
     }
     return { mode, rounds, hashesAgree: new Set(done.map(d => d.hash)).size === 1, accuracy: done[0].evalAccuracy as number | undefined, totalMs }
   } finally {
@@ -105,16 +125,15 @@ try {
 
 for (const m of results) {
   console.log(`\n${m.mode}: ${m.hashesAgree ? 'every peer ends with the same weights hash' : 'WEIGHTS HASHES DIFFER'}; final held-out accuracy ${m.accuracy != null ? (m.accuracy * 100).toFixed(2) + '%' : 'n/a'}; job ${(m.totalMs / 1000).toFixed(1)} s`)
-  console.log(' round  training ms   wall ms   training/wall')
-  for (const r of m.rounds) console.log(`${String(r.round).padStart(6)}  ${r.trainingMs.toFixed(0).padStart(11)}  ${r.wallMs.toFixed(0).padStart(8)}  ${(100 * r.trainingMs / r.wallMs).toFixed(1).padStart(13)}%`)
+  console.log(' round  training ms   wall ms   training in wall   training/wall')
+  for (const r of m.rounds) console.log(`${String(r.round).padStart(6)}  ${r.trainingMs.toFixed(0).padStart(11)}  ${r.wallMs.toFixed(0).padStart(8)}  ${r.busyMs.toFixed(0).padStart(16)}  ${(100 * r.busyMs / r.wallMs).toFixed(1).padStart(13)}%`)
 }
 const steady = (m: ModeFigures): { training: number, wall: number, share: number } => {
   const rs = m.rounds.filter(r => r.round > 0)
-  const training = mean(rs.map(r => r.trainingMs)); const wall = mean(rs.map(r => r.wallMs))
-  return { training, wall, share: training / wall }
+  return { training: mean(rs.map(r => r.trainingMs)), wall: mean(rs.map(r => r.wallMs)), share: sum(rs.map(r => r.busyMs)) / sum(rs.map(r => r.wallMs)) }
 }
 const base = results.find(m => m.mode === 'none')
-console.log('\nsummary (rounds 1 on, mean over peers and rounds)')
+console.log('\nsummary, rounds 1 on (round 0 includes the start-up), mean over the peers; training/wall: time spent in inner steps / wall time')
 console.log(' mode                 training ms   wall ms   training/wall   wall vs none   share vs none')
 for (const m of results) {
   const s = steady(m)
