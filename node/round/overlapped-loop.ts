@@ -5,17 +5,19 @@
  *
  *   round r trains from S_r to L_r          its pseudo-gradient Δ_r = S_r − L_r
  *   reduce r (in the background)            G_r = outer(G_{r−1}, mean Δ_r)     (the global state, as today)
- *   round r+1 trains from S_{r+1} = G_{r−1} − Δ_r
+ *   round r+1 trains from S_{r+1} = outer(G_{r−1}, Δ_r)
  *
- * G_{r−1} is the newest global state when round r's training ends (round r−1's reduce ran meanwhile), so round
- * r+1 starts from the last applied global state plus this peer's own progress of round r (for the pipeline's
- * first round pair: from the local weights L_r themselves). Continuing from the local weights rather than
- * restarting from the stale global state keeps the progress of round r in the next round's starting point;
- * adding it to the newest global state (not to L_r) pulls every peer back to the shared state each round, so
- * the peers' models never drift further apart than one round of local progress. Round r+1's pseudo-gradient is
- * taken against S_{r+1} and applied to G_r: the global state is still the outer optimizer's result of the
- * group's averages alone (completeRound, unchanged), so every peer's global state, and the round's weights
- * hash, stay bit-identical.
+ * G_{r−1} is the newest global state when round r's training ends (round r−1's reduce ran meanwhile). Round
+ * r+1 starts where the outer step would take G_{r−1} if the group's average were this peer's own update
+ * (an "eager" local estimate of G_r, the outer momentum included): it keeps this peer's progress of round r and
+ * pulls every peer back to the shared state each round, so the peers' starting points never drift further
+ * apart than one round of local progress. Round r+1's pseudo-gradient is taken against S_{r+1} and applied to
+ * G_r: the global state is still the outer optimizer's result of the group's averages alone (completeRound,
+ * unchanged), so every peer's global state, and the round's weights hash, stay bit-identical.
+ *
+ * The simpler start G_{r−1} − Δ_r (the last global state plus the local progress, `localProgressStart`) was
+ * measured too: with the outer optimizer's lr 0.7 and Nesterov momentum 0.9 it starts far behind G_r and lost
+ * more accuracy (benchmarks/overlap-accuracy.ts, benchmarks/README.md).
  *
  * At most one reduce is in flight: round r+1's reduce starts after round r's is applied. A failed round, or a
  * newer state announced by the network, drains the pipeline (the training in flight is dropped) and restarts it
@@ -24,15 +26,25 @@
 import type { Logger } from 'pino'
 import { systemClock } from '../time/clock.ts'
 import { afterFailedRound, completeRound, type RoundLoopOptions } from './round-loop.ts'
-import type { GlobalState, LocalUpdate } from './steps.ts'
+import type { GlobalState, LocalUpdate, OuterStep } from './steps.ts'
 
-/** Where the next round's inner steps start: the newest global state plus this peer's progress, global − Δ (per element, float32). */
-export function delayedStart (global: Float32Array, pseudoGradient: Float32Array): Float32Array {
-  if (global.length !== pseudoGradient.length) throw new RangeError(`the pseudo-gradient has ${pseudoGradient.length} values, the model ${global.length}`)
-  const start = new Float32Array(global.length)
-  for (let i = 0; i < global.length; i++) start[i] = global[i] - pseudoGradient[i]
+/** Where round r+1 starts: the outer step from the newest global state with this peer's own update as the average. */
+export function eagerStart (apply: OuterStep): OverlappedStart {
+  return (global, update) => apply.apply(global, update.pseudoGradient, global.round).weights
+}
+
+/** The alternative start, for comparison: the newest global state plus this peer's progress, global − Δ (per element, float32). */
+export function localProgressStart (global: GlobalState, update: LocalUpdate): Float32Array {
+  const g = global.weights
+  const d = update.pseudoGradient
+  if (g.length !== d.length) throw new RangeError(`the pseudo-gradient has ${d.length} values, the model ${g.length}`)
+  const start = new Float32Array(g.length)
+  for (let i = 0; i < g.length; i++) start[i] = g[i] - d[i]
   return start
 }
+
+/** Where round r+1 starts from the newest global state G_{r−1} and this peer's round-r update. */
+export type OverlappedStart = (global: GlobalState, update: LocalUpdate) => Float32Array
 
 interface Training {
   round: number
@@ -41,12 +53,9 @@ interface Training {
   cancel: () => Promise<void>
 }
 
-/** Where round r+1 starts from the newest global state G_{r−1} and this peer's round-r update (default: delayedStart). */
-export type OverlappedStart = (global: GlobalState, update: LocalUpdate) => Float32Array
-
-/** Runs rounds like round-loop.ts's runRounds, each round's reduce overlapping the next round's training. */
+/** Runs rounds like round-loop.ts's runRounds, each round's reduce overlapping the next round's training; `start`: eagerStart unless given. */
 export async function runRoundsOverlapped (initial: GlobalState, opts: RoundLoopOptions & { start?: OverlappedStart }): Promise<GlobalState> {
-  const nextStart: OverlappedStart = opts.start ?? ((global, update) => delayedStart(global.weights, update.pseudoGradient))
+  const nextStart: OverlappedStart = opts.start ?? eagerStart(opts.steps.apply)
   const signal = opts.signal ?? new AbortController().signal
   const clock = opts.clock ?? systemClock
   const startTraining = (from: GlobalState, weights: Float32Array, round: number): Training => {

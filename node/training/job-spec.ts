@@ -29,8 +29,8 @@ export const JobSpec = z.object({
   /**
    * Whether a round's all-reduce overlaps the next round's training. `none`: train, then reduce and apply, in
    * turn. `delayed-outer`: round t is reduced and applied while round t+1 trains (in a worker thread) from the
-   * last applied global state plus this peer's progress of round t; the outer update lands one round late
-   * (node/round/overlapped-loop.ts).
+   * outer step of the last applied global state with this peer's own round-t update; the group's outer update
+   * lands one round late (node/round/overlapped-loop.ts).
    */
   overlap: z.enum(['none', 'delayed-outer']).default('none'),
   checkpointEvery: z.number().int().positive().default(5),

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { runRounds } from '../../node/round/round-loop.ts'
-import { delayedStart, runRoundsOverlapped } from '../../node/round/overlapped-loop.ts'
+import { eagerStart, localProgressStart, runRoundsOverlapped } from '../../node/round/overlapped-loop.ts'
 import { outerStep } from '../../node/round/apply-step.ts'
 import type { GlobalState, RoundAverager, RoundPublisher, RoundResult, RoundTrainer, StateSync } from '../../node/round/steps.ts'
 import { averagePseudoGradients } from '../../node/training/outer-optimizer.ts'
@@ -80,16 +80,22 @@ describe('round loop: overlapped rounds (delayed outer update)', () => {
     assert.deepEqual(hashes[2], hashes[0])
     assert.equal(apply.hash(finals[0].weights), hashes[0][4])
 
-    // Where each round trained from: round 0 from the initial weights; round 1 from round 0's local weights;
-    // round r+1 from G_{r-1} − Δ_r (the last applied global state plus this peer's progress).
+    // Where each round trained from: round 0 from the initial weights; round r+1 from outer(G_{r-1}, Δ_r), the
+    // outer step from the last applied global state with this peer's own update (G_{-1}: the initial state).
     for (const peer of group.peers) {
       const s = starts.get(peer)!
-      const g = globals.get(peer)!
+      const g = [initial(), ...globals.get(peer)!]
       assert.deepEqual([...s.get(0)!], [...initial().weights])
       const k = group.peers.indexOf(peer) + 1
       const delta = (r: number, from: Float32Array): Float32Array => from.map((_w, i) => 0.01 * k * (r + 1) + 0.001 * i)
-      assert.deepEqual([...s.get(1)!], [...delayedStart(initial().weights, delta(0, s.get(0)!))])
-      for (let r = 1; r < 4; r++) assert.deepEqual([...s.get(r + 1)!], [...delayedStart(g[r - 1].weights, delta(r, s.get(r)!))], `${peer}: round ${r + 1}'s start`)
+      for (let r = 0; r < 4; r++) {
+        const own = { pseudoGradient: delta(r, s.get(r)!), samples: 10, loss: 1 }
+        const expected = apply.apply(g[r], own.pseudoGradient, g[r].round).weights
+        assert.deepEqual([...s.get(r + 1)!], [...eagerStart(apply)(g[r], own)], `${peer}: round ${r + 1}'s start`)
+        assert.deepEqual([...s.get(r + 1)!], [...expected])
+        // Peer b's update is the group's mean, so its estimate is the global state itself; a's and c's are not.
+        if (peer !== 'b') assert.notDeepEqual([...s.get(r + 1)!], [...g[r + 1].weights], `${peer}: round ${r + 1} started from the global state`)
+      }
     }
 
     // Overlap, from the recorded order of events: at each peer, round r+1's training started before round r's reduce ended.
@@ -111,6 +117,19 @@ describe('round loop: overlapped rounds (delayed outer update)', () => {
     for (const peer of group.peers) {
       const at = (what: Event['what'], round: number): number => group.events.findIndex(e => e.peer === peer && e.what === what && e.round === round)
       for (let r = 0; r < 2; r++) assert.ok(at('train-start', r + 1) > at('reduce-end', r))
+    }
+  })
+
+  it('takes another start rule when given (localProgressStart: G_{r-1} − Δ_r)', async () => {
+    const group = new Group(['a'])
+    const starts = new Map<number, Float32Array>()
+    const globals: GlobalState[] = [initial()]
+    await runRoundsOverlapped(initial(), {
+      rounds: 3, checkpointEvery: 5, start: localProgressStart, steps: { train: group.trainer('a', starts), reduce: group.averager('a'), apply, publish: noPublish }, logger: silentLogger(), onRound: (_r, state) => { globals.push(state) }
+    })
+    for (let r = 0; r < 2; r++) {
+      const delta = starts.get(r)!.map((_w, i) => 0.01 * (r + 1) + 0.001 * i)
+      assert.deepEqual([...starts.get(r + 1)!], [...globals[r].weights.map((w, i) => Math.fround(w - delta[i]))])
     }
   })
 
