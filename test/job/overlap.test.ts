@@ -17,7 +17,7 @@ describe('job: overlapped rounds (delayed outer update) between peer processes',
   })
 
   it('completes with identical weights every round; round t is reduced while round t+1 trains', async () => {
-    net = await startTestNetwork({ peers: 2, trainDigits: 2000, job: { rounds: ROUNDS, checkpointEvery: ROUNDS, overlap: 'delayed-outer', inner: { steps: 40, lr: 1e-3, weightDecay: 0.01, batchSize: 64 }, eval: { every: ROUNDS, maxSamples: 500 } } })
+    net = await startTestNetwork({ peers: 2, trainDigits: 2000, job: { rounds: ROUNDS, checkpointEvery: ROUNDS, overlap: 'delayed-outer', inner: { steps: 60, lr: 1e-3, weightDecay: 0.01, batchSize: 64 }, eval: { every: ROUNDS, maxSamples: 500 } } })
     for (let i = 0; i < 2; i++) net.start(i)
     const done = await Promise.all(net.peers.map(async p => await p.waitFor(l => l.event === 'job-done', 240_000, 'job-done')))
     assert.equal(new Set(done.map(d => d.hash as string)).size, 1, `final hashes differ: ${done.map(d => d.hash as string).join(', ')}`)
