@@ -19,7 +19,8 @@
  * measured too: with the outer optimizer's lr 0.7 and Nesterov momentum 0.9 it starts far behind G_r and lost
  * more accuracy (benchmarks/overlap-accuracy.ts, benchmarks/README.md).
  *
- * At most one reduce is in flight: round r+1's reduce starts after round r's is applied. A failed round, or a
+ * While a round trains, the trainer fetches the next round's data (RoundTrainer.prefetch), so the next round
+ * starts the moment this one ends. At most one reduce is in flight: round r+1's reduce starts after round r's is applied. A failed round, or a
  * newer state announced by the network, drains the pipeline (the training in flight is dropped) and restarts it
  * from the global state, as a plain round would.
  */
@@ -67,6 +68,8 @@ export async function runRoundsOverlapped (initial: GlobalState, opts: RoundLoop
       .then(update => ({ update, started }))
       .finally(() => { signal.removeEventListener('abort', stop) })
     done.catch(() => {}) // awaited (or cancelled) by the loop; never an unhandled rejection
+    // The round after this one starts as soon as this one ends: its data should be here by then.
+    if (round + 1 < opts.rounds) opts.steps.train.prefetch?.(round + 1, signal)
     return {
       round,
       done,

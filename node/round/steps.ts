@@ -36,6 +36,8 @@ export interface LocalUpdate {
 export interface RoundTrainer {
   /** Runs the round's inner steps from `state.weights` on the shards assigned to this peer. */
   train: (state: GlobalState, round: number, signal: AbortSignal) => Promise<LocalUpdate>
+  /** Fetches the data a later round will train on, in the background (the overlapped loop: while this round trains). */
+  prefetch?: (round: number, signal: AbortSignal) => void
 }
 
 /** One peer's accepted samples in a round: what rewards are computed from (protocol/contributions.ts). */

@@ -46,6 +46,16 @@ export class ShardTrainer implements RoundTrainer {
 
   constructor (private readonly opts: ShardTrainerOptions) {}
 
+  /**
+   * Fetches the shards this peer would be assigned for `round` among the live peers now, in the background,
+   * so that they are in the data's cache when the round starts (a failure is left for `train` to meet).
+   */
+  prefetch (round: number, signal: AbortSignal): void {
+    const { opts } = this
+    const mine = assignShards({ jobId: opts.job, round, peerIds: opts.livePeers(), shardCount: opts.data.shardCount }).get(opts.self) ?? []
+    opts.data.shards(mine, signal).catch(() => {})
+  }
+
   async train (state: GlobalState, round: number, signal: AbortSignal): Promise<LocalUpdate> {
     const { opts } = this
     const from = weightsHash(state.weights)

@@ -39,15 +39,19 @@ class Group {
   }
 
   /** A trainer whose "inner steps" move each weight by a peer- and round-specific amount; records where each round started. */
-  trainer (peer: string, starts: Map<number, Float32Array>, rounds?: number[]): RoundTrainer {
+  trainer (peer: string, starts: Map<number, Float32Array>, rounds?: number[], prefetched?: Array<{ round: number, training: number[] }>): RoundTrainer {
     const k = this.peers.indexOf(peer) + 1
+    const training = new Set<number>()
     return {
+      prefetch: (round) => { prefetched?.push({ round, training: [...training] }) },
       train: async (state, round, signal) => {
         this.events.push({ peer, what: 'train-start', round })
+        training.add(round)
         starts.set(round, state.weights.slice())
         rounds?.push(round)
         for (let i = 0; i < 3; i++) { signal.throwIfAborted(); await tick() }
         this.events.push({ peer, what: 'train-end', round })
+        training.delete(round)
         return { pseudoGradient: state.weights.map((_w, i) => 0.01 * k * (round + 1) + 0.001 * i), samples: 10, loss: 1 }
       }
     }
@@ -107,6 +111,13 @@ describe('round loop: overlapped rounds (delayed outer update)', () => {
         assert.ok(at('reduce-start', r + 1) > at('reduce-end', r), `${peer}: two reduces in flight`)
       }
     }
+  })
+
+  it("fetches the next round's data while a round trains", async () => {
+    const group = new Group(['a'])
+    const prefetched: Array<{ round: number, training: number[] }> = []
+    await runRoundsOverlapped(initial(), { rounds: 4, checkpointEvery: 5, steps: { train: group.trainer('a', new Map(), undefined, prefetched), reduce: group.averager('a'), apply, publish: noPublish }, logger: silentLogger() })
+    assert.deepEqual(prefetched, [{ round: 1, training: [0] }, { round: 2, training: [1] }, { round: 3, training: [2] }])
   })
 
   it('the plain loop never trains during a reduce (the baseline the overlap is measured against)', async () => {
