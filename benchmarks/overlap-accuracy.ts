@@ -17,7 +17,7 @@
  * Modes: none, delayed-outer (the overlapped loop as jobs run it: round r+1 starts from the eager outer step
  * outer(G_{r−1}, Δ_r)), delayed-outer-local (the same loop starting from G_{r−1} − Δ_r instead, for comparison).
  *
- * Environment: NEARAI_BENCH_ROUNDS (10), NEARAI_BENCH_STEPS (inner steps, 50), NEARAI_BENCH_SEEDS (1,2),
+ * Environment: NEARAI_BENCH_ROUNDS (10), NEARAI_BENCH_STEPS (inner steps, 50), NEARAI_BENCH_SEEDS (1; e.g. 1,2,3),
  * NEARAI_BENCH_MODES (none,delayed-outer,delayed-outer-local).
  */
 import * as tf from '@tensorflow/tfjs'
@@ -37,7 +37,7 @@ import { flattenWeights } from '../node/training/weights.ts'
 const env = (k: string, d: number): number => process.env[k] != null ? Number(process.env[k]) : d
 const ROUNDS = env('NEARAI_BENCH_ROUNDS', 10)
 const STEPS = env('NEARAI_BENCH_STEPS', 50)
-const SEEDS = (process.env.NEARAI_BENCH_SEEDS ?? '1,2').split(',').map(Number)
+const SEEDS = (process.env.NEARAI_BENCH_SEEDS ?? '1').split(',').map(Number)
 const PEERS = 4
 const INNER = { steps: STEPS, lr: 1e-3, weightDecay: 0.01, batchSize: 64 }
 const OUTER = { lr: 0.7, momentum: 0.9, nesterov: true }
