@@ -113,10 +113,11 @@ for (const seed of SEEDS) {
   for (const mode of MODES) runs.set(mode, await runJob(mode, seed))
   const agree = [...runs.values()].every(r => r.hashesAgree)
   console.log(`\nseed ${seed}: held-out accuracy of the global state after each round (%)${agree ? '; every peer holds the same global state' : ' — PEERS DISAGREE ON THE GLOBAL STATE'}`)
-  console.log(' round' + MODES.map(m => m.padStart(15)).join('') + MODES.slice(1).map(m => `${m} − ${MODES[0]}`.padStart(24)).join(''))
+  const width = (text: string): number => Math.max(15, text.length + 2)
+  console.log(' round' + MODES.map(m => m.padStart(width(m))).join('') + MODES.slice(1).map(m => `${m} − ${MODES[0]}`).map(h => h.padStart(width(h))).join(''))
   const first = runs.get(MODES[0])!
   for (let r = 0; r < ROUNDS; r++) {
-    console.log(String(r).padStart(6) + MODES.map(m => (runs.get(m)!.accuracy[r] * 100).toFixed(2).padStart(15)).join('') + MODES.slice(1).map(m => ((runs.get(m)!.accuracy[r] - first.accuracy[r]) * 100).toFixed(2).padStart(24)).join(''))
+    console.log(String(r).padStart(6) + MODES.map(m => (runs.get(m)!.accuracy[r] * 100).toFixed(2).padStart(width(m))).join('') + MODES.slice(1).map(m => ((runs.get(m)!.accuracy[r] - first.accuracy[r]) * 100).toFixed(2).padStart(width(`${m} − ${MODES[0]}`))).join(''))
   }
   console.log('final held-out loss: ' + MODES.map(m => `${m} ${runs.get(m)!.loss[ROUNDS - 1].toFixed(4)}`).join(', '))
   for (const m of MODES) finals.get(m)!.push(runs.get(m)!.accuracy[ROUNDS - 1])
