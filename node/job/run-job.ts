@@ -24,14 +24,18 @@ import { exchangeRecorderFromEnv } from '../round/exchange-recorder.ts'
 import { MatchWindow } from '../round/match-window.ts'
 import { StatePublisher } from '../round/publish-step.ts'
 import { runRounds } from '../round/round-loop.ts'
+import { runRoundsOverlapped } from '../round/overlapped-loop.ts'
 import { attestStep, type CheckpointAttesterLike } from '../round/attest-step.ts'
 import type { GlobalState, RoundAttester, RoundResult } from '../round/steps.ts'
 import { evaluateDeterministic } from '../training/deterministic-eval.ts'
-import { ShardTrainer } from '../round/train-step.ts'
+import { ShardTrainer, type ShardTrainerOptions } from '../round/train-step.ts'
 import { assertTrainable, buildModel } from '../training/models.ts'
 import type { Evaluation, Samples } from '../training/local-trainer.ts'
 import { weightsHash } from '../training/outer-optimizer.ts'
 import { flattenWeights } from '../training/weights.ts'
+import { WorkerTrainer } from '../training/worker/trainer-worker.ts'
+import type { BackendName } from '../training/backend.ts'
+import * as tf from '@tensorflow/tfjs'
 import { withTimeout } from '../time/clock.ts'
 import { jobRoundsTopic } from '../../protocol/topics.ts'
 import { loadStatePointer, type StoredJob } from './job-store.ts'
@@ -100,7 +104,19 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
   })
 
   // The round's steps, in the order its data flows through them.
-  const train = new ShardTrainer({ job: spec.id, self, data, model: trainModel, inner: spec.inner, seed: spec.seed, livePeers, pace, logger })
+  // Overlapped rounds train in a worker thread, so that the previous round's all-reduce runs meanwhile.
+  // Started at the first round (inside the try below, whose finally ends it).
+  let worker: WorkerTrainer | undefined
+  const local: ShardTrainerOptions['local'] = spec.overlap === 'delayed-outer' && trainerThread() === 'worker'
+    ? async (global, samples, params, o) => {
+      if (worker == null) {
+        worker = new WorkerTrainer(spec.model, spec.seed, workerBackend())
+        logger.info({ overlap: spec.overlap, backend: await worker.backend }, 'inner steps run in a worker thread')
+      }
+      return await worker.train(global, samples, params, o)
+    }
+    : undefined
+  const train = new ShardTrainer({ job: spec.id, self, data, model: trainModel, local, inner: spec.inner, seed: spec.seed, livePeers, pace, logger })
   const encoder = updateEncoder(codecFor(spec.codec))
   const reduce = new AllReduceAverager({
     matchmaking: new Matchmaking({ gossip: peer.gossip, peerId: self }),
@@ -119,7 +135,7 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
   const meeting = await meetJobPeers(peer, spec.id, signal, logger)
   try {
     if (await network.waitForNewer(state.round, opts.joinWaitMs ?? JOIN_WAIT_MS, signal)) logger.info({ newest: network.newest()?.round }, 'the network is ahead; catching up')
-    const final = await runRounds(state, {
+    const final = await (spec.overlap === 'delayed-outer' ? runRoundsOverlapped : runRounds)(state, {
       rounds: spec.rounds,
       checkpointEvery: spec.checkpointEvery,
       steps: { train, reduce, apply, publish, evaluate, attest },
@@ -138,9 +154,24 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
     await reduce.stop()
     network.stop()
     await attest?.drain()
+    await worker?.close()
     trainModel.dispose()
     stateModel.dispose()
   }
+}
+
+/**
+ * Where an overlapped job's inner steps run: `worker` (default), or `main` with NEARAI_TRAINER_THREAD=main (the
+ * main thread, yielding to the network between steps; the compute-share benchmark compares the two).
+ */
+function trainerThread (): 'main' | 'worker' {
+  return process.env.NEARAI_TRAINER_THREAD === 'main' ? 'main' : 'worker'
+}
+
+/** The worker uses the main thread's backend (a native one: whichever it can load first). */
+function workerBackend (): BackendName | undefined {
+  const name = tf.getBackend()
+  return name === 'wasm' || name === 'cpu' ? name : undefined
 }
 
 /**

@@ -36,6 +36,7 @@ export function concatSamples (parts: Samples[]): Samples {
 
 export class ShardData {
   private readonly cache = new Map<number, Samples>()
+  private readonly fetching = new Map<number, Promise<Samples>>()
   private constructor (private readonly helia: Helia, readonly cid: CID, readonly manifest: DatasetManifest, private readonly timeoutMs: number, private readonly decode: DecodeShardOptions, private readonly inputShape?: number[]) {}
 
   /**
@@ -53,6 +54,18 @@ export class ShardData {
   get shardCount (): number { return this.manifest.shards.length }
 
   async shard (index: number, signal?: AbortSignal): Promise<Samples> {
+    const cached = this.cache.get(index)
+    if (cached != null) return cached
+    // One fetch per shard at a time: a prefetch of the next round's shards and the round itself may ask together.
+    let fetching = this.fetching.get(index)
+    if (fetching == null) {
+      fetching = this.fetch(index, signal).finally(() => { this.fetching.delete(index) })
+      this.fetching.set(index, fetching)
+    }
+    return await fetching
+  }
+
+  private async fetch (index: number, signal?: AbortSignal): Promise<Samples> {
     let samples = this.cache.get(index)
     if (samples == null) {
       const bytes = await getShardBytes(this.helia, this.cid, this.manifest, index, { timeoutMs: this.timeoutMs, signal })

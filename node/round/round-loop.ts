@@ -104,15 +104,25 @@ export async function runRounds (initial: GlobalState, opts: RoundLoopOptions): 
     } catch (err) {
       if (signal.aborted) break
       failures++
-      // Back off before trying again (1, 2, 4... up to 16 s), or less if the others announce a newer state:
-      // retrying at once would spin on the CPU the network needs to hear from the others.
-      const backoffMs = backoff(failures, { initialMs: opts.retryBackoffMs ?? 1000, maxMs: MAX_RETRY_BACKOFF_MS })
-      const network = await opts.diagnose?.().catch(() => undefined)
-      opts.logger.warn({ round, err: (err as Error).message, retryInMs: backoffMs, network }, 'round failed; state unchanged, catching up before the next round')
-      if (opts.sync == null) state = { ...state, round } // without a way to catch up, skip the round
-      else if (opts.sync.waitForNewer != null) await opts.sync.waitForNewer(state.round, backoffMs, signal)
-      else await sleep(backoffMs, { signal, clock: opts.clock }).catch(() => {}) // an abort ends the loop at its next check
+      state = await afterFailedRound(state, round, failures, err as Error, opts, signal)
     }
   }
+  return state
+}
+
+/**
+ * After round `round` failed (the `failures`-th failure in a row): logs it with the network's diagnosis and
+ * waits before the next try. Returns the state to continue from (the same state, or, without a way to catch
+ * up, the failed round skipped).
+ */
+export async function afterFailedRound (state: GlobalState, round: number, failures: number, err: Error, opts: RoundLoopOptions, signal: AbortSignal): Promise<GlobalState> {
+  // Back off before trying again (1, 2, 4... up to 16 s), or less if the others announce a newer state:
+  // retrying at once would spin on the CPU the network needs to hear from the others.
+  const backoffMs = backoff(failures, { initialMs: opts.retryBackoffMs ?? 1000, maxMs: MAX_RETRY_BACKOFF_MS })
+  const network = await opts.diagnose?.().catch(() => undefined)
+  opts.logger.warn({ round, err: err.message, retryInMs: backoffMs, network }, 'round failed; state unchanged, catching up before the next round')
+  if (opts.sync == null) return { ...state, round } // without a way to catch up, skip the round
+  if (opts.sync.waitForNewer != null) await opts.sync.waitForNewer(state.round, backoffMs, signal)
+  else await sleep(backoffMs, { signal, clock: opts.clock }).catch(() => {}) // an abort ends the loop at its next check
   return state
 }

@@ -9,10 +9,9 @@
  *   evaluate  GlobalState, RoundResult     → Evaluation?       held-out accuracy and loss, when due
  *   attest    RoundResult, Evaluation?     → (background)      the checkpoint on chain, when it is one
  *
- * Two follow-ups plug in between steps without touching the others: update checks (shape, finite values, a
- * norm bound) between train and reduce, and an overlapped outer update (round t reduced while round t+1
- * trains), which composes `train` and round-loop.ts's `completeRound` differently; the steps share no state
- * but what they are passed.
+ * Update checks (shape, finite values, a norm bound) plug in between train and reduce without touching the
+ * others. The overlapped outer update (round t reduced while round t+1 trains, overlapped-loop.ts) composes
+ * `train` and round-loop.ts's `completeRound` differently; the steps share no state but what they are passed.
  */
 import type { Contribution } from '../../protocol/contributions.ts'
 import type { Evaluation } from '../training/local-trainer.ts'
@@ -37,6 +36,8 @@ export interface LocalUpdate {
 export interface RoundTrainer {
   /** Runs the round's inner steps from `state.weights` on the shards assigned to this peer. */
   train: (state: GlobalState, round: number, signal: AbortSignal) => Promise<LocalUpdate>
+  /** Fetches the data a later round will train on, in the background (the overlapped loop: while this round trains). */
+  prefetch?: (round: number, signal: AbortSignal) => void
 }
 
 /** One peer's accepted samples in a round: what rewards are computed from (protocol/contributions.ts). */

@@ -7,7 +7,7 @@
 import type * as tf from '@tensorflow/tfjs'
 import type { Logger } from 'pino'
 import { assignShards } from '../training/assignment.ts'
-import { trainLocal, type InnerParams, type Samples } from '../training/local-trainer.ts'
+import { trainLocal, type InnerParams, type LocalResult, type Samples } from '../training/local-trainer.ts'
 import { weightsHash } from '../training/outer-optimizer.ts'
 import type { GlobalState, LocalUpdate, RoundTrainer } from './steps.ts'
 
@@ -25,6 +25,11 @@ export interface ShardTrainerOptions {
   data: ShardSource
   /** The model the inner steps run on (its weights are overwritten each round). */
   model: tf.LayersModel
+  /**
+   * Runs the inner steps elsewhere instead of on `model` (the trainer worker: training/worker/trainer-worker.ts,
+   * for an overlapped loop whose all-reduce must progress while it trains). Same computation as trainLocal.
+   */
+  local?: (global: Float32Array, samples: Samples, params: InnerParams, opts: { signal: AbortSignal }) => Promise<LocalResult>
   /** The job's inner optimizer: steps, learning rate, weight decay, batch size. */
   inner: Omit<InnerParams, 'seed'>
   /** The job's seed: each round's batch order derives from it, the round and this peer's place. */
@@ -41,6 +46,16 @@ export class ShardTrainer implements RoundTrainer {
 
   constructor (private readonly opts: ShardTrainerOptions) {}
 
+  /**
+   * Fetches the shards this peer would be assigned for `round` among the live peers now, in the background,
+   * so that they are in the data's cache when the round starts (a failure is left for `train` to meet).
+   */
+  prefetch (round: number, signal: AbortSignal): void {
+    const { opts } = this
+    const mine = assignShards({ jobId: opts.job, round, peerIds: opts.livePeers(), shardCount: opts.data.shardCount }).get(opts.self) ?? []
+    opts.data.shards(mine, signal).catch(() => {})
+  }
+
   async train (state: GlobalState, round: number, signal: AbortSignal): Promise<LocalUpdate> {
     const { opts } = this
     const from = weightsHash(state.weights)
@@ -49,9 +64,13 @@ export class ShardTrainer implements RoundTrainer {
     const mine = assignShards({ jobId: opts.job, round, peerIds: peers, shardCount: opts.data.shardCount }).get(opts.self) ?? []
     const samples = await opts.data.shards(mine, signal)
     const started = Date.now()
+    opts.logger.info({ event: 'training', round, from: from.slice(0, 12) }, 'inner steps start')
+    const params = { ...opts.inner, seed: (opts.seed * 1_000_003 + round * 7919 + peers.indexOf(opts.self)) >>> 0 }
     const update = samples == null
       ? { pseudoGradient: new Float32Array(state.weights.length), samples: 0, loss: 0 }
-      : await trainLocal(opts.model, state.weights, samples, { ...opts.inner, seed: (opts.seed * 1_000_003 + round * 7919 + peers.indexOf(opts.self)) >>> 0 }, { signal })
+      : opts.local != null
+        ? await opts.local(state.weights, samples, params, { signal })
+        : await trainLocal(opts.model, state.weights, samples, params, { signal })
     opts.pace?.observeTrainingTime(Date.now() - started)
     opts.logger.info({ event: 'trained', round, shards: mine, peers: peers.length, samples: update.samples, loss: update.loss, ms: Date.now() - started }, 'inner steps done')
     this.last = { round, from, update }

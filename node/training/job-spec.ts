@@ -26,6 +26,13 @@ export const JobSpec = z.object({
     nesterov: z.boolean().default(true)
   }).strict().default({ lr: 0.7, momentum: 0.9, nesterov: true }),
   codec: z.enum(['none', 'fp16', 'int8']).default('fp16'),
+  /**
+   * Whether a round's all-reduce overlaps the next round's training. `none`: train, then reduce and apply, in
+   * turn. `delayed-outer`: round t is reduced and applied while round t+1 trains (in a worker thread) from the
+   * outer step of the last applied global state with this peer's own round-t update; the group's outer update
+   * lands one round late (node/round/overlapped-loop.ts).
+   */
+  overlap: z.enum(['none', 'delayed-outer']).default('none'),
   checkpointEvery: z.number().int().positive().default(5),
   seed: z.number().int().min(0).max(2 ** 31 - 1).default(0),
   eval: z.object({
