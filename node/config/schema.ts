@@ -68,9 +68,10 @@ const BootstrapAddr = z.string().superRefine((text, ctx) => {
   if (problem != null) ctx.addIssue({ code: 'custom', message: problem })
 })
 import { DEFAULT_RELAY_LIMITS as RELAY } from '../network/relay-limits.ts'
+import { MAX_TIMER_MS } from '../time/clock.ts'
 
 /** The longest a Node.js timer waits (2^31 - 1 ms); a longer one fires at once. */
-const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000)
+const MAX_TIMER_SECONDS = Math.floor(MAX_TIMER_MS / 1000)
 
 export const NodeConfig = z.object({
   network: z.object({

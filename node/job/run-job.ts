@@ -36,7 +36,7 @@ import { flattenWeights } from '../training/weights.ts'
 import { WorkerTrainer } from '../training/worker/trainer-worker.ts'
 import type { BackendName } from '../training/backend.ts'
 import * as tf from '@tensorflow/tfjs'
-import { withTimeout } from '../time/clock.ts'
+import { MAX_TIMER_MS, withTimeout } from '../time/clock.ts'
 import { jobRoundsTopic } from '../../protocol/topics.ts'
 import { loadStatePointer, type StoredJob } from './job-store.ts'
 import { NetworkState } from './network-state.ts'
@@ -123,7 +123,7 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
     encoder,
     allReduce: new ButterflyAllReduce({ host: peer.libp2p, logger: logger.child({ component: 'allreduce' }) }),
     logger: logger.child({ component: 'averager' })
-  }, { job: spec.id, combine: weightedMean, minGroupSize: spec.minPeers, window: pace, livePeers, onExchange: exchangeRecorderFromEnv(self) })
+  }, { job: spec.id, combine: weightedMean, minGroupSize: spec.minPeers, window: pace, livePeers, onExchange: exchangeRecorderFromEnv(self), completedElsewhere: async (round, until) => await network.waitForNewer(round - 1, MAX_TIMER_MS, until) })
   const apply = outerStep(spec.outer)
   const publish = new StatePublisher({ helia: peer.helia, model: stateModel, home: opts.home, job: spec.id, announcer: network, resumedCid: resumed?.cid, signal })
   const evaluate = new HeldOutEvaluator(stateModel, evalSet, spec.eval.every)

@@ -65,6 +65,12 @@ export interface AllReduceAveragerInit {
    * decide anything.
    */
   onExchange?: (exchange: ExchangeRecord) => void
+  /**
+   * Resolves true once the job's peers announce a state of `round` or later (they completed it without this
+   * peer), false when `signal` aborts: the wait for a group then ends at once instead of lasting the window. A
+   * peer that restarted or fell behind otherwise waits out a whole window for a round that is already over.
+   */
+  completedElsewhere?: (round: number, signal: AbortSignal) => Promise<boolean>
 }
 
 export interface ExchangeRecord {
@@ -115,6 +121,24 @@ export class AllReduceAverager implements RoundAverager {
     await this.allReduce.stop()
   }
 
+  private async formGroup (round: number, signal: AbortSignal, opts: Omit<FormGroupOptions, 'signal'>): Promise<FormGroupResult> {
+    const watch = this.init.completedElsewhere
+    if (watch == null) return await this.matchmaking.formGroup({ ...opts, signal })
+    const stopWatching = new AbortController()
+    const overtaken = new AbortController()
+    watch(round, AbortSignal.any([signal, stopWatching.signal])).then((done) => {
+      if (done) overtaken.abort(new RoundFailedError(`round ${round}: the job's peers completed it without this peer`))
+    }, () => {})
+    try {
+      return await this.matchmaking.formGroup({ ...opts, signal: AbortSignal.any([signal, overtaken.signal]) })
+    } catch (err) {
+      if (overtaken.signal.aborted && !signal.aborted) throw overtaken.signal.reason
+      throw err
+    } finally {
+      stopWatching.abort()
+    }
+  }
+
   async average (round: number, update: LocalUpdate, signal: AbortSignal): Promise<AveragedUpdate> {
     const { job } = this.init
     const min = this.init.minGroupSize ?? 1
@@ -127,9 +151,9 @@ export class AllReduceAverager implements RoundAverager {
     const attempt = Math.max(own, this.matchmaking.highestAttempt(job, round))
     this.lastTry = { round, attempt }
 
-    // 1. The group: who averages this round.
-    const { group, view, excluded } = await this.matchmaking.formGroup({
-      job, round, vectorLength, codec: this.encoder.codec.id, speedBps: this.speedBps, deadline, signal, expected, minWaitMs: MIN_READY_WAIT_MS, attempt
+    // 1. The group: who averages this round (given up as soon as the others announce they completed it).
+    const { group, view, excluded } = await this.formGroup(round, signal, {
+      job, round, vectorLength, codec: this.encoder.codec.id, speedBps: this.speedBps, deadline, expected, minWaitMs: MIN_READY_WAIT_MS, attempt
     })
     if (group == null) throw new RoundFailedError(`round ${round}: not in the group (saw ${view.length}, excluded ${excluded.length})`)
     if (group.members.length < min) throw new RoundFailedError(`round ${round}: the group has ${group.members.length} member(s), the job needs ${min}`)

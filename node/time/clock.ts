@@ -5,6 +5,9 @@
  * a cancellation from a failure).
  */
 
+/** The longest delay a Node timer takes (about 24.8 days); longer ones fire at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1
+
 /** Time, injected so that tests control deadlines and timeouts. */
 export interface Clock {
   now: () => number

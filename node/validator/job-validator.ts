@@ -25,7 +25,7 @@ import type { TypedGossip } from '../network/gossip.ts'
 import { getCheckpoint, getCheckpointManifest } from '../storage/checkpoints.ts'
 import { pinDag } from '../storage/pins.ts'
 import { ContentNotFoundError, FetchTimeoutError } from '../storage/errors.ts'
-import { backoff, sleep } from '../time/clock.ts'
+import { backoff, MAX_TIMER_MS, sleep } from '../time/clock.ts'
 import { CheckpointAttester, type AttestOutcome, type RetryOptions } from '../chain/auto-attest.ts'
 import type { Ledger } from '../chain/ledger.ts'
 import type { StoredJob } from '../job/job-store.ts'
@@ -148,7 +148,7 @@ export class JobValidator {
         this.log.info({ event: 'validator-done', rounds: done.map(d => d.round) }, `validated every checkpoint round of job ${spec.id}`)
         if (this.opts.follow === true) {
           this.log.info('following: serving the checkpoints it pinned until stopped')
-          await sleep(2 ** 31 - 1, { signal: this.signal }).catch(() => {})
+          await sleep(MAX_TIMER_MS, { signal: this.signal }).catch(() => {})
         }
       }
       return { rounds: done }

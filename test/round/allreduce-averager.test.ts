@@ -7,6 +7,7 @@ import { partitionGroup, makeGroup } from '../../node/allreduce/group.ts'
 import { int8Codec, updateEncoder, type VectorCodec } from '../../node/compression/index.ts'
 import { silentLogger } from '../../node/log/logger.ts'
 import { InMemoryGroup, ManualClock, ScriptedMatchmaking } from './fakes.ts'
+import type { FormGroupOptions, FormGroupResult } from '../../node/allreduce/matchmaking.ts'
 
 /** Rounds to whole numbers: a lossy codec whose error is known exactly. Counts its encodings. */
 function roundingCodec (): VectorCodec & { encodes: number } {
@@ -178,6 +179,44 @@ describe('AllReduceAverager (the reduce step) with in-memory matchmaking, all-re
     // First rounds wait up to the cap; then fraction × the EWMA of training time (0.7·1000 + 0.3·2000 = 1300).
     assert.deepEqual(calls.map(c => c.deadline), [1_000 + 5_000, 1_000 + 2_600, 1_000 + 2_600, 1_000 + 2_600])
     assert.deepEqual(calls[0].expected, ['peer-a', 'peer-x'])
+  })
+
+  it('gives up waiting for a group as soon as the job\'s peers announce they completed the round without it, and only then', async () => {
+    /** Matchmaking that forms no group until its signal aborts (peers that moved on never answer). */
+    class WaitingMatchmaking extends ScriptedMatchmaking {
+      override async formGroup (opts: FormGroupOptions): Promise<FormGroupResult> {
+        this.calls.push(opts)
+        return await new Promise((resolve, reject) => { opts.signal?.addEventListener('abort', () => { reject(opts.signal?.reason) }, { once: true }) })
+      }
+    }
+    const announced = new Set<number>()
+    const listeners = new Set<() => void>()
+    const announce = (round: number): void => { announced.add(round); for (const l of listeners) l() }
+    // As NetworkState.waitForNewer(round - 1): true once a state of `round` or later is announced.
+    const completedElsewhere = async (round: number, until: AbortSignal): Promise<boolean> => await new Promise(resolve => {
+      const check = (): void => { if ([...announced].some(r => r >= round)) { listeners.delete(check); resolve(true) } }
+      listeners.add(check)
+      until.addEventListener('abort', () => { listeners.delete(check); resolve(false) }, { once: true })
+      check()
+    })
+    const matchmaking = new WaitingMatchmaking(['peer-a', 'peer-b'])
+    const codec = roundingCodec()
+    const averager = new AllReduceAverager(
+      { matchmaking, encoder: updateEncoder(codec), allReduce: new InMemoryGroup().member('peer-a'), logger: silentLogger() },
+      { job: 'job', completedElsewhere }
+    )
+    const pending = averager.average(5, { pseudoGradient: new Float32Array(4), samples: 1, loss: 0 }, signal)
+    let settled = false
+    pending.catch(() => {}).finally(() => { settled = true })
+    announce(4) // an older round: not a reason to give up
+    await new Promise(resolve => setImmediate(resolve))
+    assert.equal(settled, false, 'still waiting for round 5\'s group after an announcement of round 4')
+    announce(5)
+    await assert.rejects(pending, (err: Error) => err instanceof RoundFailedError && /completed it without this peer/.test(err.message))
+    assert.equal(matchmaking.calls[0].signal?.aborted, true, 'the wait for the group was aborted')
+    assert.equal(codec.encodes, 0, 'nothing was encoded for a round that is over')
+    assert.equal(listeners.size, 0, 'the watch on announcements ended with the round')
+    assert.equal(signal.aborted, false, 'the job\'s own signal is untouched')
   })
 })
 
