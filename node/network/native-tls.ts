@@ -167,6 +167,11 @@ class NativeTls implements ConnectionEncrypter {
       // No host and no servername: node:tls then sends no SNI, which the spec forbids a client to send.
       tlsSocket = tlsConnect({ ...common, socket } as ConnectionOptions)
     }
+    // A socket error with no listener is an uncaught exception that ends the process. The handshake and
+    // TlsSocketStream listen while they run, but an aborted dial tears the connection down after the handshake's
+    // listener is gone and before any stream exists (seen killing DHT benchmark workers): keep one for the
+    // socket's whole life; what to do about the error stays with the other listeners.
+    tlsSocket.on('error', (err) => { log('TLS socket error - %e', err) })
     this.takeOver(connection, tlsSocket)
 
     const remotePeer = await new Promise<SecuredConnection['remotePeer']>((resolve, reject) => {

@@ -132,6 +132,31 @@ describe('native TLS connection encrypter', function () {
     assert.equal(a.libp2p.getConnections(impostorTarget).length, 0)
   })
 
+  it('dials aborted at any point of the TLS handshake end without an uncaught socket error', async () => {
+    // An uncaught 'error' on a TLS socket ends the process (and fails this test through mocha's handler).
+    const errors: Error[] = []
+    const onUncaught = (err: Error): void => { errors.push(err) }
+    process.on('uncaughtException', onUncaught)
+    try {
+      const target = multiaddr(b.multiaddrs[0])
+      for (let i = 0; i < 40; i++) {
+        const controller = new AbortController()
+        const dial = a.libp2p.dial(target, { signal: controller.signal, force: true } as any)
+        // From before the first byte to well inside the handshake.
+        setTimeout(() => { controller.abort(new Error('dial aborted by the test')) }, i % 8)
+        await dial.then(async (c) => { await c.close() }, () => {})
+      }
+      await new Promise(resolve => setTimeout(resolve, 300))
+    } finally {
+      process.off('uncaughtException', onUncaught)
+    }
+    assert.deepEqual(errors.map(e => e.message), [], 'no socket error went uncaught')
+    // The node still works: a fresh connection carries bytes.
+    const c = await a.libp2p.dial(multiaddr(b.multiaddrs[0]), { force: true } as any)
+    assert.equal(c.encryption, NATIVE_TLS_PROTOCOL)
+    await c.close()
+  })
+
   it('a node with only Noise connects to a production node, both ways, over Noise', async () => {
     const plain = await plainNode('noise')
     others.push(plain)
