@@ -26,7 +26,7 @@
  */
 import type { Logger } from 'pino'
 import { systemClock } from '../time/clock.ts'
-import { afterFailedRound, completeRound, type RoundLoopOptions } from './round-loop.ts'
+import { afterFailedRound, catchUpWithNetwork, completeRound, type RoundLoopOptions } from './round-loop.ts'
 import type { GlobalState, LocalUpdate, OuterStep } from './steps.ts'
 
 /** Where round r+1 starts: the outer step from the newest global state with this peer's own update as the average. */
@@ -83,12 +83,8 @@ export async function runRoundsOverlapped (initial: GlobalState, opts: RoundLoop
   let state = initial
   let failures = 0
   while (state.round + 1 < opts.rounds && !signal.aborted) {
-    if (opts.sync != null) {
-      const synced = await opts.sync.catchUp(state, signal)
-      if (synced.round > state.round) opts.logger.info({ from: state.round, to: synced.round }, 'caught up with the network state')
-      state = synced
-      if (state.round + 1 >= opts.rounds) break
-    }
+    state = await catchUpWithNetwork(state, opts, signal)
+    if (state.round + 1 >= opts.rounds) break
     let round = state.round + 1
     let next: Training | undefined
     try {

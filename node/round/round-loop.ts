@@ -88,12 +88,8 @@ export async function runRounds (initial: GlobalState, opts: RoundLoopOptions): 
   let state = initial
   let failures = 0
   while (state.round + 1 < opts.rounds && !signal.aborted) {
-    if (opts.sync != null) {
-      const synced = await opts.sync.catchUp(state, signal)
-      if (synced.round > state.round) opts.logger.info({ from: state.round, to: synced.round }, 'caught up with the network state')
-      state = synced
-      if (state.round + 1 >= opts.rounds) break
-    }
+    state = await catchUpWithNetwork(state, opts, signal)
+    if (state.round + 1 >= opts.rounds) break
     const round = state.round + 1
     try {
       const out = await runRound(state, round, { ...opts, signal })
@@ -108,6 +104,14 @@ export async function runRounds (initial: GlobalState, opts: RoundLoopOptions): 
     }
   }
   return state
+}
+
+/** The newest state the job's peers announced, when it is ahead of `state` (logged), else `state`. */
+export async function catchUpWithNetwork (state: GlobalState, opts: RoundLoopOptions, signal: AbortSignal): Promise<GlobalState> {
+  if (opts.sync == null) return state
+  const synced = await opts.sync.catchUp(state, signal)
+  if (synced.round > state.round) opts.logger.info({ from: state.round, to: synced.round }, 'caught up with the network state')
+  return synced
 }
 
 /**
