@@ -12,7 +12,7 @@ import {
 import { InvalidMessageError } from '../../protocol/errors.ts'
 import { sleep, TimeoutError, timeoutSignal } from '../time/clock.ts'
 import { decodeResultInto } from './combine.ts'
-import { StallTimer } from './stall-timer.ts'
+import { StallTimer } from '../time/stall-timer.ts'
 import { RejectedError, type ButterflyContext, type PartOutcome, type RoundSession } from './round-session.ts'
 import { FrameReader, writeHeader, writePayload } from './wire.ts'
 

@@ -14,7 +14,7 @@ import { TimeoutError } from '../time/clock.ts'
 import type { WireContribution } from './combine.ts'
 import { RejectedError, sessionKey, type ButterflyContext, type PartOutcome, type RoundSession } from './round-session.ts'
 import type { SessionRegistry } from './session-registry.ts'
-import { StallTimer } from './stall-timer.ts'
+import { StallTimer } from '../time/stall-timer.ts'
 import { FrameReader, writeFrame } from './wire.ts'
 
 /** Serves one inbound stream of the all-reduce protocol. Never throws: a failure refuses or aborts the stream. */

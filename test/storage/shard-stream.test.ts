@@ -240,6 +240,19 @@ describe('storage: shard streams', function () {
       assert.match(err.message, /not asked for/)
     })
 
+    it('a holder that goes silent is given up on once nothing arrived for the idle timeout', async () => {
+      lie = async (stream) => { await new Promise(resolve => { stream.addEventListener('close', resolve, { once: true }) }) }
+      const f = await startHost({ bootstrap: boot })
+      try {
+        await connect(f, liar)
+        await assert.rejects(
+          streamBlocks(f.libp2p, liar.libp2p.peerId, [own.manifest.shards[0].cid], true, { signal: AbortSignal.timeout(20_000), idleTimeoutMs: 300, links: linkDecoder(f.helia), put: async () => {} }),
+          (err: Error) => err instanceof ShardStreamError && err.failure === 'timeout' && /sent nothing for 300 ms/.test(err.message))
+      } finally {
+        await stopAll([f])
+      }
+    })
+
     it('a block announced larger than bitswap allows is refused before any of it is read', async () => {
       lie = async (stream, requested) => {
         stream.send(encodeBlockHeader(requested[0], MAX_BLOCK_BYTES + 1))

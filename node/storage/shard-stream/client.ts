@@ -15,6 +15,8 @@ import {
 } from '../../../protocol/shard-stream.ts'
 import { InvalidMessageError } from '../../../protocol/errors.ts'
 import { ByteReader, StreamEndedError } from './byte-reader.ts'
+import { StallTimer } from '../../time/stall-timer.ts'
+import { systemClock } from '../../time/clock.ts'
 import type { LinkDecoder } from './links.ts'
 
 /** Why a stream from a holder failed; `holderCode` is the holder's own error code when it sent one. */
@@ -58,17 +60,12 @@ export async function streamBlocks (libp2p: Pick<Libp2p, 'dialProtocol'>, peer: 
     throw new ShardStreamError(unsupported ? 'unsupported' : 'dial', `cannot open a shard stream to ${peer.toString()}: ${(err as Error).message}`, undefined, { cause: err })
   }
 
-  let idle: NodeJS.Timeout | undefined
   let timedOut = false
-  const armIdle = (): void => {
-    clearTimeout(idle)
-    idle = setTimeout(() => { timedOut = true; stream.abort(new Error(`no data for ${idleTimeoutMs} ms`)) }, idleTimeoutMs)
-  }
+  const idle = new StallTimer(systemClock, idleTimeoutMs, () => { timedOut = true; stream.abort(new Error(`no data for ${idleTimeoutMs} ms`)) })
   const onAbort = (): void => { stream.abort(opts.signal.reason instanceof Error ? opts.signal.reason : new Error('aborted')) }
   opts.signal.addEventListener('abort', onAbort)
-  armIdle()
   try {
-    const reader = new ByteReader(stream, armIdle)
+    const reader = new ByteReader(stream, () => { idle.touch() })
     stream.send(encodeShardRequest({ v: SHARD_STREAM_VERSION, cids: cids.map(String), recursive }))
     await stream.close({ signal: opts.signal })
 
@@ -113,7 +110,7 @@ export async function streamBlocks (libp2p: Pick<Libp2p, 'dialProtocol'>, peer: 
     if (err instanceof InvalidMessageError || err instanceof StreamEndedError) throw new ShardStreamError('protocol', `${peer.toString()}: ${(err as Error).message}`, undefined, { cause: err })
     throw new ShardStreamError('protocol', `shard stream from ${peer.toString()} failed: ${(err as Error).message}`, undefined, { cause: err })
   } finally {
-    clearTimeout(idle)
+    idle.clear()
     opts.signal.removeEventListener('abort', onAbort)
   }
 }

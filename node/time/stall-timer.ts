@@ -2,7 +2,7 @@
  * Fires `onStall` when `touch()` has not been called for `windowMs`: a transfer that is slow but moving is
  * left alone; one that has gone silent is given up on.
  */
-import type { Clock } from '../time/clock.ts'
+import type { Clock } from './clock.ts'
 
 export class StallTimer {
   private handle: unknown
