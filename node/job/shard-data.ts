@@ -66,18 +66,15 @@ export class ShardData {
   }
 
   private async fetch (index: number, signal?: AbortSignal): Promise<Samples> {
-    let samples = this.cache.get(index)
-    if (samples == null) {
-      const bytes = await getShardBytes(this.helia, this.cid, this.manifest, index, { timeoutMs: this.timeoutMs, signal })
-      samples = decodeShard(this.manifest.format, bytes, { ...this.decode, samples: this.manifest.format.kind === 'text' ? undefined : this.manifest.shards[index].samples })
-      if (this.inputShape != null) {
-        if (product(samples.featureShape) !== product(this.inputShape)) {
-          throw new IncompatibleDataError(`dataset ${this.cid.toString()} has samples of shape [${samples.featureShape.join(', ')}], the model takes [${this.inputShape.join(', ')}]`)
-        }
-        samples = { ...samples, featureShape: this.inputShape }
+    const bytes = await getShardBytes(this.helia, this.cid, this.manifest, index, { timeoutMs: this.timeoutMs, signal })
+    let samples = decodeShard(this.manifest.format, bytes, { ...this.decode, samples: this.manifest.format.kind === 'text' ? undefined : this.manifest.shards[index].samples })
+    if (this.inputShape != null) {
+      if (product(samples.featureShape) !== product(this.inputShape)) {
+        throw new IncompatibleDataError(`dataset ${this.cid.toString()} has samples of shape [${samples.featureShape.join(', ')}], the model takes [${this.inputShape.join(', ')}]`)
       }
-      this.cache.set(index, samples)
+      samples = { ...samples, featureShape: this.inputShape }
     }
+    this.cache.set(index, samples)
     return samples
   }
 

@@ -24,9 +24,8 @@
  * newer state announced by the network, drains the pipeline (the training in flight is dropped) and restarts it
  * from the global state, as a plain round would.
  */
-import type { Logger } from 'pino'
 import { systemClock } from '../time/clock.ts'
-import { afterFailedRound, catchUpWithNetwork, completeRound, type RoundLoopOptions } from './round-loop.ts'
+import { afterFailedRound, catchUpWithNetwork, completeRound, logRoundComplete, type RoundLoopOptions } from './round-loop.ts'
 import type { GlobalState, LocalUpdate, OuterStep } from './steps.ts'
 
 /** Where round r+1 starts: the outer step from the newest global state with this peer's own update as the average. */
@@ -95,7 +94,7 @@ export async function runRoundsOverlapped (initial: GlobalState, opts: RoundLoop
         if (round + 1 < opts.rounds) next = startTraining(state, nextStart(state, trained.update), round + 1)
         const out = await reducing
         state = out.state
-        logRound(opts.logger, out.result)
+        logRoundComplete(opts.logger, out.result, { overlap: 'delayed-outer' })
         failures = 0
         await opts.onRound?.(out.result, state)
         if (next == null) break
@@ -124,6 +123,3 @@ export async function runRoundsOverlapped (initial: GlobalState, opts: RoundLoop
   return state
 }
 
-function logRound (logger: Logger, result: { round: number, loss: number, samples: number, contributions: unknown[], dropped: string[], weightsSha256: string, millis: number }): void {
-  logger.info({ round: result.round, loss: result.loss, samples: result.samples, peers: result.contributions.length, dropped: result.dropped, hash: result.weightsSha256.slice(0, 12), ms: result.millis, overlap: 'delayed-outer' }, 'round complete')
-}

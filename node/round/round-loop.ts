@@ -94,7 +94,7 @@ export async function runRounds (initial: GlobalState, opts: RoundLoopOptions): 
     try {
       const out = await runRound(state, round, { ...opts, signal })
       state = out.state
-      opts.logger.info({ round, loss: out.result.loss, samples: out.result.samples, peers: out.result.contributions.length, dropped: out.result.dropped, hash: out.result.weightsSha256.slice(0, 12), ms: out.result.millis }, 'round complete')
+      logRoundComplete(opts.logger, out.result)
       failures = 0
       await opts.onRound?.(out.result, state)
     } catch (err) {
@@ -104,6 +104,11 @@ export async function runRounds (initial: GlobalState, opts: RoundLoopOptions): 
     }
   }
   return state
+}
+
+/** The line every completed round logs (`extra`: what the loop adds, e.g. its overlap mode). */
+export function logRoundComplete (logger: Logger, result: RoundResult, extra: Record<string, unknown> = {}): void {
+  logger.info({ round: result.round, loss: result.loss, samples: result.samples, peers: result.contributions.length, dropped: result.dropped, hash: result.weightsSha256.slice(0, 12), ms: result.millis, ...extra }, 'round complete')
 }
 
 /** The newest state the job's peers announced, when it is ahead of `state` (logged), else `state`. */

@@ -51,9 +51,7 @@ export class ShardTrainer implements RoundTrainer {
    * so that they are in the data's cache when the round starts (a failure is left for `train` to meet).
    */
   prefetch (round: number, signal: AbortSignal): void {
-    const { opts } = this
-    const mine = assignShards({ jobId: opts.job, round, peerIds: opts.livePeers(), shardCount: opts.data.shardCount }).get(opts.self) ?? []
-    opts.data.shards(mine, signal).catch(() => {})
+    this.opts.data.shards(this.assigned(round, this.opts.livePeers()), signal).catch(() => {})
   }
 
   async train (state: GlobalState, round: number, signal: AbortSignal): Promise<LocalUpdate> {
@@ -61,7 +59,7 @@ export class ShardTrainer implements RoundTrainer {
     const from = weightsHash(state.weights)
     if (this.last?.round === round && this.last.from === from) return this.last.update
     const peers = opts.livePeers()
-    const mine = assignShards({ jobId: opts.job, round, peerIds: peers, shardCount: opts.data.shardCount }).get(opts.self) ?? []
+    const mine = this.assigned(round, peers)
     const samples = await opts.data.shards(mine, signal)
     const started = Date.now()
     opts.logger.info({ event: 'training', round, from: from.slice(0, 12) }, 'inner steps start')
@@ -75,5 +73,11 @@ export class ShardTrainer implements RoundTrainer {
     opts.logger.info({ event: 'trained', round, shards: mine, peers: peers.length, samples: update.samples, loss: update.loss, ms: Date.now() - started }, 'inner steps done')
     this.last = { round, from, update }
     return update
+  }
+
+  /** The shards this peer trains on in `round` when `peers` are the job's live peers. */
+  private assigned (round: number, peers: string[]): number[] {
+    const { opts } = this
+    return assignShards({ jobId: opts.job, round, peerIds: peers, shardCount: opts.data.shardCount }).get(opts.self) ?? []
   }
 }

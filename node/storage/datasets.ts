@@ -270,22 +270,24 @@ export async function getShardBytes (helia: Helia, datasetCid: CID, manifest: Da
       opts.onProgress?.(new CustomProgressEvent('nearai:storage:fetch:bytes', { cid: shard.cid, received: Math.min(streamed, shard.bytes), total: shard.bytes }))
     })
     const sessionSignal = sessionPhaseSignal(signal, opts)
-    const read = async (viaSession: boolean): Promise<Uint8Array> => await readVerifiedFile(helia, shard.cid, {
-      signal: viaSession ? sessionSignal : signal,
+    // 'local': only this node's blockstore (what the shard streams brought; their progress already told);
+    // 'session': a bitswap session with the DHT's providers; 'any': every connected peer until the deadline.
+    const read = async (from: 'local' | 'session' | 'any'): Promise<Uint8Array> => await readVerifiedFile(helia, shard.cid, {
+      signal: from === 'session' ? sessionSignal : signal,
       state,
       bytes: shard.bytes,
       sha256: shard.sha256,
-      offline: opts.offline,
+      offline: from === 'local' ? true : opts.offline,
       discard: opts.discard,
-      blockstore: viaSession ? sessionFor(helia, shard.cid, sessionSignal, opts.offline) : undefined,
+      blockstore: from === 'session' ? sessionFor(helia, shard.cid, sessionSignal, opts.offline) : undefined,
       what: `shard ${index} of dataset ${datasetCid.toString()}`,
-      onProgress: opts.onProgress
+      onProgress: from === 'local' ? undefined : opts.onProgress
     })
     if (complete) {
       // Every block came on shard streams: read them here, no bitswap session needed. Should one be
       // missing after all, the reads below fetch it.
       try {
-        const bytes = await readVerifiedFile(helia, shard.cid, { signal, state, bytes: shard.bytes, sha256: shard.sha256, offline: true, discard: opts.discard, what: `shard ${index} of dataset ${datasetCid.toString()}` })
+        const bytes = await read('local')
         opts.onProgress?.(new CustomProgressEvent('nearai:storage:fetch:bytes', { cid: shard.cid, received: shard.bytes, total: shard.bytes }))
         return bytes
       } catch (err) {
@@ -293,14 +295,14 @@ export async function getShardBytes (helia: Helia, datasetCid: CID, manifest: Da
       }
     }
     try {
-      return await read(opts.offline !== true)
+      return await read(opts.offline !== true ? 'session' : 'any')
     } catch (err) {
       // A session only asks peers the DHT names as providers; when it finds none (Helia's
       // InsufficientProvidersError inside a LoadBlockFailedError) or none delivers within its share of the
       // deadline, fall back to asking every connected peer (and the DHT block by block) until the deadline.
       // Errors about the content itself are final.
       if (signal.aborted || err instanceof StorageError) throw err
-      return await read(false)
+      return await read('any')
     }
   })
 }
