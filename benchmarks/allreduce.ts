@@ -31,7 +31,8 @@
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { subscribe } from 'node:diagnostics_channel'
-import { createServer, connect, type Server, type Socket, type AddressInfo } from 'node:net'
+import { connect, type Server, type Socket, type AddressInfo } from 'node:net'
+import { rawTcpSink } from './raw-tcp-sink.ts'
 import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -152,17 +153,7 @@ class BenchPeer {
         await stream.close()
       })().catch(err => { stream.abort(err) })
     })
-    this.server = createServer(socket => {
-      untracked.add(socket)
-      let expected = -1
-      let got = 0
-      socket.on('data', (bytes: Buffer) => {
-        if (expected < 0) expected = bytes.readDoubleBE(0)
-        got += bytes.byteLength
-        if (got >= expected + 8) socket.end(Buffer.from([1]))
-      })
-    })
-    await new Promise<void>(resolve => this.server.listen(0, '127.0.0.1', resolve))
+    this.server = await rawTcpSink(socket => { untracked.add(socket) })
     return { peerId: node.peerId.toString(), addr: node.getMultiaddrs()[0].toString(), tcpPort: (this.server.address() as AddressInfo).port }
   }
 

@@ -17,7 +17,8 @@
  * processes spent on one copy (process.cpuUsage, user + system), which load moves far less.
  */
 import { fork, type ChildProcess } from 'node:child_process'
-import { createServer, connect, type Server, type AddressInfo } from 'node:net'
+import { connect, type Server, type AddressInfo } from 'node:net'
+import { rawTcpSink } from './raw-tcp-sink.ts'
 import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -83,16 +84,7 @@ async function makeNode (v: Variant): Promise<Libp2p> {
 
 async function receiver (): Promise<void> {
   const nodes: Libp2p[] = []
-  const server: Server = createServer(socket => {
-    let expected = -1
-    let got = 0
-    socket.on('data', (bytes: Buffer) => {
-      if (expected < 0) expected = bytes.readDoubleBE(0)
-      got += bytes.byteLength
-      if (got >= expected + 8) socket.end(Buffer.from([1]))
-    })
-  })
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const server: Server = await rawTcpSink()
   process.on('message', (msg: { cmd: string, variants?: string[] }) => {
     void (async () => {
       if (msg.cmd === 'setup') {
