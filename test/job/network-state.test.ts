@@ -158,7 +158,8 @@ describe('job: round announcements and catching up (NetworkState)', function () 
     await states[1].announce(4, b.weightsSha256, b.cid, everyone())
     await states[2].announce(4, c.weightsSha256, c.cid, everyone())
     await waitFor('node 2 to see the two agreeing announcements', () => states[2].newest({ round: 4, weightsSha256: c.weightsSha256, members: new Set(nodes.map(n => n.peerId)) })?.vouchers.length === 2, 10_000)
-    await waitFor('node 0 to hear node 1', () => states[0].newest({ round: 3, members: new Set(nodes.map(n => n.peerId)) })?.round === 4, 10_000)
+    const heardFrom = (i: number): boolean => states[0].newest({ round: 3, members: new Set([nodes[0].peerId, nodes[i].peerId]) })?.round === 4
+    await waitFor('node 0 to hear nodes 1 and 2', () => heardFrom(1) && heardFrom(2), 10_000)
 
     const mine = { ...agreed }
     assert.equal(await states[0].catchUp(mine, new AbortController().signal), mine, 'a peer in the majority keeps its state')
