@@ -25,6 +25,8 @@ export interface RoundView {
   members: ReadonlySet<string>
   /** True while `peer` is barred as a newcomer (it took a place in a group and did not contribute). */
   barred: (peer: string) => boolean
+  /** True while `peer`, a newcomer, is not waited for (it was expected once and stayed silent); it may still take part. */
+  quiet?: (peer: string) => boolean
 }
 
 export interface JudgedRound { verdict: Verdict, reason: string }
@@ -33,8 +35,9 @@ export interface JudgedRound { verdict: Verdict, reason: string }
  * Judges a ready message (or group confirmation) for `round` from `peer`: `accept` only for the held round's
  * next two rounds from a member or an admissible newcomer; `reject` (costs the sender peer score) for what no
  * honest peer sends: a round past the job's end, a round further ahead from a peer that is not a member of the
- * round this peer holds, a barred newcomer; `ignore` (no cost) for stale rounds and for members that are ahead
- * (this peer may be the one behind).
+ * round this peer holds; `ignore` (no cost) for stale rounds, for members that are ahead (this peer may be the one
+ * behind) and for barred newcomers (a bar is this peer's judgement of timing, which an honest peer can fail: a
+ * penalty would graylist it, and a graylisted peer no longer hears the announcements it needs to catch up).
  */
 export function judgeReadyRound (round: number, peer: string, view: RoundView): JudgedRound {
   const known = view.members.size > 0
@@ -46,7 +49,7 @@ export function judgeReadyRound (round: number, peer: string, view: RoundView): 
       ? { verdict: 'ignore', reason: `round ${round} is ahead of the held round ${view.heldRound} (this peer may be behind)` }
       : { verdict: 'reject', reason: `round ${round} is ahead of the held round ${view.heldRound}, from a peer outside the job's membership` }
   }
-  if (!member && view.barred(peer)) return { verdict: 'reject', reason: `${peer} is barred: it took a place in a group and did not contribute` }
+  if (!member && view.barred(peer)) return { verdict: 'ignore', reason: `${peer} is barred: it took a place in a group and did not contribute` }
   return { verdict: 'accept', reason: member ? 'member' : 'newcomer' }
 }
 

@@ -44,6 +44,8 @@ export interface ReadyPolicy {
   view: (job: string) => RoundView | undefined
   /** `peer`, a newcomer, took a place in this peer's view of `round` and did not make the group (or did not contribute). */
   bar: (job: string, peer: string, round: number) => void
+  /** `peer`, a newcomer, was waited for in `round` and never announced: not waited for again for a while. */
+  hush: (job: string, peer: string, round: number) => void
 }
 
 export interface MatchmakingInit {
@@ -275,9 +277,10 @@ export class Matchmaking {
 
     // 1. Announce until the deadline, or until every expected peer has announced.
     // Expected: the live members, and the newcomers this round would admit among the live peers (a newcomer
-    // expected and silent at the close is barred, so a peer that only subscribes holds no round up twice).
+    // expected and silent at the close is not waited for again for a while: a peer that only subscribes holds up
+    // one round in a growing number, and a peer still catching up is not waited for while it does).
     const live = [...new Set([...(opts.expected ?? []), this.peerId])]
-    const expectedNewcomers = open ? [] : admitNewcomers(opts.job, opts.round, live.filter(p => p !== this.peerId && !members.has(p) && policyView?.barred(p) !== true), maxNewcomers(members.size))
+    const expectedNewcomers = open ? [] : admitNewcomers(opts.job, opts.round, live.filter(p => p !== this.peerId && !members.has(p) && policyView?.barred(p) !== true && policyView?.quiet?.(p) !== true), maxNewcomers(members.size))
     const expected = live.filter(p => open || members.has(p) || p === this.peerId).concat(expectedNewcomers)
     const earliest = this.clock.now() + (opts.minWaitMs ?? 0)
     const complete = (): boolean => opts.expected != null && expected.every(p => state.ready.has(p))
@@ -285,7 +288,7 @@ export class Matchmaking {
     // Republishes until `closed()`: it only returns once closed (at the latest, at the deadline).
     await this.announceUntil(opts.job, self, opts.deadline, state, closed, opts.signal)
     const closedAt = this.clock.now()
-    for (const p of expectedNewcomers) if (!state.ready.has(p)) this.policy?.bar(opts.job, p, opts.round)
+    for (const p of expectedNewcomers) if (!state.ready.has(p)) this.policy?.hush(opts.job, p, opts.round)
 
     // 2. The view at the close: compatible announcements received in time.
     const excluded = new Set<string>()

@@ -15,6 +15,7 @@ const MAX_BAR_ROUNDS = 64
 export class JobMembership implements ReadyPolicy {
   private held: { round: number, weightsSha256?: string, members: Set<string> }
   private readonly bars = new Map<string, { strikes: number, untilRound: number }>()
+  private readonly hushes = new Map<string, { strikes: number, untilRound: number }>()
 
   /** `rounds`: the job's length. Starts at the job's initial state (round −1, open membership) unless told otherwise. */
   constructor (readonly job: string, readonly rounds: number) {
@@ -43,19 +44,26 @@ export class JobMembership implements ReadyPolicy {
     return bar != null && this.held.round + 1 <= bar.untilRound
   }
 
+  /** True while `peer` is not waited for (expected once as a newcomer, it never announced). */
+  quiet (peer: string): boolean {
+    const hush = this.hushes.get(peer)
+    return hush != null && this.held.round + 1 <= hush.untilRound
+  }
+
   /** ReadyPolicy: what matchmaking judges ready messages of this job against. */
   view (job: string): RoundView | undefined {
     if (job !== this.job) return undefined
-    return { heldRound: this.held.round, rounds: this.rounds, members: this.held.members, barred: (p) => this.barred(p) }
+    return { heldRound: this.held.round, rounds: this.rounds, members: this.held.members, barred: (p) => this.barred(p), quiet: (p) => this.quiet(p) }
   }
 
-  /** ReadyPolicy: a newcomer took a place in `round` and gave nothing: barred for 2, 4, 8 … rounds. */
+  /** ReadyPolicy: a newcomer took a place in `round` and gave nothing: barred (left out of views) for 2, 4, 8 … rounds. */
   bar (job: string, peer: string, round: number): void {
-    if (job !== this.job || this.held.members.has(peer)) return
-    const strikes = (this.bars.get(peer)?.strikes ?? 0) + 1
-    this.bars.set(peer, { strikes, untilRound: round + Math.min(MAX_BAR_ROUNDS, FIRST_BAR_ROUNDS * 2 ** (strikes - 1)) })
-    // Bounded: forget bars that ended (a peer barred again starts over, which costs it a round each time).
-    if (this.bars.size > 4096) for (const [p, b] of this.bars) if (b.untilRound < this.held.round) this.bars.delete(p)
+    if (job === this.job && !this.held.members.has(peer)) strike(this.bars, peer, round, this.held.round)
+  }
+
+  /** ReadyPolicy: a newcomer waited for in `round` never announced: not waited for during 2, 4, 8 … rounds. */
+  hush (job: string, peer: string, round: number): void {
+    if (job === this.job && !this.held.members.has(peer)) strike(this.hushes, peer, round, this.held.round)
   }
 
   /**
@@ -65,4 +73,11 @@ export class JobMembership implements ReadyPolicy {
   participants (live: Iterable<string>, self: string): string[] {
     return [...new Set([...live].filter(p => this.isMember(p)).concat(self))].sort()
   }
+}
+
+/** One more strike against `peer` in `round`: it lasts 2, 4, 8 … rounds (at most 64). Bounded: ended strikes are forgotten. */
+function strike (strikes: Map<string, { strikes: number, untilRound: number }>, peer: string, round: number, held: number): void {
+  const n = (strikes.get(peer)?.strikes ?? 0) + 1
+  strikes.set(peer, { strikes: n, untilRound: round + Math.min(MAX_BAR_ROUNDS, FIRST_BAR_ROUNDS * 2 ** (n - 1)) })
+  if (strikes.size > 4096) for (const [p, s] of strikes) if (s.untilRound < held) strikes.delete(p)
 }

@@ -128,7 +128,7 @@ describe('round trust: the round-advance and membership rules of the ready topic
     assert.equal(judgeReadyRound(10, 'B', v).verdict, 'reject', 'past the job\'s last round, even from a member')
     assert.equal(judgeReadyRound(2 ** 53 - 1, 'X', v).verdict, 'reject')
     assert.equal(judgeReadyRound(4, 'X', v).verdict, 'accept', 'a newcomer for the next round')
-    assert.equal(judgeReadyRound(4, 'X', view(3, ['A', 'B', 'C'], ['X'])).verdict, 'reject', 'a barred newcomer')
+    assert.equal(judgeReadyRound(4, 'X', view(3, ['A', 'B', 'C'], ['X'])).verdict, 'ignore', 'a barred newcomer: dropped, not penalised (a bar judges timing, which honest peers can fail)')
     assert.equal(judgeReadyRound(7, 'X', view(-1, [])).verdict, 'ignore', 'membership open (initial state): ahead is not a lie yet')
     assert.equal(judgeReadyRound(12, 'X', view(-1, [])).verdict, 'reject')
   })
@@ -155,6 +155,9 @@ describe('round trust: the round-advance and membership rules of the ready topic
     assert.equal(m.barred('X'), true, 'second strike: rounds 7-11')
     m.bar(JOB, 'A', 11)
     assert.equal(m.barred('A'), false)
+    m.hush(JOB, 'Y', 11)
+    assert.equal(m.quiet('Y'), true, 'expected and silent: not waited for')
+    assert.equal(m.barred('Y'), false, '...but still admitted when it announces')
     assert.deepEqual(m.participants(['A', 'B', 'X', 'Y'], 'C'), ['A', 'B', 'C'], 'shards and expectations: members only')
   })
 })
@@ -198,15 +201,20 @@ describe('round trust: matchmaking under the rules', function () {
 
   const form = async (mms: Matchmaking[], attempt = 0): Promise<Array<readonly string[] | undefined>> => await Promise.all(mms.map(async mm => (await mm.formGroup({ job: JOB, round: 3, vectorLength: 8, codec: 'none', speedBps: 1e6, deadline: Date.now() + 1500, expected: [...peers, 'X'], minWaitMs: 50, attempt })).group?.members))
 
-  it('a ready message for a huge round, or past the job, is rejected (costing its sender) and the round forms', async () => {
+  it('a ready message for a huge round, or past the job, is rejected (costing its sender) and the round forms; a silent newcomer is waited for once', async () => {
     const { bus, mms } = setup()
     bus.send('X', ready('X', 2 ** 53 - 1))
     bus.send('X', ready('X', 10))
     bus.send('X', ready('X', 9))
     for (let a = 0; a < 40; a++) bus.send('X', ready('X', 3, 1000 + a)) // a flood of tries of the current round
     assert.equal(bus.rejected.get('X'), 3 * 3, 'every member rejected the three impossible rounds')
-    const groups = await form(mms)
-    for (const g of groups) assert.deepEqual(g, peers)
+    let t = Date.now()
+    for (const g of await form(mms)) assert.deepEqual(g, peers)
+    const firstMs = Date.now() - t
+    // X is live (expected) and never announced attempt 0: waited for until the deadline once, then not.
+    t = Date.now()
+    for (const g of await form(mms, 1)) assert.deepEqual(g, peers)
+    assert.ok(firstMs >= 1400 && Date.now() - t < 1000, `waited ${firstMs} ms for the silent newcomer, then ${Date.now() - t} ms`)
   })
 
   it('a newcomer that takes a place and never confirms costs one round its confirmation wait, then is barred', async () => {
@@ -222,7 +230,7 @@ describe('round trust: matchmaking under the rules', function () {
       const second = await form(mms, 1)
       const secondMs = Date.now() - t
       for (const g of second) assert.deepEqual(g, peers)
-      assert.ok((bus.rejected.get('X') ?? 0) > 0, 'a barred newcomer\'s messages cost it peer score')
+      assert.equal(bus.rejected.get('X') ?? 0, 0, 'a bar drops its messages without a penalty')
       assert.ok(secondMs < firstMs, `barred, X no longer holds the round up (${firstMs} ms, then ${secondMs} ms)`)
     } finally {
       clearInterval(flood)
