@@ -13,7 +13,8 @@
 import { sha256 } from '@noble/hashes/sha2.js'
 import { bytesToHex } from '@noble/hashes/utils.js'
 
-export type Verdict = 'accept' | 'ignore' | 'reject'
+/** As the gossip layer's GossipVerdict (node/network/gossip.ts): `penalize` charges the author, `reject` the forwarder. */
+export type Verdict = 'accept' | 'ignore' | 'penalize' | 'reject'
 
 /** What the peer knows when it judges a message of the job's ready topic. */
 export interface RoundView {
@@ -33,9 +34,9 @@ export interface JudgedRound { verdict: Verdict, reason: string }
 
 /**
  * Judges a ready message (or group confirmation) for `round` from `peer`: `accept` only for the held round's
- * next two rounds from a member or an admissible newcomer; `reject` (costs the sender peer score) for what no
- * honest peer sends: a round past the job's end, a round further ahead from a peer that is not a member of the
- * round this peer holds; `ignore` (no cost) for stale rounds, for members that are ahead (this peer may be the one
+ * next two rounds from a member or an admissible newcomer; `reject` (costs the forwarder peer score: every honest
+ * peer judges it alike) for a round past the job's end; `penalize` (costs the author) for a round further ahead
+ * from a peer that is not a member of the round this peer holds; `ignore` (no cost) for stale rounds, for members that are ahead (this peer may be the one
  * behind) and for barred newcomers (a bar is this peer's judgement of timing, which an honest peer can fail: a
  * penalty would graylist it, and a graylisted peer no longer hears the announcements it needs to catch up).
  */
@@ -47,7 +48,7 @@ export function judgeReadyRound (round: number, peer: string, view: RoundView): 
   if (round > view.heldRound + 2) {
     return member
       ? { verdict: 'ignore', reason: `round ${round} is ahead of the held round ${view.heldRound} (this peer may be behind)` }
-      : { verdict: 'reject', reason: `round ${round} is ahead of the held round ${view.heldRound}, from a peer outside the job's membership` }
+      : { verdict: 'penalize', reason: `round ${round} is ahead of the held round ${view.heldRound}, from a peer outside the job's membership` }
   }
   if (!member && view.barred(peer)) return { verdict: 'ignore', reason: `${peer} is barred: it took a place in a group and did not contribute` }
   return { verdict: 'accept', reason: member ? 'member' : 'newcomer' }

@@ -78,9 +78,10 @@ export class NetworkState implements StateSync {
   }
 
   /**
-   * The rounds topic's admission: `reject` (costs the sender peer score) what no honest peer announces: a round
-   * past the job's end, a round its announcer did not take part in, a round this peer completed itself announced
-   * by a peer outside that round's contributors. Anything else is recorded; only vouched states are ever adopted.
+   * The rounds topic's admission: `reject` (costs the forwarder peer score: every honest peer judges it alike)
+   * a round past the job's end or one its announcer does not list itself in; `penalize` (costs the author) a round
+   * this peer completed itself announced by a peer outside that round's contributors. Anything else is recorded;
+   * only vouched states are ever adopted.
    */
   private judge (message: GossipMessage, from: string): GossipVerdict {
     if (message.type !== 'round-result') return 'reject'
@@ -88,7 +89,7 @@ export class NetworkState implements StateSync {
     if (message.round >= rounds) return 'reject'
     if (!message.contributions.some(c => c.peer === from)) return 'reject'
     const mine = this.own.get(message.round)
-    if (mine != null && !mine.contributors.has(from)) return 'reject'
+    if (mine != null && !mine.contributors.has(from)) return 'penalize'
     return 'accept'
   }
 

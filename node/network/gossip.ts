@@ -7,17 +7,19 @@ import { TopicValidatorResult, type GossipSub, type Message } from '@libp2p/goss
 import type { PeerId } from '@libp2p/interface'
 import type { Logger } from 'pino'
 import { encodeGossip, parseGossip, type GossipMessage } from '../../protocol/gossip.ts'
-import { scoreTopic } from './gossip-scoring.ts'
+import { AuthorPenalties, scoreAuthors, scoreTopic } from './gossip-scoring.ts'
 
 export type GossipHandler = (message: GossipMessage, from: string) => void
 
 /**
  * What a topic's owner makes of a well-formed message, judged against what it knows (its round, the job's
- * membership): `accept` delivers and forwards it; `ignore` drops it without forwarding and without cost to the
- * sender (stale, or the receiver may be behind); `reject` drops it and charges the peer that sent it (gossipsub's
- * invalid-message penalty, the same as for a malformed message).
+ * membership): `accept` delivers and forwards it; `ignore` drops it without forwarding and without cost (stale,
+ * or the receiver may be behind); `penalize` drops it and charges its author (AuthorPenalties: for what only this
+ * node can judge, so an honest forwarder that knows less is not charged); `reject` drops it and charges the peer
+ * that sent it (gossipsub's invalid-message penalty, as for a malformed message: for what every honest peer judges
+ * alike).
  */
-export type GossipVerdict = 'accept' | 'ignore' | 'reject'
+export type GossipVerdict = 'accept' | 'ignore' | 'penalize' | 'reject'
 export type GossipAdmission = (message: GossipMessage, from: string) => GossipVerdict
 
 export interface GossipStats {
@@ -26,15 +28,21 @@ export interface GossipStats {
   rejected: number
   /** Well-formed messages the topic's admission dropped without charging the sender. */
   ignored: number
+  /** Well-formed messages the topic's admission dropped, charging their author. */
+  penalized: number
 }
 
 export class TypedGossip {
-  readonly stats: GossipStats = { published: 0, received: 0, rejected: 0, ignored: 0 }
+  readonly stats: GossipStats = { published: 0, received: 0, rejected: 0, ignored: 0, penalized: 0 }
+  /** What authors of messages this node dropped as harmful are charged (gossipsub's application-specific score). */
+  readonly penalties = new AuthorPenalties()
   private readonly handlers = new Map<string, Set<GossipHandler>>()
   private readonly admissions = new Map<string, GossipAdmission>()
 
   constructor (private readonly pubsub: GossipSub, private readonly log: Logger) {
     pubsub.addEventListener('message', (evt) => { this.deliver(evt.detail) })
+    const score = (pubsub as unknown as { score?: { params: Parameters<typeof scoreAuthors>[0] } }).score
+    if (score != null) scoreAuthors(score.params, this.penalties)
   }
 
   /**
@@ -89,8 +97,14 @@ export class TypedGossip {
       this.stats.ignored++
       return TopicValidatorResult.Ignore
     }
+    if (verdict === 'penalize') {
+      this.stats.penalized++
+      this.penalties.charge(msg.from.toString())
+      this.log.debug({ topic: msg.topic, from: msg.from.toString(), via: propagationSource.toString(), type: message.type, round: 'round' in message ? message.round : undefined }, 'gossip message dropped; its author charged')
+      return TopicValidatorResult.Ignore
+    }
     this.stats.rejected++
-    this.log.debug({ topic: msg.topic, from: msg.from.toString(), via: propagationSource.toString() }, 'gossip message refused by the topic\'s admission')
+    this.log.debug({ topic: msg.topic, from: msg.from.toString(), via: propagationSource.toString(), type: message.type, round: 'round' in message ? message.round : undefined }, 'gossip message refused by the topic\'s admission')
     return TopicValidatorResult.Reject
   }
 

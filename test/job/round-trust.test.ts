@@ -124,7 +124,7 @@ describe('round trust: the round-advance and membership rules of the ready topic
     assert.equal(judgeReadyRound(3, 'B', v).verdict, 'ignore', 'stale')
     assert.equal(judgeReadyRound(0, 'X', v).verdict, 'ignore', 'stale, from anyone')
     assert.equal(judgeReadyRound(8, 'B', v).verdict, 'ignore', 'a member ahead: this peer may be behind')
-    assert.equal(judgeReadyRound(8, 'X', v).verdict, 'reject', 'an outsider ahead')
+    assert.equal(judgeReadyRound(8, 'X', v).verdict, 'penalize', 'an outsider ahead: its author is charged (a forwarder that knows less is not)')
     assert.equal(judgeReadyRound(10, 'B', v).verdict, 'reject', 'past the job\'s last round, even from a member')
     assert.equal(judgeReadyRound(2 ** 53 - 1, 'X', v).verdict, 'reject')
     assert.equal(judgeReadyRound(4, 'X', v).verdict, 'accept', 'a newcomer for the next round')
@@ -162,7 +162,7 @@ describe('round trust: the round-advance and membership rules of the ready topic
   })
 })
 
-/** An in-memory gossip that applies each subscriber's admission as TypedGossip does, and counts rejections per sender. */
+/** An in-memory gossip that applies each subscriber's admission as TypedGossip does, and counts what cost each sender score. */
 class Bus {
   readonly subs: Array<{ peer: string, handler: (m: GossipMessage, from: string) => void, admit?: (m: GossipMessage, from: string) => Verdict }> = []
   readonly rejected = new Map<string, number>()
@@ -177,7 +177,7 @@ class Bus {
     for (const s of this.subs) {
       if (s.peer === from) continue
       const verdict = s.admit?.(message, from) ?? 'accept'
-      if (verdict === 'reject') this.rejected.set(from, (this.rejected.get(from) ?? 0) + 1)
+      if (verdict === 'reject' || verdict === 'penalize') this.rejected.set(from, (this.rejected.get(from) ?? 0) + 1)
       if (verdict === 'accept') setImmediate(() => { s.handler(message, from) })
     }
   }

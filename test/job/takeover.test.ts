@@ -180,7 +180,6 @@ describe('job takeover: one attacker cannot halt or steer a job (issue 11, secti
       stopAttack.abort()
       const sent = await attacking
 
-      if (process.env.NEARAI_TEST_DUMP != null) (await import('node:fs')).writeFileSync(process.env.NEARAI_TEST_DUMP, lines.map(l => JSON.stringify(l)).join('\n'))
       assert.ok(lines.some(l => l.msg === 'resumed from the local state' && l.round === away), 'resumed its own last state')
       const adopted = lines.filter(l => l.msg === 'adopted the network state')
       assert.ok(adopted.length >= 1, 'caught up from the network')
