@@ -91,6 +91,8 @@ export interface FormGroupResult {
   newcomers?: string[]
 }
 
+/** A newcomer is waited for only if it sent a ready message within this long (ms). */
+export const ACTIVE_NEWCOMER_MS = 60_000
 /** How long after the deadline members wait for each other's confirmations. */
 export const DEFAULT_CONFIRM_WINDOW_MS = 2_000
 /** Announcements are re-published this often until the deadline (a peer that just subscribed may miss the first). */
@@ -118,6 +120,8 @@ export class Matchmaking {
   private readonly jobs = new Map<string, Map<number, Map<number, RoundState>>>()
   /** job → leaves its ready topic */
   private readonly subscriptions = new Map<string, () => void>()
+  /** peer → when it last sent a well-formed message on a ready topic (whatever its round): who is active at all. */
+  private readonly heard = new Map<string, number>()
 
   constructor (components: MatchmakingComponents, init: MatchmakingInit = {}) {
     this.gossip = components.gossip
@@ -145,6 +149,9 @@ export class Matchmaking {
   /** The round-advance and membership rules (admission.ts) for a message of the ready topic. */
   private judge (message: GossipMessage, from: string): Verdict {
     if (message.type !== 'allreduce-ready' && message.type !== 'allreduce-group') return 'reject'
+    this.heard.delete(from)
+    this.heard.set(from, this.clock.now())
+    if (this.heard.size > 4 * MAX_GROUP_SIZE) this.heard.delete(this.heard.keys().next().value as string)
     const view = this.policy?.view(message.job)
     return view == null ? 'accept' : judgeReadyRound(message.round, from, view).verdict
   }
@@ -276,11 +283,13 @@ export class Matchmaking {
     }
 
     // 1. Announce until the deadline, or until every expected peer has announced.
-    // Expected: the live members, and the newcomers this round would admit among the live peers (a newcomer
-    // expected and silent at the close is not waited for again for a while: a peer that only subscribes holds up
-    // one round in a growing number, and a peer still catching up is not waited for while it does).
+    // Expected: the live members, and the newcomers this round would admit among the live peers that sent a ready
+    // message lately (of any round: a peer catching up does). A newcomer expected and silent at the close is not
+    // waited for again for a while: a peer that only subscribes holds no round up, one that sends only stale or
+    // impossible rounds holds up one round in a growing number.
     const live = [...new Set([...(opts.expected ?? []), this.peerId])]
-    const expectedNewcomers = open ? [] : admitNewcomers(opts.job, opts.round, live.filter(p => p !== this.peerId && !members.has(p) && policyView?.barred(p) !== true && policyView?.quiet?.(p) !== true), maxNewcomers(members.size))
+    const active = (p: string): boolean => this.clock.now() - (this.heard.get(p) ?? -Infinity) <= ACTIVE_NEWCOMER_MS
+    const expectedNewcomers = open ? [] : admitNewcomers(opts.job, opts.round, live.filter(p => p !== this.peerId && !members.has(p) && active(p) && policyView?.barred(p) !== true && policyView?.quiet?.(p) !== true), maxNewcomers(members.size))
     const expected = live.filter(p => open || members.has(p) || p === this.peerId).concat(expectedNewcomers)
     const earliest = this.clock.now() + (opts.minWaitMs ?? 0)
     const complete = (): boolean => opts.expected != null && expected.every(p => state.ready.has(p))

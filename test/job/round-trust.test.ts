@@ -199,9 +199,9 @@ describe('round trust: matchmaking under the rules', function () {
     return { bus, mms, memberships }
   }
 
-  const form = async (mms: Matchmaking[], attempt = 0): Promise<Array<readonly string[] | undefined>> => await Promise.all(mms.map(async mm => (await mm.formGroup({ job: JOB, round: 3, vectorLength: 8, codec: 'none', speedBps: 1e6, deadline: Date.now() + 1500, expected: [...peers, 'X'], minWaitMs: 50, attempt })).group?.members))
+  const form = async (mms: Matchmaking[], attempt = 0): Promise<Array<readonly string[] | undefined>> => await Promise.all(mms.map(async mm => (await mm.formGroup({ job: JOB, round: 3, vectorLength: 8, codec: 'none', speedBps: 1e6, deadline: Date.now() + 1500, expected: [...peers, 'X', 'Y'], minWaitMs: 50, attempt })).group?.members))
 
-  it('a ready message for a huge round, or past the job, is rejected (costing its sender) and the round forms; a silent newcomer is waited for once', async () => {
+  it('a ready message for a huge round, or past the job, is rejected (costing its sender) and the round forms; a newcomer active but silent in the round is waited for once, one never heard not at all', async () => {
     const { bus, mms } = setup()
     bus.send('X', ready('X', 2 ** 53 - 1))
     bus.send('X', ready('X', 10))
@@ -211,7 +211,8 @@ describe('round trust: matchmaking under the rules', function () {
     let t = Date.now()
     for (const g of await form(mms)) assert.deepEqual(g, peers)
     const firstMs = Date.now() - t
-    // X is live (expected) and never announced attempt 0: waited for until the deadline once, then not.
+    // X is live and active (it sent messages) and never announced attempt 0: waited for until the deadline once,
+    // then not; Y is live (subscribed) and never sent anything: never waited for.
     t = Date.now()
     for (const g of await form(mms, 1)) assert.deepEqual(g, peers)
     assert.ok(firstMs >= 1400 && Date.now() - t < 1000, `waited ${firstMs} ms for the silent newcomer, then ${Date.now() - t} ms`)

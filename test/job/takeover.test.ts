@@ -39,7 +39,7 @@ import { startTestNode, waitFor } from '../helpers/network.ts'
 import { removeDir } from '../helpers/temp-dir.ts'
 import { pino } from 'pino'
 
-const ROUNDS = 4
+const ROUNDS = 3
 const HUGE = 2 ** 53 - 1
 
 type Attack = 'huge-round' | 'forged-state' | 'ready-flood'
@@ -114,7 +114,7 @@ describe('job takeover: one attacker cannot halt or steer a job (issue 11, secti
       const ms = Date.now() - t0
       stopAttack.abort()
       const sent = await attacking
-      const rejectedAtHonest = peers.reduce((s, p) => s + p.gossip.stats.rejected, 0)
+      const rejectedAtHonest = peers.reduce((s, p) => s + p.gossip.stats.rejected + p.gossip.stats.penalized, 0)
       return { hashes: outcomes.map(o => o.weightsSha256), rounds, ms, attackerMessages: sent?.messages ?? 0, attackerBytes: sent?.bytes ?? 0, rejectedAtHonest }
     } finally {
       stopAttack.abort()
@@ -151,7 +151,7 @@ describe('job takeover: one attacker cannot halt or steer a job (issue 11, secti
       const dataset = await addDataset(peers[0].helia, 'mnist:900', { name: 'mnist-900', license: 'CC-BY-SA-3.0', shards: 6, provide: false })
       await provideAll(peers[0].helia, [dataset.cid, ...dataset.manifest.shards.map(s => CID.parse(String(s.cid)))], { signal: AbortSignal.timeout(60_000) }).catch(() => undefined)
       // Two peers go on while the third is away.
-      const spec = jobSpec(dataset.cid.toString(), { id: 'takeover-restart', rounds: 7, minPeers: 2 })
+      const spec = jobSpec(dataset.cid.toString(), { id: 'takeover-restart', rounds: 5, minPeers: 2 })
       const specCid = CID.createV1(raw.code, await sha256.digest(new TextEncoder().encode(JSON.stringify(spec)))).toString()
       const rounds: RoundResult[][] = peers.map(() => [])
       const stopVictim = new AbortController()
@@ -168,7 +168,7 @@ describe('job takeover: one attacker cannot halt or steer a job (issue 11, secti
       await victim
       await peers[2].stop()
       const away = rounds[2].at(-1)?.round ?? 0
-      await waitFor('the survivors two rounds past the victim', () => rounds[0].some(r => r.round >= away + 2), 120_000, 50)
+      await waitFor('the survivors a round past the victim', () => rounds[0].some(r => r.round >= away + 1), 120_000, 50)
 
       // It restarts from its home (same identity and blockstore): resumes its own state, then catches up.
       const lines: Array<Record<string, unknown>> = []
