@@ -120,7 +120,7 @@ export class Matchmaking {
   private readonly jobs = new Map<string, Map<number, Map<number, RoundState>>>()
   /** job → leaves its ready topic */
   private readonly subscriptions = new Map<string, () => void>()
-  /** peer → when it last sent a well-formed message on a ready topic (whatever its round): who is active at all. */
+  /** peer → when it last sent a ready-topic message that was accepted or merely stale: who is active at all. */
   private readonly heard = new Map<string, number>()
 
   constructor (components: MatchmakingComponents, init: MatchmakingInit = {}) {
@@ -149,11 +149,15 @@ export class Matchmaking {
   /** The round-advance and membership rules (admission.ts) for a message of the ready topic. */
   private judge (message: GossipMessage, from: string): Verdict {
     if (message.type !== 'allreduce-ready' && message.type !== 'allreduce-group') return 'reject'
-    this.heard.delete(from)
-    this.heard.set(from, this.clock.now())
-    if (this.heard.size > 4 * MAX_GROUP_SIZE) this.heard.delete(this.heard.keys().next().value as string)
     const view = this.policy?.view(message.job)
-    return view == null ? 'accept' : judgeReadyRound(message.round, from, view).verdict
+    const verdict = view == null ? 'accept' : judgeReadyRound(message.round, from, view).verdict
+    if (verdict === 'accept' || verdict === 'ignore') {
+      // Active: an honest peer catching up sends stale rounds; one that sends impossible rounds is not waited for.
+      this.heard.delete(from)
+      this.heard.set(from, this.clock.now())
+      if (this.heard.size > 4 * MAX_GROUP_SIZE) this.heard.delete(this.heard.keys().next().value as string)
+    }
+    return verdict
   }
 
   leave (job: string): void {

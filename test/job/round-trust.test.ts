@@ -211,8 +211,8 @@ describe('round trust: matchmaking under the rules', function () {
     let t = Date.now()
     for (const g of await form(mms)) assert.deepEqual(g, peers)
     const firstMs = Date.now() - t
-    // X is live and active (it sent messages) and never announced attempt 0: waited for until the deadline once,
-    // then not; Y is live (subscribed) and never sent anything: never waited for.
+    // X is live and active (it sent tries of round 3) and never announced attempt 0: waited for until the deadline
+    // once, then not; Y is live (subscribed) and never sent anything: never waited for.
     t = Date.now()
     for (const g of await form(mms, 1)) assert.deepEqual(g, peers)
     assert.ok(firstMs >= 1400 && Date.now() - t < 1000, `waited ${firstMs} ms for the silent newcomer, then ${Date.now() - t} ms`)
