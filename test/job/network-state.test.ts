@@ -11,7 +11,7 @@ import { buildModel } from '../../node/training/models.ts'
 import { parseModelSpec } from '../../node/training/model-spec.ts'
 import { weightsHash } from '../../node/training/outer-optimizer.ts'
 import type { GlobalState } from '../../node/round/steps.ts'
-import { NetworkState } from '../../node/job/network-state.ts'
+import { NetworkState, type AnchoredState, type NetworkStateOptions } from '../../node/job/network-state.ts'
 import { JobMembership } from '../../node/job/membership.ts'
 import { loadState, publishState } from '../../node/job/state-snapshot.ts'
 import { jobRoundsTopic } from '../../protocol/topics.ts'
@@ -58,14 +58,15 @@ describe('job: round announcements and catching up (NetworkState)', function () 
   })
 
   /** One NetworkState per node on a fresh job (its own topic), once every node sees the others subscribed. */
-  async function join (opts: { fetchTimeoutMs?: number } = {}): Promise<{ job: string, states: NetworkState[], adopted: Adoption[][] }> {
+  async function join (opts: { fetchTimeoutMs?: number, members?: string[], anchors?: NetworkStateOptions['anchors'] } = {}): Promise<{ job: string, states: NetworkState[], adopted: Adoption[][] }> {
     const job = `ns-test-${++jobCounter}`
     const adopted: Adoption[][] = nodes.map(() => [])
     // Every node took part in the round it holds (the job's founders): each other node's announcement is a quorum
     // of one (3 members, f = 0; the round-trust rule's own tests are in round-trust.test.ts).
-    const ids = nodes.map(n => n.peerId)
+    const ids = opts.members ?? nodes.map(n => n.peerId)
     const states = nodes.map((node, i) => new NetworkState({
       job,
+      anchors: opts.anchors,
       membership: (() => { const m = new JobMembership(job, 100); m.hold(-1, undefined, ids); return m })(),
       gossip: node.gossip,
       helia: node.helia,
@@ -211,5 +212,40 @@ describe('job: round announcements and catching up (NetworkState)', function () 
     const current = stateOf(7, 15)
     assert.equal(await states[1].catchUp(current, new AbortController().signal), current)
     assert.equal(adopted[1].length, 0)
+  })
+
+  it('a state announced only by a peer outside the held round\'s participants is never adopted, nor ends a wait', async () => {
+    const members = [nodes[0].peerId, nodes[1].peerId]
+    const { job, states, adopted } = await join({ members })
+    const forged = stateOf(5, 16)
+    const { cid, weightsSha256 } = await publish(2, job, forged)
+    await states[2].announce(5, weightsSha256, cid, everyone())
+    const current = stateOf(3, 17)
+    assert.equal(await states[1].waitForNewer(3, 1_500), false, 'one outsider does not end the wait')
+    assert.equal(await states[1].catchUp(current, new AbortController().signal), current)
+    assert.equal(adopted[1].length, 0)
+    // The same state announced by a participant of the held round is adopted.
+    await states[0].announce(5, weightsSha256, cid, everyone())
+    await waitFor('the participant\'s announcement', () => states[1].newest()?.round === 5, 10_000)
+    const next = await states[1].catchUp(current, new AbortController().signal)
+    assert.equal(next.round, 5)
+    assert.deepEqual(bits(next.weights), bits(forged.weights))
+  })
+
+  it('a state anchored on chain is adopted without announcements', async () => {
+    let anchor: AnchoredState | undefined
+    const { job, states, adopted } = await join({ anchors: async () => anchor })
+    const anchoredState = stateOf(6, 18)
+    const { cid, weightsSha256 } = await publish(0, job, anchoredState)
+    const current = stateOf(2, 19)
+    assert.equal(await states[1].catchUp(current, new AbortController().signal), current, 'no anchor yet')
+    anchor = { round: 6, weightsSha256, cid }
+    const next = await states[1].catchUp(current, new AbortController().signal)
+    assert.equal(next.round, 6)
+    assert.deepEqual(bits(next.weights), bits(anchoredState.weights))
+    assert.equal(adopted[1][0].weightsSha256, weightsSha256)
+    // An anchor whose content does not hash as anchored is not adopted.
+    anchor = { round: 7, weightsSha256: weightsHash(stateOf(7, 20).weights), cid }
+    assert.equal(await states[2].catchUp(current, new AbortController().signal), current)
   })
 })
