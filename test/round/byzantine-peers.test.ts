@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict'
 import type { Libp2p } from 'libp2p'
+import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import * as tf from '@tensorflow/tfjs'
 import { ButterflyAllReduce } from '../../node/allreduce/butterfly.ts'
 import { Matchmaking } from '../../node/allreduce/matchmaking.ts'
@@ -15,7 +16,7 @@ import { codecFor, updateEncoder, type UpdateEncoder } from '../../node/compress
 import { concatSamples } from '../../node/job/shard-data.ts'
 import { silentLogger } from '../../node/log/logger.ts'
 import { TypedGossip } from '../../node/network/gossip.ts'
-import { AllReduceAverager } from '../../node/round/allreduce-averager.ts'
+import { AllReduceAverager, type ExchangeRecord } from '../../node/round/allreduce-averager.ts'
 import { outerStep } from '../../node/round/apply-step.ts'
 import { MatchWindow } from '../../node/round/match-window.ts'
 import { runRounds } from '../../node/round/round-loop.ts'
@@ -46,6 +47,8 @@ interface JobRun {
   hashes: string[]
   accuracy: number
   ms: number
+  /** The largest ratio of an accepted contribution's norm on a part to the part's median (the norm check's margin). */
+  maxNormRatioSeen: number
 }
 
 function jobSpec (overrides: Record<string, unknown> = {}): JobSpec {
@@ -65,12 +68,25 @@ function jobSpec (overrides: Record<string, unknown> = {}): JobSpec {
 
 /** A fresh network of PEERS peers (nothing shared with any other run) trains `spec`; returns what every peer ended with. */
 async function runJob (spec: JobSpec, shards: Samples[], heldOut: Samples, tamper: Map<number, Tamper> = new Map()): Promise<JobRun> {
+  // The same identities in every run (fresh nodes, nothing else shared): the same shard assignment and batch
+  // orders, so runs differ only by what the attackers do.
+  const keys = await Promise.all(Array.from({ length: PEERS }, async (_v, i) => await generateKeyPairFromSeed('Ed25519', new Uint8Array(32).fill(i + 1))))
   const started = Date.now()
-  const nodes: Array<Libp2p<any>> = await startConnectedNodes(PEERS, true)
+  const nodes: Array<Libp2p<any>> = await startConnectedNodes(PEERS, true, keys)
   const ids = nodes.map(n => n.peerId.toString())
   const livePeers = (): string[] => [...ids].sort()
   const models = nodes.map(() => buildModel(spec.model, spec.seed))
   const averagers: AllReduceAverager[] = []
+  let maxNormRatioSeen = 0
+  const onExchange = (x: ExchangeRecord): void => {
+    for (const p of x.parts) {
+      const median = p.meta?.normMedian
+      if (typeof median !== 'number' || median === 0 || typeof p.meta?.rejected === 'string') continue
+      let s = 0
+      for (let j = p.offset; j < p.offset + p.elements; j++) s += x.sent[j] * x.sent[j]
+      maxNormRatioSeen = Math.max(maxNormRatioSeen, Math.sqrt(s) / median)
+    }
+  }
   try {
     const data = { shardCount: shards.length, shards: async (indexes: number[]) => indexes.length === 0 ? undefined : concatSamples(indexes.map(k => shards[k])) }
     const capacities = shards.map(s => s.count)
@@ -83,7 +99,7 @@ async function runJob (spec: JobSpec, shards: Samples[], heldOut: Samples, tampe
         encoder,
         allReduce: new ButterflyAllReduce({ host: node }),
         logger: silentLogger()
-      }, { job: spec.id, aggregation: spec.aggregation, sampleBound: sampleClaimBound({ job: spec.id, inner: spec.inner, capacities }), minGroupSize: spec.minPeers, window: new MatchWindow({ capMs: 20_000 }), livePeers })
+      }, { job: spec.id, aggregation: spec.aggregation, sampleBound: sampleClaimBound({ job: spec.id, inner: spec.inner, capacities }), minGroupSize: spec.minPeers, window: new MatchWindow({ capMs: 20_000 }), livePeers, onExchange: tamper.has(i) ? undefined : onExchange })
       averagers.push(reduce)
       const honestTrainer = new ShardTrainer({ job: spec.id, self: ids[i], data, model: models[i], inner: spec.inner, seed: spec.seed, livePeers, logger: silentLogger() })
       const train = tamper.get(i)?.trainer?.(honestTrainer) ?? honestTrainer
@@ -97,13 +113,15 @@ async function runJob (spec: JobSpec, shards: Samples[], heldOut: Samples, tampe
       rounds: spec.rounds, checkpointEvery: spec.rounds, steps: s, logger: silentLogger(), onRound: (r) => { rounds[i].push(r) }
     })))
     const accuracy = evaluateWithLoss(models[0], finals[0].weights, heldOut).accuracy
-    return { ids, rounds, hashes: finals.map(f => weightsHash(f.weights)), accuracy, ms: Date.now() - started }
+    return { ids, rounds, hashes: finals.map(f => weightsHash(f.weights)), accuracy, ms: Date.now() - started, maxNormRatioSeen }
   } finally {
     await Promise.all(averagers.map(async a => { try { await a.stop() } catch {} }))
     await stopAll(nodes)
     for (const m of models) m.dispose()
   }
 }
+
+const pct = (x: number): string => `${(x * 100).toFixed(2)}%`
 
 /** The attacker's encode step: sends −10 × its update (through the honest codec and error feedback). */
 const signFlipTimesTen: Tamper = { encoder: (honest) => ({ codec: honest.codec, encode: (update, parts) => honest.encode(update.map(x => -10 * x), parts) }) }
@@ -127,7 +145,12 @@ describe('Byzantine peers on the production round pipeline (5 libp2p peers on 12
     const spec = jobSpec({ aggregation: { rule: 'trimmed-mean', trim: 1 } })
     const honest = await runJob(spec, shards, heldOut)
     const attacked = await runJob(spec, shards, heldOut, new Map([[2, signFlipTimesTen]]))
-    console.log(`      held-out accuracy: all honest ${(honest.accuracy * 100).toFixed(2)}% (${honest.ms} ms), 1 attacker ${(attacked.accuracy * 100).toFixed(2)}% (${attacked.ms} ms)`)
+    // The control: the same attack on a job without defences (plain mean, no norm check) wrecks it.
+    const undefended = await runJob(jobSpec({ aggregation: { rule: 'mean', maxNormRatio: null } }), shards, heldOut, new Map([[2, signFlipTimesTen]]))
+    console.log(`      held-out accuracy: all honest ${pct(honest.accuracy)} (${honest.ms} ms), 1 attacker ${pct(attacked.accuracy)} (${attacked.ms} ms), ` +
+      `1 attacker without defences ${pct(undefended.accuracy)} (${undefended.ms} ms); honest part norms reached ${honest.maxNormRatioSeen.toFixed(2)}× their median`)
+    assert.ok(undefended.accuracy < honest.accuracy - 0.3, `without defences the attack should hurt (${undefended.accuracy})`)
+    assert.ok(honest.maxNormRatioSeen > 0 && honest.maxNormRatioSeen < spec.aggregation.maxNormRatio!, `honest norms ${honest.maxNormRatioSeen}× the median`)
 
     for (const run of [honest, attacked]) {
       assert.equal(new Set(run.hashes).size, 1, 'every peer holds the same weights')
@@ -146,5 +169,25 @@ describe('Byzantine peers on the production round pipeline (5 libp2p peers on 12
     for (const r of honest.rounds[0]) assert.ok(r.contributions.every(c => c.samples === spec.inner.steps * spec.inner.batchSize), 'nobody rejected in the honest run')
     assert.ok(honest.accuracy > 0.8, `the honest run learned (${honest.accuracy})`)
     assert.ok(Math.abs(attacked.accuracy - honest.accuracy) <= 0.01, `attacked ${attacked.accuracy} vs honest ${honest.accuracy}`)
+  })
+
+  it('a peer claiming more samples than its shards hold gets weight 0, a peer sending NaN is excluded, and every round completes', async () => {
+    const spec = jobSpec({ rounds: 2 })
+    const honestSamples = spec.inner.steps * spec.inner.batchSize
+    const overClaim: Tamper = { trainer: (honest) => ({ train: async (state, round, signal) => ({ ...await honest.train(state, round, signal), samples: honestSamples * 4 }) }) }
+    // NaN in every 500th value: the parts holding one reject it.
+    const nan: Tamper = { encoder: (honest) => ({ codec: honest.codec, encode: (update, parts) => honest.encode(update.map((x, j) => j % 500 === 0 ? NaN : x), parts) }) }
+    const run = await runJob(spec, shards, heldOut, new Map([[1, overClaim], [3, nan]]))
+    console.log(`      2 rounds with an over-claiming and a NaN peer: ${run.ms} ms, held-out accuracy ${pct(run.accuracy)}`)
+    assert.equal(new Set(run.hashes).size, 1, 'every peer holds the same weights')
+    const finite = run.rounds.every(rs => rs.length === 2)
+    assert.ok(finite, 'every peer completed both rounds')
+    for (const rounds of run.rounds) {
+      for (const r of rounds) {
+        const table = Object.fromEntries(r.contributions.map(c => [c.peer, c.samples]))
+        assert.deepEqual(table, Object.fromEntries(run.ids.map((id, i) => [id, i === 1 || i === 3 ? 0 : honestSamples])), `round ${r.round}`)
+      }
+    }
+    assert.ok(Number.isFinite(run.accuracy) && run.accuracy > 0.5, `the job still learned (${run.accuracy})`)
   })
 })
