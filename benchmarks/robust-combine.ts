@@ -3,7 +3,7 @@
  * ran before), in the same run, on the same contributions: one part of `--mb` MB of float32 per member, from
  * `--peers` members, reduced through the plaintext aggregator (blocks of COMBINE_BLOCK, the identity codec).
  *
- *   node --import tsx benchmarks/robust-combine.ts                      # 4 MB parts (1M floats), 5 members, best of 5
+ *   node --import tsx benchmarks/robust-combine.ts                      # 4 MB parts (1M floats), 5 members, best of 7
  *   node --import tsx benchmarks/robust-combine.ts --mb 16 --peers 8 --reps 3
  *
  * Prints each variant's time per part and its ratio to the weighted mean's.
@@ -14,7 +14,7 @@ import { coordinateMedian, trimmedMean } from '../node/allreduce/robust-rules.ts
 import { checkedAggregator } from '../node/allreduce/update-checks.ts'
 import { noneCodec } from '../node/compression/index.ts'
 
-const { values } = parseArgs({ options: { mb: { type: 'string', default: '4' }, peers: { type: 'string', default: '5' }, reps: { type: 'string', default: '5' } } })
+const { values } = parseArgs({ options: { mb: { type: 'string', default: '4' }, peers: { type: 'string', default: '5' }, reps: { type: 'string', default: '7' } } })
 const elements = Math.round(Number(values.mb) * 1024 * 1024 / 4)
 const peers = Number(values.peers)
 const reps = Number(values.reps)
@@ -35,15 +35,16 @@ const variants: Array<[string, PartAggregator<Float32Array>]> = [
   ['median', plaintextAggregator(codec, coordinateMedian)]
 ]
 
-console.log(`part of ${elements} floats (${values.mb} MB) from ${peers} members, best of ${reps}`)
-let base = 0
-for (const [name, aggregator] of variants) {
-  let best = Infinity
-  for (let r = 0; r < reps; r++) {
+console.log(`part of ${elements} floats (${values.mb} MB) from ${peers} members, best of ${reps} (variants interleaved, after one warm-up pass each)`)
+for (const [, aggregator] of variants) await aggregator.reduce(contributions, elements, undefined, context)
+const best = variants.map(() => Infinity)
+for (let r = 0; r < reps; r++) {
+  for (const [v, [, aggregator]] of variants.entries()) {
     const started = performance.now()
     await aggregator.reduce(contributions, elements, undefined, context)
-    best = Math.min(best, performance.now() - started)
+    best[v] = Math.min(best[v], performance.now() - started)
   }
-  if (base === 0) base = best
-  console.log(`${name.padEnd(30)} ${best.toFixed(1).padStart(8)} ms   ${(best / base).toFixed(2)}x the weighted mean   ${(elements * peers * 4 / 1e6 / (best / 1000)).toFixed(0)} MB/s of contributions`)
 }
+variants.forEach(([name], v) => {
+  console.log(`${name.padEnd(30)} ${best[v].toFixed(1).padStart(8)} ms   ${(best[v] / best[0]).toFixed(2)}x the weighted mean   ${(elements * peers * 4 / 1e6 / (best[v] / 1000)).toFixed(0)} MB/s of contributions`)
+})

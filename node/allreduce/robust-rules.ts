@@ -10,7 +10,7 @@
  * k = ⌊(n−1)/2⌋, the most a group of n can trim (breakdown just under half).
  *
  * Bit-identical on every reducer: contributions come in canonical peer order, values at a coordinate are
- * ranked by (value, canonical index), and the kept ones summed in rank order in float64, divided once and
+ * ranked by (value, canonical index), and the kept ones summed in canonical order in float64, divided once and
  * rounded to float32. A NaN ranks above everything (trimmed as a high value), so a non-finite value can only
  * reach the result when more than k of them arrive; the update checks (update-checks.ts) refuse them first.
  */
@@ -27,6 +27,51 @@ function before (va: number, ia: number, vb: number, ib: number): boolean {
   if (na !== nb) return nb
   if (!na && va !== vb) return va < vb
   return ia < ib
+}
+
+/** Coordinates per block of the k = 1 path (its per-coordinate arrays stay in cache). */
+const BLOCK = 16384
+
+/**
+ * k = 1, the common case, contribution after contribution over blocks of the part (contiguous reads, no sort):
+ * one pass finds each coordinate's lowest and highest value by rank, one sums the others in canonical order.
+ */
+function dropLowestAndHighest (values: Float32Array[], weights: number[], out: Float32Array): void {
+  const m = values.length
+  const n = out.length
+  const size = Math.min(n, BLOCK)
+  const loV = new Float64Array(size); const loI = new Int32Array(size)
+  const hiV = new Float64Array(size); const hiI = new Int32Array(size)
+  const sum = new Float64Array(size); const total = new Float64Array(size)
+  for (let at = 0; at < n; at += BLOCK) {
+    const len = Math.min(BLOCK, n - at)
+    const first = values[0]
+    for (let j = 0; j < len; j++) { loV[j] = hiV[j] = first[at + j]; loI[j] = hiI[j] = 0 }
+    for (let i = 1; i < m; i++) {
+      const v = values[i]
+      for (let j = 0; j < len; j++) {
+        const x = v[at + j]
+        const lo = loV[j]
+        // Ranks below the lowest so far: not NaN, and below it (or it is NaN); a tie keeps the earlier index.
+        if (x === x && (lo !== lo || x < lo)) { loV[j] = x; loI[j] = i } // eslint-disable-line no-self-compare
+        const hi = hiV[j]
+        // Ranks above the highest so far: NaN, or not below a non-NaN highest; a tie takes the later index.
+        if (x !== x || (hi === hi && x >= hi)) { hiV[j] = x; hiI[j] = i } // eslint-disable-line no-self-compare
+      }
+    }
+    sum.fill(0)
+    total.fill(0)
+    for (let i = 0; i < m; i++) {
+      const v = values[i]
+      const w = weights[i]
+      for (let j = 0; j < len; j++) {
+        if (loI[j] === i || hiI[j] === i) continue
+        sum[j] += w * v[at + j]
+        total[j] += w
+      }
+    }
+    for (let j = 0; j < len; j++) out[at + j] = sum[j] / total[j]
+  }
 }
 
 /**
@@ -55,9 +100,11 @@ export function trimmedMean (trim: number, id = `trimmed-mean-${trim}`): Combine
       if (m === 0) { out.fill(0); return meta }
       const values = live.map(c => c.values)
       const weights = live.map(c => c.weight)
-      // Per coordinate: the m values and their canonical indexes, ranked by insertion sort (m is a group's size).
+      if (k === 1) { dropLowestAndHighest(values, weights, out); return meta }
+      // Per coordinate: the m values ranked by insertion sort (m is a group's size), the middle ones kept.
       const v = new Float64Array(m)
       const idx = new Int32Array(m)
+      const keep = new Uint8Array(m)
       for (let j = 0; j < n; j++) {
         for (let i = 0; i < m; i++) {
           const x = values[i][j]
@@ -65,12 +112,14 @@ export function trimmedMean (trim: number, id = `trimmed-mean-${trim}`): Combine
           while (at > 0 && before(x, i, v[at - 1], idx[at - 1])) { v[at] = v[at - 1]; idx[at] = idx[at - 1]; at-- }
           v[at] = x; idx[at] = i
         }
+        for (let r = k; r < m - k; r++) keep[idx[r]] = 1
         let sum = 0
         let total = 0
-        for (let r = k; r < m - k; r++) {
-          const w = weights[idx[r]]
-          sum += w * v[r]
-          total += w
+        for (let i = 0; i < m; i++) {
+          if (keep[i] === 0) continue
+          keep[i] = 0
+          sum += weights[i] * values[i][j]
+          total += weights[i]
         }
         out[j] = sum / total
       }

@@ -4,7 +4,7 @@ import { combineRuleFor } from '../../node/allreduce/aggregation.ts'
 import { coordinateMedian, trimmedMean } from '../../node/allreduce/robust-rules.ts'
 import { identityCodec, randomVector, sameBits } from './helpers.ts'
 
-/** Independent float64 reference: per coordinate, sort (value, then peer), drop k each end, weighted mean of the rest. */
+/** Independent float64 reference: per coordinate, sort (value, then peer), drop k each end, weighted mean of the rest summed in peer order. */
 function trimmedReference (cs: PartContribution[], k: number): Float64Array {
   const live = cs.filter(c => c.weight > 0)
   const n = live[0].values.length
@@ -12,7 +12,7 @@ function trimmedReference (cs: PartContribution[], k: number): Float64Array {
   for (let j = 0; j < n; j++) {
     const at = live.map(c => ({ v: c.values[j], w: c.weight, peer: c.peer })).sort((a, b) => a.v - b.v || (a.peer < b.peer ? -1 : 1))
     const kk = Math.min(k, Math.floor((at.length - 1) / 2))
-    const kept = at.slice(kk, at.length - kk)
+    const kept = at.slice(kk, at.length - kk).sort((a, b) => (a.peer < b.peer ? -1 : 1))
     out[j] = kept.reduce((s, x) => s + x.w * x.v, 0) / kept.reduce((s, x) => s + x.w, 0)
   }
   return out
