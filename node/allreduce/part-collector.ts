@@ -61,7 +61,7 @@ export class PartCollector<T> {
   get open (): boolean { return !this.done.settled && !this.finishing }
 
   add (c: WireContribution<T>): boolean {
-    if (this.done.settled || this.finishing || this.received.has(c.peer)) return false
+    if (this.done.settled || this.finishing || this.received.has(c.peer) || this.refused.has(c.peer)) return false
     this.received.set(c.peer, c)
     this.check()
     return true
