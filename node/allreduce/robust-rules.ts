@@ -20,10 +20,10 @@ import { inCanonicalOrder, type CombineRule, type PartContribution, type PartMet
 /** The most values a trimmed mean may drop at each end (half the largest group: MAX_GROUP_SIZE / 2 − 1). */
 export const MAX_TRIM = 127
 
-/** Ranks a before b: by value, NaN above everything, ties by canonical index. */
+/** Ranks a before b: by value, NaN above everything (`x !== x` is true of NaN only), ties by canonical index. */
 function before (va: number, ia: number, vb: number, ib: number): boolean {
-  const na = va !== va // eslint-disable-line no-self-compare
-  const nb = vb !== vb // eslint-disable-line no-self-compare
+  const na = va !== va
+  const nb = vb !== vb
   if (na !== nb) return nb
   if (!na && va !== vb) return va < vb
   return ia < ib
@@ -53,10 +53,10 @@ function dropLowestAndHighest (values: Float32Array[], weights: number[], out: F
         const x = v[at + j]
         const lo = loV[j]
         // Ranks below the lowest so far: not NaN, and below it (or it is NaN); a tie keeps the earlier index.
-        if (x === x && (lo !== lo || x < lo)) { loV[j] = x; loI[j] = i } // eslint-disable-line no-self-compare
+        if (x === x && (lo !== lo || x < lo)) { loV[j] = x; loI[j] = i }
         const hi = hiV[j]
         // Ranks above the highest so far: NaN, or not below a non-NaN highest; a tie takes the later index.
-        if (x !== x || (hi === hi && x >= hi)) { hiV[j] = x; hiI[j] = i } // eslint-disable-line no-self-compare
+        if (x !== x || (hi === hi && x >= hi)) { hiV[j] = x; hiI[j] = i }
       }
     }
     sum.fill(0)
