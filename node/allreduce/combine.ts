@@ -2,8 +2,8 @@
  * Combine rules reduce the contributions to one part into the part's result. Two layers keep the wire
  * protocol fixed while rules change:
  *
- * - {@link CombineRule}: plaintext math over decoded floats (weighted mean now; trimmed mean or
- *   coordinate-wise median later).
+ * - {@link CombineRule}: plaintext math over decoded floats: the weighted mean here; the robust rules
+ *   (coordinate-wise trimmed mean and median) in robust-rules.ts; aggregation.ts picks the job's.
  * - {@link PartAggregator}: what actually travels. The wire carries opaque payload bytes plus a weight;
  *   the aggregator encodes a member's part, checks and decodes what arrives, reduces, and encodes the
  *   result. {@link plaintextAggregator} puts a {@link VectorCodec} around a CombineRule; a homomorphic
@@ -113,6 +113,17 @@ export interface WireContribution<T> {
   value: T
 }
 
+/** The round a part is reduced in, as the reducer knows it (update checks need it: sample claims, who to name). */
+export interface ReduceContext {
+  job: string
+  round: number
+  /** The group's members in canonical order. */
+  members: readonly string[]
+  part: number
+  /** Members whose contribution to the part arrived but could not be decoded (shape), with why. */
+  refused?: ReadonlyMap<string, string>
+}
+
 export interface ReducedPayload {
   payload: Uint8Array
   meta?: PartMeta
@@ -142,9 +153,10 @@ export interface PartAggregator<T = unknown> {
   /**
    * Reduces one part; `contributions` come in canonical peer order. May take its time (it is awaited). `into`
    * (`elements` long), when given, is where this peer keeps the part's result: an aggregator that has the
-   * decoded result may build it there and return it as `decoded`, sparing an array and a copy.
+   * decoded result may build it there and return it as `decoded`, sparing an array and a copy. `context` names
+   * the round (the reducer passes it; update-checks.ts's aggregator needs it).
    */
-  reduce: (contributions: ReadonlyArray<WireContribution<T>>, elements: number, into?: Float32Array) => ReducedPayload | Promise<ReducedPayload>
+  reduce: (contributions: ReadonlyArray<WireContribution<T>>, elements: number, into?: Float32Array, context?: ReduceContext) => ReducedPayload | Promise<ReducedPayload>
   maxResultBytes: (elements: number) => number
   /** Decodes a part result received from its reducer (the reducer decodes its own the same way). */
   decodeResult: (payload: Uint8Array, elements: number) => Float32Array

@@ -70,7 +70,15 @@ export async function serveContribution (service: ButterflyContext, sessions: Se
     s.count(remote, accepted, headerBytes + 4 + payload.byteLength)
     // From our go-ahead to the last byte, a round trip included: it errs on the slow side.
     service.speeds.observeTransfer(remote, payload.byteLength, performance.now() - acceptedAt)
-    const contribution: WireContribution<unknown> = { peer: remote, weight: h.weight, value: s.decodeContribution(h.part, payload) }
+    let value: unknown
+    try {
+      value = s.decodeContribution(h.part, payload)
+    } catch (err) {
+      // The update checks' shape check: the sender is named as rejected for the part instead of waited for.
+      if (err instanceof InvalidMessageError) s.collectors.get(h.part)?.refuse(remote, err.message)
+      throw err
+    }
+    const contribution: WireContribution<unknown> = { peer: remote, weight: h.weight, value }
     await reader.expectEnd()
     const collector = s.collectors.get(h.part)
     if (collector != null) {

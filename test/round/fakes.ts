@@ -73,11 +73,11 @@ export class InMemoryGroup {
       const length = partition.lengths[k]
       const from = [...round.joined].filter(([m]) => this.crashesAfter.get(m)?.includes(k) ?? true)
       const contributions = inCanonicalOrder(from.map(([m, o]) => ({ peer: m, weight: o.weight, value: opts.aggregator.decodeContribution(o.payloads![k], length) })))
-      const reduced = await opts.aggregator.reduce(contributions, length)
+      const reduced = await opts.aggregator.reduce(contributions, length, undefined, { job: g.job, round: g.round, members: g.members, part: k })
       vector.set(opts.aggregator.decodeResult(reduced.payload, length), partition.offsets[k])
       for (const c of contributions) elements.set(c.peer, (elements.get(c.peer) ?? 0) + length)
       const reducedBy = g.members.find((m, i) => i >= k && !this.crashed.has(m) && !this.crashesAfter.has(m)) ?? g.members.find(m => !this.crashed.has(m))!
-      parts.push({ index: k, offset: partition.offsets[k], elements: length, reducer: g.members[k], reducedBy, standIn: reducedBy !== g.members[k], contributors: contributions.map(c => ({ peer: c.peer, weight: c.weight })), localOnly: false })
+      parts.push({ index: k, offset: partition.offsets[k], elements: length, reducer: g.members[k], reducedBy, standIn: reducedBy !== g.members[k], contributors: contributions.map(c => ({ peer: c.peer, weight: c.weight })), meta: reduced.meta, localOnly: false })
     }
     const contributors = inCanonicalOrder([...elements].map(([m, n]) => ({ peer: m, weight: round.joined.get(m)!.weight, elements: n, fraction: n / g.vectorLength })))
     const dropped = g.members.filter(m => (elements.get(m) ?? 0) < g.vectorLength)
