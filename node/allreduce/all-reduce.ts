@@ -9,6 +9,7 @@ import type { Clock } from '../time/clock.ts'
 import type { PartAggregator, PartMeta } from './combine.ts'
 import type { RoundGroup } from './group.ts'
 import type { TimeoutPolicy } from './timeouts.ts'
+import type { BufferPool } from '../memory/buffer-pool.ts'
 
 /** The part of a libp2p node the all-reduce uses (a `Libp2p` fits). */
 export interface AllReduceHost {
@@ -40,6 +41,11 @@ export interface AllReduceInit {
   maxInboundStreams?: number
   /** Inbound streams waiting for a round that has not begun here, in all. */
   maxPendingInbound?: number
+  /**
+   * Where the payloads a reducer receives are read into and given back once decoded, round after round (share
+   * the encode step's pool). Default: a pool of its own.
+   */
+  bufferPool?: BufferPool
 }
 
 export interface RunOptions<T> {

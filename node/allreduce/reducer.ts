@@ -66,11 +66,19 @@ export async function serveContribution (service: ButterflyContext, sessions: Se
     beat = service.clock.setTimeout(heartbeat, beatEvery)
     stopHeartbeat = () => { service.clock.clearTimeout(beat) }
     const acceptedAt = performance.now()
-    const payload = await reader.readPayload(s.aggregator.maxContributionBytes(h.elements), 'all-reduce contribute payload')
+    const pooled = s.aggregator.decodeCopies === true
+    const payload = await reader.readPayload(s.aggregator.maxContributionBytes(h.elements), 'all-reduce contribute payload', pooled ? (n) => service.pool.bytes(n) : undefined)
     s.count(remote, accepted, headerBytes + 4 + payload.byteLength)
     // From our go-ahead to the last byte, a round trip included: it errs on the slow side.
     service.speeds.observeTransfer(remote, payload.byteLength, performance.now() - acceptedAt)
-    const contribution: WireContribution<unknown> = { peer: remote, weight: h.weight, value: s.decodeContribution(h.part, payload) }
+    let value: unknown
+    try {
+      value = s.decodeContribution(h.part, payload)
+    } finally {
+      // Read in full and decoded into memory of its own: nothing refers to the payload any more.
+      if (pooled) service.pool.release(payload)
+    }
+    const contribution: WireContribution<unknown> = { peer: remote, weight: h.weight, value }
     await reader.expectEnd()
     const collector = s.collectors.get(h.part)
     if (collector != null) {

@@ -14,6 +14,7 @@ import { Deferred, PartCollector, type PartOutcome } from './part-collector.ts'
 export type { PartOutcome }
 import { RoundStage, RoundStageMachine } from './round-stage.ts'
 import type { PeerSpeedTracker } from './timeouts.ts'
+import type { BufferPool } from '../memory/buffer-pool.ts'
 
 /** What the pieces of the butterfly share: the service's host, clock, measured peer speeds and counters. */
 export interface ButterflyContext {
@@ -21,6 +22,8 @@ export interface ButterflyContext {
   readonly clock: Clock
   readonly speeds: PeerSpeedTracker
   readonly stats: { rejectedFrames: number, inboundStreams: number }
+  /** Payload buffers reused across rounds. */
+  readonly pool: BufferPool
   /** How long an inbound contribution may wait for this peer's own round to begin. */
   readonly sessionWaitMs: number
   log: (obj: object, msg: string) => void

@@ -89,10 +89,13 @@ export class FrameReader {
     return { header: await accept(decodeFrameHeader(headerBytes)), bytes: 4 + headerLength }
   }
 
-  /** Reads a payload length (checked against `max` before anything else) and the payload. */
-  async readPayload (max: number, what: string): Promise<Uint8Array> {
+  /**
+   * Reads a payload length (checked against `max` before anything else) and the payload, into a buffer from
+   * `alloc` when given (e.g. a pool's: every byte is written).
+   */
+  async readPayload (max: number, what: string, alloc?: (length: number) => Uint8Array): Promise<Uint8Array> {
     const payloadLength = checkAnnouncedLength(await this.readU32(), max, what)
-    const payload = new Uint8Array(payloadLength)
+    const payload = alloc != null ? alloc(payloadLength) : new Uint8Array(payloadLength)
     await this.readInto(payload)
     return payload
   }

@@ -78,7 +78,10 @@ export interface ExchangeRecord {
   attempt: number
   members: readonly string[]
   weight: number
-  /** This peer's contribution as every reducer decodes it: its payloads, decoded, part after part. */
+  /**
+   * This peer's contribution as every reducer decodes it: its payloads, decoded, part after part. Valid during
+   * the call only (the next round reuses its memory): copy it to keep it.
+   */
   sent: Float32Array
   average: Float32Array
   parts: PartReport[]
@@ -186,6 +189,9 @@ export class AllReduceAverager implements RoundAverager {
         this.init.onExchange({ round, attempt, members: group.members, weight: update.samples, sent, average: result.vector, parts: result.parts })
       }
     }
+    // Every stream that carried the payloads ended normally (no member was dropped): the encode step's arrays
+    // can serve the next round. After a drop an aborted stream might still hold a slice of them: left to the GC.
+    if (result.dropped.length === 0) encoded.release()
     return {
       average: result.vector,
       contributions: contributors.map(c => ({ peer: c.peer, samples: c.weight })),
