@@ -69,6 +69,12 @@ export interface RunOptions<T> {
   decoded?: Float32Array
   /** Its weight (samples processed this round). */
   weight: number
+  /**
+   * Where the reduced vector is assembled and returned as `vector` (`group.vectorLength` floats; every value is
+   * overwritten). Default: a new array. Nothing writes into it once `run` has resolved; after a failed run a
+   * late decode may still land in it, so a caller that reuses arrays reuses only those of successful runs.
+   */
+  into?: Float32Array
   /** Encoding and combine rule of the round, e.g. `plaintextAggregator(codec, weightedMean)`. */
   aggregator: PartAggregator<T>
   /** Split parts by announced speeds instead of equally (every member must pass the same). */

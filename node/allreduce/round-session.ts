@@ -74,7 +74,8 @@ export class RoundSession<T> {
     if (!Number.isFinite(opts.weight) || opts.weight < 0) throw new RangeError(`bad weight ${opts.weight}`)
     if (opts.payloads != null && opts.payloads.length !== g.members.length) throw new RangeError(`${opts.payloads.length} payloads for a group of ${g.members.length} parts`)
     if (opts.payloads != null && opts.decoded != null && opts.decoded.length !== g.vectorLength) throw new RangeError(`decoded has ${opts.decoded.length} values, the group expects ${g.vectorLength}`)
-    this.result = new Float32Array(g.vectorLength)
+    if (opts.into != null && opts.into.length !== g.vectorLength) throw new RangeError(`into has ${opts.into.length} values, the group expects ${g.vectorLength}`)
+    this.result = opts.into ?? new Float32Array(g.vectorLength)
     this.partition = partitionGroup(g, opts.balanceBySpeed === true)
     this.ctx = { job: g.job, round: g.round, group: g.hash, members: g.members, offsets: this.partition.offsets, lengths: this.partition.lengths }
     this.outcomes = g.members.map(() => new Deferred<PartOutcome>())

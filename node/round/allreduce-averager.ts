@@ -103,6 +103,12 @@ export class AllReduceAverager implements RoundAverager {
   readonly window: MatchWindow
   private speedBps = INITIAL_SPEED_BPS
   private lastTry?: { round: number, attempt: number }
+  /**
+   * The two arrays the averages are assembled in, used in turn: a round's average stays valid through the next
+   * round (the round loops apply it within its own round), and no round faults in a fresh vector.
+   */
+  private readonly results: Array<Float32Array | undefined> = [undefined, undefined]
+  private nextResult = 0
 
   constructor (components: AllReduceAveragerComponents, private readonly init: AllReduceAveragerInit) {
     this.matchmaking = components.matchmaking
@@ -165,10 +171,16 @@ export class AllReduceAverager implements RoundAverager {
     // 2. Encode: each of the group's parts once, with the error carried from the last accepted round.
     const encoded = this.encoder.encode(update.pseudoGradient, partitionGroup(group))
 
-    // 3. All-reduce the encoded parts with the round's combine rule.
+    // 3. All-reduce the encoded parts with the round's combine rule, into the older of the two result arrays.
+    const slot = this.nextResult
+    this.nextResult ^= 1
+    const into = this.results[slot]?.length === vectorLength ? this.results[slot]! : new Float32Array(vectorLength)
+    this.results[slot] = undefined
     const result = await this.allReduce.run({
-      group, vector: encoded.values, payloads: encoded.payloads, decoded: encoded.decoded, weight: update.samples, aggregator: this.aggregator, signal
+      group, vector: encoded.values, payloads: encoded.payloads, decoded: encoded.decoded, weight: update.samples, aggregator: this.aggregator, into, signal
     })
+    // Only a run that resolved is done writing into its array (see RunOptions.into): that one may be reused.
+    this.results[slot] = into
     const contributors = result.contributors.filter(c => c.fraction > 0)
     if (contributors.length < min) {
       // Members dropped out during the exchange: a result from fewer peers than the job allows is a fork.
