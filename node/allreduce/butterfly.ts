@@ -113,6 +113,7 @@ export class ButterflyAllReduce implements GroupAllReduce, ButterflyContext {
     const linger = this.clock.setTimeout(() => {
       this.sessions.remove(session)
       session.close()
+      session.releaseResults()
     }, this.lingerMs)
     // Answering late requests is no reason to keep a process alive.
     ;(linger as { unref?: () => void } | undefined)?.unref?.()

@@ -133,6 +133,7 @@ async function answer (service: ButterflyContext, s: RoundSession<any>, stream: 
     controller.abort(new TimeoutError(`${remote} took no bytes of part ${outcome.header.part}'s result for ${ms} ms`))
   })
   try {
+    s.sending(outcome.payload)
     const sent = await writeFrame(stream, outcome.header, outcome.payload, controller.signal, () => { stall.touch() })
     s.count(remote, sent, 0)
     await stream.close({ signal: controller.signal })

@@ -19,6 +19,8 @@ export interface ReadFrameOptions<H extends FrameHeader> {
   accept: (header: FrameHeader) => H | Promise<H>
   /** The largest payload the receiver will take for this header. */
   maxPayload: (header: H) => number
+  /** Makes the payload's buffer (e.g. a pool's); default: a new array. */
+  alloc?: (length: number) => Uint8Array
 }
 
 export interface ReceivedFrame<H extends FrameHeader> {
@@ -77,7 +79,7 @@ export class FrameReader {
 
   async readFrame<H extends FrameHeader> (opts: ReadFrameOptions<H>): Promise<ReceivedFrame<H>> {
     const { header, bytes } = await this.readHeader(opts.accept)
-    const payload = await this.readPayload(opts.maxPayload(header), `all-reduce ${header.type} payload`)
+    const payload = await this.readPayload(opts.maxPayload(header), `all-reduce ${header.type} payload`, opts.alloc)
     return { header, payload, bytes: bytes + 4 + payload.byteLength }
   }
 
