@@ -9,6 +9,7 @@ import type { Clock } from '../time/clock.ts'
 import type { PartAggregator, PartMeta } from './combine.ts'
 import type { RoundGroup } from './group.ts'
 import type { TimeoutPolicy } from './timeouts.ts'
+import type { BufferPool } from '../memory/buffer-pool.ts'
 
 /** The part of a libp2p node the all-reduce uses (a `Libp2p` fits). */
 export interface AllReduceHost {
@@ -40,6 +41,11 @@ export interface AllReduceInit {
   maxInboundStreams?: number
   /** Inbound streams waiting for a round that has not begun here, in all. */
   maxPendingInbound?: number
+  /**
+   * Where the payloads a reducer receives are read into and given back once decoded, round after round (share
+   * the encode step's pool). Default: a pool of its own.
+   */
+  bufferPool?: BufferPool
 }
 
 export interface RunOptions<T> {
@@ -63,6 +69,12 @@ export interface RunOptions<T> {
   decoded?: Float32Array
   /** Its weight (samples processed this round). */
   weight: number
+  /**
+   * Where the reduced vector is assembled and returned as `vector` (`group.vectorLength` floats; every value is
+   * overwritten). Default: a new array. Nothing writes into it once `run` has resolved; after a failed run a
+   * late decode may still land in it, so a caller that reuses arrays reuses only those of successful runs.
+   */
+  into?: Float32Array
   /** Encoding and combine rule of the round, e.g. `plaintextAggregator(codec, weightedMean)`. */
   aggregator: PartAggregator<T>
   /** Split parts by announced speeds instead of equally (every member must pass the same). */

@@ -31,6 +31,7 @@ import { RoundSession, type ButterflyContext } from './round-session.ts'
 import { AllReduceRoundError } from './round-stage.ts'
 import { SessionRegistry } from './session-registry.ts'
 import { PeerSpeedTracker } from './timeouts.ts'
+import { BufferPool } from '../memory/buffer-pool.ts'
 
 export type { AllReduceHost, AllReduceComponents, AllReduceInit, AllReduceLogger, RunOptions, PartReport, ContributorRecord, AllReduceResult, GroupAllReduce } from './all-reduce.ts'
 export { sessionKey } from './round-session.ts'
@@ -41,6 +42,7 @@ export class ButterflyAllReduce implements GroupAllReduce, ButterflyContext {
   readonly speeds: PeerSpeedTracker
   readonly stats = { rejectedFrames: 0, inboundStreams: 0 }
   readonly clock: Clock
+  readonly pool: BufferPool
   readonly sessionWaitMs: number
   private readonly logger?: AllReduceLogger
   private readonly sessions: SessionRegistry
@@ -55,6 +57,7 @@ export class ButterflyAllReduce implements GroupAllReduce, ButterflyContext {
     this.clock = components.clock ?? systemClock
     this.logger = components.logger
     this.speeds = new PeerSpeedTracker(init.timeouts)
+    this.pool = init.bufferPool ?? new BufferPool()
     this.sessionWaitMs = init.sessionWaitMs ?? this.speeds.policy.floorMs
     this.lingerMs = init.lingerMs ?? this.speeds.policy.floorMs
     this.maxInboundStreams = init.maxInboundStreams ?? 64
@@ -110,6 +113,7 @@ export class ButterflyAllReduce implements GroupAllReduce, ButterflyContext {
     const linger = this.clock.setTimeout(() => {
       this.sessions.remove(session)
       session.close()
+      session.releaseResults()
     }, this.lingerMs)
     // Answering late requests is no reason to keep a process alive.
     ;(linger as { unref?: () => void } | undefined)?.unref?.()

@@ -146,6 +146,11 @@ export interface PartAggregator<T = unknown> {
   /** Checks and decodes a received payload; throws InvalidMessageError when it is malformed. */
   decodeContribution: (payload: Uint8Array, elements: number) => T
   /**
+   * True when what `decodeContribution(Into)` returns shares no memory with the payload: the reducer may then
+   * read payloads into reused buffers and give each back as soon as it is decoded.
+   */
+  readonly decodeCopies?: boolean
+  /**
    * `decodeContribution` into `out` (`elements` = out.length), which the caller lends for the contribution's
    * values; optional. The reducer lends the place of its own part's result, which `reduce` then overwrites.
    */
@@ -195,6 +200,7 @@ export function plaintextAggregator (codec: VectorCodec, rule: CombineRule = wei
     id: `${rule.id}/${codec.id}`,
     encodeContribution: (values) => codec.encode(values),
     maxContributionBytes: maxBytes,
+    decodeCopies: true,
     decodeContribution: (payload, elements) => decodeExact(payload, elements, 'contribution'),
     decodeContributionInto: (payload, out) => { decodeInto(codec, payload, out, 'contribution'); return out },
     async reduce (contributions, elements, into) {

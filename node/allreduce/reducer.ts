@@ -66,7 +66,8 @@ export async function serveContribution (service: ButterflyContext, sessions: Se
     beat = service.clock.setTimeout(heartbeat, beatEvery)
     stopHeartbeat = () => { service.clock.clearTimeout(beat) }
     const acceptedAt = performance.now()
-    const payload = await reader.readPayload(s.aggregator.maxContributionBytes(h.elements), 'all-reduce contribute payload')
+    const pooled = s.aggregator.decodeCopies === true
+    const payload = await reader.readPayload(s.aggregator.maxContributionBytes(h.elements), 'all-reduce contribute payload', pooled ? (n) => service.pool.bytes(n) : undefined)
     s.count(remote, accepted, headerBytes + 4 + payload.byteLength)
     // From our go-ahead to the last byte, a round trip included: it errs on the slow side.
     service.speeds.observeTransfer(remote, payload.byteLength, performance.now() - acceptedAt)
@@ -77,6 +78,9 @@ export async function serveContribution (service: ButterflyContext, sessions: Se
       // The update checks' shape check: the sender is named as rejected for the part instead of waited for.
       if (err instanceof InvalidMessageError) s.collectors.get(h.part)?.refuse(remote, err.message)
       throw err
+    } finally {
+      // Read in full and decoded into memory of its own: nothing refers to the payload any more.
+      if (pooled) service.pool.release(payload)
     }
     const contribution: WireContribution<unknown> = { peer: remote, weight: h.weight, value }
     await reader.expectEnd()
@@ -133,6 +137,7 @@ async function answer (service: ButterflyContext, s: RoundSession<any>, stream: 
     controller.abort(new TimeoutError(`${remote} took no bytes of part ${outcome.header.part}'s result for ${ms} ms`))
   })
   try {
+    s.sending(outcome.payload)
     const sent = await writeFrame(stream, outcome.header, outcome.payload, controller.signal, () => { stall.touch() })
     s.count(remote, sent, 0)
     await stream.close({ signal: controller.signal })

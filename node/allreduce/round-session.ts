@@ -14,6 +14,7 @@ import { Deferred, PartCollector, type PartOutcome } from './part-collector.ts'
 export type { PartOutcome }
 import { RoundStage, RoundStageMachine } from './round-stage.ts'
 import type { PeerSpeedTracker } from './timeouts.ts'
+import type { BufferPool } from '../memory/buffer-pool.ts'
 
 /** What the pieces of the butterfly share: the service's host, clock, measured peer speeds and counters. */
 export interface ButterflyContext {
@@ -21,6 +22,8 @@ export interface ButterflyContext {
   readonly clock: Clock
   readonly speeds: PeerSpeedTracker
   readonly stats: { rejectedFrames: number, inboundStreams: number }
+  /** Payload buffers reused across rounds. */
+  readonly pool: BufferPool
   /** How long an inbound contribution may wait for this peer's own round to begin. */
   readonly sessionWaitMs: number
   log: (obj: object, msg: string) => void
@@ -55,6 +58,9 @@ export class RoundSession<T> {
   readonly stages: RoundStageMachine
   /** Answers being written to members: the round is not over for this peer until they are delivered. */
   readonly answering = new Set<Promise<void>>()
+  /** Results received from reducers into pooled buffers, and those of them sent on (relayed) to another member. */
+  private readonly pooledResults: Uint8Array[] = []
+  private readonly relayed = new Set<Uint8Array>()
   /** When bytes last arrived from each member (inactivity, not total time, decides who stalled). */
   readonly lastProgress = new Map<string, number>()
   /** The reduced vector being assembled: each part's result is decoded straight into its place. */
@@ -71,7 +77,8 @@ export class RoundSession<T> {
     if (!Number.isFinite(opts.weight) || opts.weight < 0) throw new RangeError(`bad weight ${opts.weight}`)
     if (opts.payloads != null && opts.payloads.length !== g.members.length) throw new RangeError(`${opts.payloads.length} payloads for a group of ${g.members.length} parts`)
     if (opts.payloads != null && opts.decoded != null && opts.decoded.length !== g.vectorLength) throw new RangeError(`decoded has ${opts.decoded.length} values, the group expects ${g.vectorLength}`)
-    this.result = new Float32Array(g.vectorLength)
+    if (opts.into != null && opts.into.length !== g.vectorLength) throw new RangeError(`into has ${opts.into.length} values, the group expects ${g.vectorLength}`)
+    this.result = opts.into ?? new Float32Array(g.vectorLength)
     this.partition = partitionGroup(g, opts.balanceBySpeed === true)
     this.ctx = { job: g.job, round: g.round, group: g.hash, members: g.members, offsets: this.partition.offsets, lengths: this.partition.lengths }
     this.outcomes = g.members.map(() => new Deferred<PartOutcome>())
@@ -182,6 +189,23 @@ export class RoundSession<T> {
   /** The round's result is out; the session answers late requests until it closes. */
   done (): void {
     this.stages.advance(RoundStage.Done)
+  }
+
+  /** A result payload read into a buffer of the service's pool: given back by {@link releaseResults}. */
+  pooledResult (payload: Uint8Array): void { this.pooledResults.push(payload) }
+
+  /** `payload` is being sent to a member: it is never given back to the pool. */
+  sending (payload: Uint8Array): void { this.relayed.add(payload) }
+
+  /**
+   * After a successful round has closed: every result read into a pooled buffer was decoded before the round
+   * resolved, and none is read again, except those relayed (a stream may still hold them): the rest go back to
+   * the pool. Not after a failed round: a read cut short by the abort could still be writing into its buffer.
+   */
+  releaseResults (): void {
+    if (!this.stages.over || this.stage === RoundStage.Failed) return
+    for (const payload of this.pooledResults) if (!this.relayed.has(payload)) this.service.pool.release(payload)
+    this.pooledResults.length = 0
   }
 
   /** The round failed here (aborted, or an error); returns the stage it had reached. */

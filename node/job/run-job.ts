@@ -16,6 +16,7 @@ import type { Logger } from 'pino'
 import { CID } from 'multiformats/cid'
 import type { PeerNode } from '../network/peer-node.ts'
 import { ButterflyAllReduce, jobReadyTopic, Matchmaking } from '../allreduce/index.ts'
+import { BufferPool } from '../memory/buffer-pool.ts'
 import { codecFor, updateEncoder } from '../compression/index.ts'
 import { AllReduceAverager } from '../round/allreduce-averager.ts'
 import { outerStep } from '../round/apply-step.ts'
@@ -118,11 +119,13 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
     }
     : undefined
   const train = new ShardTrainer({ job: spec.id, self, data, model: trainModel, local, inner: spec.inner, seed: spec.seed, livePeers, pace, logger })
-  const encoder = updateEncoder(codecFor(spec.codec))
+  // One pool for the round's big arrays: the encode step's and the payloads this peer reduces, reused every round.
+  const buffers = new BufferPool()
+  const encoder = updateEncoder(codecFor(spec.codec), { pool: buffers })
   const reduce = new AllReduceAverager({
     matchmaking: new Matchmaking({ gossip: peer.gossip, peerId: self }),
     encoder,
-    allReduce: new ButterflyAllReduce({ host: peer.libp2p, logger: logger.child({ component: 'allreduce' }) }),
+    allReduce: new ButterflyAllReduce({ host: peer.libp2p, logger: logger.child({ component: 'allreduce' }) }, { bufferPool: buffers }),
     logger: logger.child({ component: 'averager' })
   }, { job: spec.id, aggregation: spec.aggregation, sampleBound: sampleClaimBound({ job: spec.id, inner: spec.inner, capacities: shardSampleCapacities(data.manifest) }), minGroupSize: spec.minPeers, window: pace, livePeers, onExchange: exchangeRecorderFromEnv(self), completedElsewhere: async (round, until) => await network.waitForNewer(round - 1, MAX_TIMER_MS, until) })
   const apply = outerStep(spec.outer)

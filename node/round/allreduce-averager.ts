@@ -89,7 +89,10 @@ export interface ExchangeRecord {
   attempt: number
   members: readonly string[]
   weight: number
-  /** This peer's contribution as every reducer decodes it: its payloads, decoded, part after part. */
+  /**
+   * This peer's contribution as every reducer decodes it: its payloads, decoded, part after part. Valid during
+   * the call only (the next round reuses its memory): copy it to keep it.
+   */
   sent: Float32Array
   average: Float32Array
   parts: PartReport[]
@@ -111,6 +114,12 @@ export class AllReduceAverager implements RoundAverager {
   readonly window: MatchWindow
   private speedBps = INITIAL_SPEED_BPS
   private lastTry?: { round: number, attempt: number }
+  /**
+   * The two arrays the averages are assembled in, used in turn: a round's average stays valid through the next
+   * round (the round loops apply it within its own round), and no round faults in a fresh vector.
+   */
+  private readonly results: Array<Float32Array | undefined> = [undefined, undefined]
+  private nextResult = 0
 
   constructor (components: AllReduceAveragerComponents, private readonly init: AllReduceAveragerInit) {
     this.matchmaking = components.matchmaking
@@ -175,10 +184,16 @@ export class AllReduceAverager implements RoundAverager {
     // 2. Encode: each of the group's parts once, with the error carried from the last accepted round.
     const encoded = this.encoder.encode(update.pseudoGradient, partitionGroup(group))
 
-    // 3. All-reduce the encoded parts with the round's combine rule.
+    // 3. All-reduce the encoded parts with the round's combine rule, into the older of the two result arrays.
+    const slot = this.nextResult
+    this.nextResult ^= 1
+    const into = this.results[slot]?.length === vectorLength ? this.results[slot]! : new Float32Array(vectorLength)
+    this.results[slot] = undefined
     const result = await this.allReduce.run({
-      group, vector: encoded.values, payloads: encoded.payloads, decoded: encoded.decoded, weight: update.samples, aggregator: this.aggregator, signal
+      group, vector: encoded.values, payloads: encoded.payloads, decoded: encoded.decoded, weight: update.samples, aggregator: this.aggregator, into, signal
     })
+    // Only a run that resolved is done writing into its array (see RunOptions.into): that one may be reused.
+    this.results[slot] = into
     const contributors = result.contributors.filter(c => c.fraction > 0)
     const rejected = rejectedMembers(group, result.parts, this.logger)
     const accepted = contributors.filter(c => !rejected.has(c.peer))
@@ -202,6 +217,9 @@ export class AllReduceAverager implements RoundAverager {
         this.init.onExchange({ round, attempt, members: group.members, weight: update.samples, sent, average: result.vector, parts: result.parts })
       }
     }
+    // Every stream that carried the payloads ended normally (no member was dropped): the encode step's arrays
+    // can serve the next round. After a drop an aborted stream might still hold a slice of them: left to the GC.
+    if (result.dropped.length === 0) encoded.release()
     return {
       average: result.vector,
       contributions: contributors.map(c => ({ peer: c.peer, samples: rejected.has(c.peer) ? 0 : c.weight })),

@@ -60,13 +60,15 @@ export class InMemoryGroup {
     }
     const partition = partitionGroup(g, opts.balanceBySpeed === true)
     const payloads = g.members.map((_m, k) => opts.payloads?.[k] ?? opts.aggregator.encodeContribution(opts.vector.subarray(partition.offsets[k], partition.offsets[k] + partition.lengths[k]), opts.weight))
-    this.sent.set(peer, [...(this.sent.get(peer) ?? []), payloads])
+    // Copies: the encode step reuses its payloads' memory once the round is over.
+    this.sent.set(peer, [...(this.sent.get(peer) ?? []), payloads.map(p => p.slice())])
     round.joined.set(peer, { ...opts, payloads })
     if (g.members.every(m => this.crashed.has(m) || round.joined.has(m))) round.release()
     await round.done
     if (this.crashesAfter.has(peer)) throw new Error(`${peer} crashed`)
 
-    const vector = new Float32Array(g.vectorLength)
+    // As the butterfly: assembled in the caller's array when it lends one, every part written.
+    const vector = opts.into ?? new Float32Array(g.vectorLength)
     const elements = new Map<string, number>()
     const parts: AllReduceResult['parts'] = []
     for (let k = 0; k < g.members.length; k++) {
