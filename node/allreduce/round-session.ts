@@ -10,6 +10,7 @@ import type { PartAggregator, WireContribution } from './combine.ts'
 import { partitionGroup } from './group.ts'
 import type { Partition } from './partition.ts'
 import { Deferred, PartCollector, type PartOutcome } from './part-collector.ts'
+import { AuditState } from './audit-state.ts'
 
 export type { PartOutcome }
 import { RoundStage, RoundStageMachine } from './round-stage.ts'
@@ -23,7 +24,15 @@ export interface ButterflyContext {
   readonly stats: { rejectedFrames: number, inboundStreams: number }
   /** How long an inbound contribution may wait for this peer's own round to begin. */
   readonly sessionWaitMs: number
+  /** Reducer audits are on: inputs are digested and results listed with digests. */
+  readonly auditing: boolean
+  /** Members caught lying about a part's result: refused and left out of every later round here. */
+  readonly excluded: ReadonlySet<string>
+  /** Test-only: replaces the result payload sent for a part this peer reduced. */
+  readonly corruptResult?: (part: number, payload: Uint8Array) => Uint8Array
   log: (obj: object, msg: string) => void
+  /** Things an operator should see (a reducer caught lying). */
+  warn: (obj: object, msg: string) => void
 }
 
 /** A contribution refused, by us or by the remote reducer; `reason` travels in a reject frame. */
@@ -59,6 +68,8 @@ export class RoundSession<T> {
   readonly lastProgress = new Map<string, number>()
   /** The reduced vector being assembled: each part's result is decoded straight into its place. */
   readonly result: Float32Array
+  /** Reducer audits: input digests, verdicts, audit-fetches served (audit.ts). */
+  readonly audit: AuditState
 
   constructor (readonly service: ButterflyContext, readonly opts: RunOptions<T>) {
     const g = opts.group
@@ -75,6 +86,7 @@ export class RoundSession<T> {
     this.partition = partitionGroup(g, opts.balanceBySpeed === true)
     this.ctx = { job: g.job, round: g.round, group: g.hash, members: g.members, offsets: this.partition.offsets, lengths: this.partition.lengths }
     this.outcomes = g.members.map(() => new Deferred<PartOutcome>())
+    this.audit = new AuditState(g.members.length)
     this.stages = new RoundStageMachine((from, to) => { service.log({ round: this.key, from, to }, 'all-reduce: stage') })
   }
 
@@ -131,6 +143,12 @@ export class RoundSession<T> {
       return { peer: this.self, weight: this.opts.weight, value: from(decoded.subarray(off, off + this.partition.lengths[part])) }
     }
     return { peer: this.self, weight: this.opts.weight, value: this.aggregator.decodeContribution(this.payload(part), this.partition.lengths[part]) }
+  }
+
+  /** SHA-256 of the contribution of `peer` to `part` as this peer has it (its own, or one it received), when audits are on. */
+  inputDigest (part: number, peer: string): string | undefined {
+    if (!this.service.auditing) return undefined
+    return peer === this.self ? this.audit.ownDigest(part, () => this.payload(part)) : this.audit.input(part, peer)
   }
 
   count (peer: string, sent: number, received: number): void {
@@ -196,6 +214,7 @@ export class RoundSession<T> {
     this.stages.advance(RoundStage.Closed)
     for (const c of this.collectors.values()) c.cancel()
     // Inbound streams still waiting on a part get an 'unavailable' answer instead of hanging.
+    for (const h of this.audit.held) h.resolve(null)
     this.outcomes.forEach((o, part) => {
       o.resolve({ header: { ...this.frameBase(part), type: 'result', reducer: this.self, contributors: [{ peer: this.self, weight: this.opts.weight }] }, payload: new Uint8Array(0), localOnly: true })
     })
