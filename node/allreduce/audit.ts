@@ -1,6 +1,6 @@
 /**
  * Reducer audits: a reducer may lie about its part's result. After every result is in, each part has one
- * auditor, the first live member after the part's reducer in ring order. The auditor recomputes the part with
+ * auditor, the member after the part's reducer in ring order (see {@link auditorOf}). The auditor recomputes the part with
  * probability `rate` (a private coin: the reducer cannot know, when it sends its result, whether it will be
  * checked), fetching every listed contributor's payload for the part from the contributor itself, checking it
  * against the SHA-256 digest the reducer listed, and reducing them as the reducer should have (combine rules
@@ -33,13 +33,16 @@ import { RoundStage } from './round-stage.ts'
 import type { SessionRegistry } from './session-registry.ts'
 import { FrameReader, writeFrame } from './wire.ts'
 
-/** The auditor of a part: the first live member after the one that reduced it, in ring order; never that member. */
-export function auditorOf (members: readonly string[], reducedBy: string, dead: ReadonlySet<string>): string | null {
-  const at = members.indexOf(reducedBy)
-  if (at < 0) return null
-  for (let k = 1; k < members.length; k++) {
-    const m = members[(at + k) % members.length]
-    if (!dead.has(m)) return m
+/**
+ * The auditor of part `part`: the member after the part's own reducer in ring order, or the one after that when
+ * it reduced the part itself (as a stand-in). It depends on no peer's view of who is alive, so members whose
+ * views differ after a failure still agree on it.
+ */
+export function auditorOf (members: readonly string[], part: number, reducedBy: string): string | null {
+  const n = members.length
+  for (let k = 1; k <= 2 && k < n; k++) {
+    const m = members[(part + k) % n]
+    if (m !== reducedBy) return m
   }
   return null
 }
@@ -89,8 +92,10 @@ export async function auditRound<T> (service: ButterflyContext, session: RoundSe
     if (h == null) return
     const { part } = h
     const reducer = h.header.reducer
-    const auditor = auditorOf(session.members, reducer, session.dead)
+    const auditor = auditorOf(session.members, part, reducer)
     if (auditor == null) return
+    // An auditor this peer saw fail sends nothing: the part stands unaudited here.
+    if (session.dead.has(auditor)) { report.missingVerdicts.push(part); return }
     if (auditor === self) {
       let result = h.digest
       let audited = false
@@ -296,7 +301,7 @@ export async function serveAudit (service: ButterflyContext, sessions: SessionRe
     if (h.type === 'verdict') {
       await reader.expectEnd()
       // Only the part's auditor speaks for it; anyone else's verdict is ignored (and not answered).
-      if (auditorOf(s.members, h.reducer, s.dead) !== remote) throw new RejectedError('invalid', `${remote} is not the auditor of part ${h.part}`)
+      if (auditorOf(s.members, h.part, h.reducer) !== remote) throw new RejectedError('invalid', `${remote} is not the auditor of part ${h.part}`)
       s.audit.verdicts[h.part].resolve({ from: remote, header: h })
       // Answer with the digest of our own copy, once we have it: the auditor learns whether the reducer sent it another.
       const t = timeoutSignal(2 * s.collectTimeoutMs(h.part, s.members), `no result of part ${h.part} here`, { clock: service.clock })
