@@ -176,6 +176,7 @@ export interface AuditReport {
   /** Wire bytes of the audit phase (verdicts, fetched contributions), included in the round's traffic. */
   bytesSent: number
   bytesReceived: number
+  /** From the last part's result to the last verdict: what the audit adds to the round here. */
   durationMs: number
 }
 

@@ -67,87 +67,100 @@ export interface AuditOutcome {
 
 type Recomputed = { digest: string, values: Float32Array } | { reason: string }
 
-/** The audit phase of a round at this peer; resolves when every part's verdict is in (or waited out). */
-export async function auditRound<T> (service: ButterflyContext, session: RoundSession<T>, held: ReadonlyArray<HeldResult | null>, policy: AuditPolicy): Promise<AuditOutcome> {
-  const started = performance.now()
-  session.stages.advance(RoundStage.Auditing)
-  const self = session.self
-  const report: AuditReport = { faults: [], recomputed: [], missingVerdicts: [], inconclusive: [], bytesSent: 0, bytesReceived: 0, durationMs: 0 }
-  const corrected = new Map<number, Float32Array>()
-  const fault = (f: ReducerFault): void => {
-    report.faults.push(f)
-    service.warn({ round: session.key, ...f }, 'all-reduce: reducer caught lying')
-  }
+/**
+ * The audits of one round at this peer. Each part is audited as soon as its result is here ({@link check}), while
+ * the other parts still move: verdicts go out, and come in, as results arrive, not after the slowest one.
+ */
+export class RoundAudit<T> {
+  private readonly report: AuditReport = { faults: [], recomputed: [], missingVerdicts: [], inconclusive: [], bytesSent: 0, bytesReceived: 0, durationMs: 0 }
+  private readonly corrected = new Map<number, Float32Array>()
+  private readonly pending: Array<Promise<void>> = []
+  private readonly held: HeldResult[] = []
 
-  for (const h of held) {
-    if (h == null || h.header.reducer === self) continue
-    const mine = h.header.contributors.find(c => c.peer === self)
-    if (mine?.digest == null) continue
-    if (mine.digest !== session.inputDigest(h.part, self) || mine.weight !== session.opts.weight) {
-      fault({ part: h.part, reducer: h.header.reducer, kind: 'misreported-input', detectedBy: self })
-    }
-  }
+  constructor (private readonly service: ButterflyContext, private readonly session: RoundSession<T>, private readonly policy: AuditPolicy) {}
 
-  await Promise.all(held.map(async (h) => {
+  /** Starts the audit of a part whose result is here (null: nobody reduced it, nothing to audit). */
+  check (h: HeldResult | null): void {
     if (h == null) return
+    this.held.push(h)
+    const audit = this.auditPart(h)
+    // Awaited in finish(); until then a failure (the round aborted) must not surface as an unhandled rejection.
+    audit.catch(() => {})
+    this.pending.push(audit)
+  }
+
+  /** Every part's result is in: checks this peer's own entries, then waits for every part's audit. */
+  async finish (): Promise<AuditOutcome> {
+    const { session, report } = this
+    const started = performance.now()
+    session.stages.advance(RoundStage.Auditing)
+    for (const h of this.held) {
+      if (h.header.reducer === session.self) continue
+      const mine = h.header.contributors.find(c => c.peer === session.self)
+      if (mine?.digest == null) continue
+      if (mine.digest !== session.inputDigest(h.part, session.self) || mine.weight !== session.opts.weight) {
+        this.fault({ part: h.part, reducer: h.header.reducer, kind: 'misreported-input', detectedBy: session.self })
+      }
+    }
+    await Promise.all(this.pending)
+    report.bytesSent = session.audit.bytesSent
+    report.bytesReceived = session.audit.bytesReceived
+    report.durationMs = performance.now() - started
+    report.recomputed.sort((a, b) => a - b)
+    report.missingVerdicts.sort((a, b) => a - b)
+    report.faults.sort((a, b) => a.part - b.part)
+    return { report, corrected: this.corrected }
+  }
+
+  private fault (f: ReducerFault): void {
+    this.report.faults.push(f)
+    this.service.warn({ round: this.session.key, ...f }, 'all-reduce: reducer caught lying')
+  }
+
+  /** Recomputes the part; on a result that differs from ours, keeps the recomputed one and reports the reducer. */
+  private async recomputeAndJudge (h: HeldResult, detectedBy: string): Promise<{ audited: boolean, digest: string }> {
     const { part } = h
+    if (!this.report.recomputed.includes(part)) this.report.recomputed.push(part)
+    const r = await recompute(this.service, this.session, h)
+    if ('reason' in r) {
+      this.report.inconclusive.push({ part, reason: r.reason })
+      return { audited: false, digest: h.digest }
+    }
+    if (r.digest !== h.digest) {
+      this.corrected.set(part, r.values)
+      this.fault({ part, reducer: h.header.reducer, kind: 'wrong-result', detectedBy, received: h.digest, recomputed: r.digest })
+    }
+    return { audited: true, digest: r.digest }
+  }
+
+  private async auditPart (h: HeldResult): Promise<void> {
+    const { service, session, report, policy } = this
+    const { part } = h
+    const self = session.self
     const reducer = h.header.reducer
     const auditor = auditorOf(session.members, part, reducer)
     if (auditor == null) return
-    // An auditor this peer saw fail sends nothing: the part stands unaudited here.
-    if (session.dead.has(auditor)) { report.missingVerdicts.push(part); return }
+    const waitMs = 2 * session.collectTimeoutMs(part, session.members)
     if (auditor === self) {
-      let result = h.digest
-      let audited = false
-      let lied = false
-      if (policy.random() < policy.rate) {
-        report.recomputed.push(part)
-        const r = await recompute(service, session, h)
-        if ('reason' in r) {
-          report.inconclusive.push({ part, reason: r.reason })
-        } else {
-          audited = true
-          if (r.digest !== h.digest) {
-            lied = true
-            result = r.digest
-            corrected.set(part, r.values)
-            fault({ part, reducer, kind: 'wrong-result', detectedBy: self, received: h.digest, recomputed: r.digest })
-          }
-        }
-      }
-      const copies = await sendVerdicts(service, session, { ...session.frameBase(part), type: 'verdict', reducer, audited, result, fault: lied }, 2 * session.collectTimeoutMs(part, session.members))
+      let judged = { audited: false, digest: h.digest }
+      if (policy.random() < policy.rate) judged = await this.recomputeAndJudge(h, self)
+      const verdict: VerdictHeader = { ...session.frameBase(part), type: 'verdict', reducer, audited: judged.audited, result: judged.digest, fault: judged.digest !== h.digest }
+      const copies = await sendVerdicts(service, session, verdict, waitMs)
       // A member holds another copy than ours and we did not recompute: the reducer may have lied to us alone.
-      if (!audited && copies.some(d => d !== h.digest)) {
-        if (!report.recomputed.includes(part)) report.recomputed.push(part)
-        const r = await recompute(service, session, h)
-        if ('reason' in r) report.inconclusive.push({ part, reason: r.reason })
-        else if (r.digest !== h.digest) {
-          corrected.set(part, r.values)
-          fault({ part, reducer, kind: 'wrong-result', detectedBy: self, received: h.digest, recomputed: r.digest })
-        }
-      }
+      if (!judged.audited && !report.recomputed.includes(part) && copies.some(d => d !== h.digest)) await this.recomputeAndJudge(h, self)
       return
     }
-    const verdict = await waitForVerdict(service, session, part, 2 * session.collectTimeoutMs(part, session.members))
+    // An auditor this peer saw fail sends nothing: the part stands unaudited here.
+    if (session.dead.has(auditor)) { report.missingVerdicts.push(part); return }
+    const verdict = await waitForVerdict(service, session, part, waitMs)
     if (verdict == null) { report.missingVerdicts.push(part); return }
     if (verdict.header.result === h.digest) return
     // Our copy differs from what the auditor holds: one of them lies. Recompute rather than take either word.
-    report.recomputed.push(part)
-    const r = await recompute(service, session, h)
-    if ('reason' in r) { report.inconclusive.push({ part, reason: r.reason }); return }
-    if (r.digest !== h.digest) {
-      corrected.set(part, r.values)
-      fault({ part, reducer, kind: 'wrong-result', detectedBy: verdict.from, received: h.digest, recomputed: r.digest })
-    } else {
+    const judged = await this.recomputeAndJudge(h, verdict.from)
+    if (judged.audited && judged.digest === h.digest) {
       report.inconclusive.push({ part, reason: `the verdict of ${verdict.from} (${verdict.header.audited ? 'recomputed' : 'its copy'}) differs from the result ${reducer} sent here, which recomputes correctly` })
     }
-  }))
-  report.bytesSent = session.audit.bytesSent
-  report.bytesReceived = session.audit.bytesReceived
-  report.durationMs = performance.now() - started
-  report.recomputed.sort((a, b) => a - b)
-  report.missingVerdicts.sort((a, b) => a - b)
-  return { report, corrected }
+  }
 }
 
 /** Recomputes part `h.part` from the inputs its reducer listed, each fetched from its contributor. */

@@ -22,8 +22,8 @@
 import type { Connection, Stream } from '@libp2p/interface'
 import { ALLREDUCE_AUDIT_PROTOCOL, ALLREDUCE_PROTOCOL } from '../../protocol/allreduce.ts'
 import { systemClock, type Clock } from '../time/clock.ts'
-import { DEFAULT_AUDIT_RATE, type AllReduceComponents, type AllReduceInit, type AllReduceLogger, type AllReduceResult, type AuditReport, type ContributorRecord, type GroupAllReduce, type PartReport, type RunOptions } from './all-reduce.ts'
-import { auditRound, serveAudit, type AuditPolicy, type HeldResult } from './audit.ts'
+import { DEFAULT_AUDIT_RATE, type AllReduceComponents, type AllReduceInit, type AllReduceLogger, type AllReduceResult, type ContributorRecord, type GroupAllReduce, type PartReport, type RunOptions } from './all-reduce.ts'
+import { RoundAudit, serveAudit, type AuditOutcome, type AuditPolicy, type HeldResult } from './audit.ts'
 import { payloadDigest } from './audit-state.ts'
 import { decodeResultInto, inCanonicalOrder } from './combine.ts'
 import { contribute } from './contribute.ts'
@@ -114,12 +114,17 @@ export class ButterflyAllReduce implements GroupAllReduce, ButterflyContext {
     for (const m of excluded) session.drop(m)
 
     let reports: Array<{ report: PartReport, values: Float32Array | null, held: HeldResult | null }>
-    let audit: { report: AuditReport, corrected: Map<number, Float32Array> } | null = null
+    let audit: AuditOutcome | null = null
+    const audits = this.auditing && g.members.length > 1 ? new RoundAudit(this, session, this.auditPolicy) : null
     try {
       session.startCollector(session.selfIndex, new Set(g.members), [])
-      reports = await Promise.all(g.members.map(async (_m, part) => await this.obtainPart(session, part)))
+      reports = await Promise.all(g.members.map(async (_m, part) => {
+        const obtained = await this.obtainPart(session, part)
+        audits?.check(obtained.held)
+        return obtained
+      }))
       await Promise.allSettled([...session.answering])
-      if (this.auditing && g.members.length > 1) audit = await auditRound(this, session, reports.map(r => r.held), this.auditPolicy)
+      audit = await audits?.finish() ?? null
     } catch (err) {
       this.sessions.remove(session)
       const reached = session.fail()
