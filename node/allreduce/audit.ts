@@ -1,6 +1,7 @@
 /**
  * Reducer audits: a reducer may lie about its part's result. After every result is in, each part has one
- * auditor, the member after the part's reducer in ring order (see {@link auditorOf}). The auditor recomputes the part with
+ * auditor, a member a group-dependent number of places after the part's reducer in ring order (see
+ * {@link auditorOf}). The auditor recomputes the part with
  * probability `rate` (a private coin: the reducer cannot know, when it sends its result, whether it will be
  * checked), fetching every listed contributor's payload for the part from the contributor itself, checking it
  * against the SHA-256 digest the reducer listed, and reducing them as the reducer should have (combine rules
@@ -34,17 +35,25 @@ import type { SessionRegistry } from './session-registry.ts'
 import { FrameReader, writeFrame } from './wire.ts'
 
 /**
- * The auditor of part `part`: the member after the part's own reducer in ring order, or the one after that when
- * it reduced the part itself (as a stand-in). It depends on no peer's view of who is alive, so members whose
- * views differ after a failure still agree on it.
+ * The auditor of part `part`: the member `shift` places after the part's own reducer in ring order, or the one
+ * after that when it reduced the part itself (as a stand-in). It depends on no peer's view of who is alive, so
+ * members whose views differ after a failure still agree on it; `shift` comes from the group's hash
+ * ({@link auditShift}), so which member checks which changes from group to group.
  */
-export function auditorOf (members: readonly string[], part: number, reducedBy: string): string | null {
+export function auditorOf (members: readonly string[], part: number, reducedBy: string, shift = 1): string | null {
   const n = members.length
-  for (let k = 1; k <= 2 && k < n; k++) {
+  if (n < 2) return null
+  for (let k = shift; k < shift + 2; k++) {
     const m = members[(part + k) % n]
     if (m !== reducedBy) return m
   }
   return null
+}
+
+/** In [1, n-1]: how far from its reducer a part's auditor sits in this group's ring. */
+export function auditShift (groupHash: string, n: number): number {
+  if (n < 2) return 1
+  return 1 + (Number.parseInt(groupHash.slice(0, 8), 16) % (n - 1))
 }
 
 /** A part's result as this peer holds it: the header (reducer, listed inputs) and the digest of its payload. */
@@ -138,7 +147,7 @@ export class RoundAudit<T> {
     const { part } = h
     const self = session.self
     const reducer = h.header.reducer
-    const auditor = auditorOf(session.members, part, reducer)
+    const auditor = auditorOf(session.members, part, reducer, auditShift(session.ctx.group, session.members.length))
     if (auditor == null) return
     const waitMs = 2 * session.collectTimeoutMs(part, session.members)
     if (auditor === self) {
@@ -314,7 +323,7 @@ export async function serveAudit (service: ButterflyContext, sessions: SessionRe
     if (h.type === 'verdict') {
       await reader.expectEnd()
       // Only the part's auditor speaks for it; anyone else's verdict is ignored (and not answered).
-      if (auditorOf(s.members, h.part, h.reducer) !== remote) throw new RejectedError('invalid', `${remote} is not the auditor of part ${h.part}`)
+      if (auditorOf(s.members, h.part, h.reducer, auditShift(s.ctx.group, s.members.length)) !== remote) throw new RejectedError('invalid', `${remote} is not the auditor of part ${h.part}`)
       s.audit.verdicts[h.part].resolve({ from: remote, header: h })
       // Answer with the digest of our own copy, once we have it: the auditor learns whether the reducer sent it another.
       const t = timeoutSignal(2 * s.collectTimeoutMs(h.part, s.members), `no result of part ${h.part} here`, { clock: service.clock })

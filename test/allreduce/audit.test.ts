@@ -3,9 +3,11 @@ import type { Libp2p } from 'libp2p'
 import { ButterflyAllReduce, type AllReduceInit, type AllReduceResult } from '../../node/allreduce/butterfly.ts'
 import { makeGroup } from '../../node/allreduce/group.ts'
 import { plaintextAggregator, weightedMean } from '../../node/allreduce/combine.ts'
+import { auditorOf, auditShift } from '../../node/allreduce/audit.ts'
 import { identityCodec, maxAbsDiff, randomVector, sameBits, startConnectedNodes, stopAll, weightedMeanReference } from './helpers.ts'
 
-const FAST = { floorMs: 1000, multiplier: 2, defaultBps: 50 * 1024 * 1024, defaultLatencyMs: 20, minSampleBytes: 8 * 1024 }
+// The default 3 s floor: no member here fails, and a shorter one drops members that a loaded machine merely pauses.
+const TIMEOUTS = { floorMs: 3000, multiplier: 2, defaultBps: 50 * 1024 * 1024, defaultLatencyMs: 20, minSampleBytes: 8 * 1024 }
 
 /** A lie a reducer might tell: the first value of its part's result, plus one. */
 function lie (payload: Uint8Array): Uint8Array {
@@ -29,7 +31,7 @@ describe('reducer audits on 127.0.0.1', function () {
 
   async function startGroup (n: number, init: (i: number) => AllReduceInit): Promise<string[]> {
     nodes = await startConnectedNodes(n)
-    services = nodes.map((node, i) => new ButterflyAllReduce({ host: node }, { timeouts: FAST, ...init(i) }))
+    services = nodes.map((node, i) => new ButterflyAllReduce({ host: node }, { timeouts: TIMEOUTS, ...init(i) }))
     await Promise.all(services.map(async s => { await s.start() }))
     return nodes.map(n => n.peerId.toString())
   }
@@ -60,7 +62,9 @@ describe('reducer audits on 127.0.0.1', function () {
     for (const i of honestIdx) (services[i] as { corruptResult?: unknown }).corruptResult = undefined
     const runs = await run(2, [0, 1, 2, 3])
     const results = await Promise.all(runs)
-    const auditor = members[2]
+    const g2 = makeGroup({ job: 'audit', round: 2, members: ids, vectorLength: length })
+    const auditor = auditorOf(members, 1, liar, auditShift(g2.hash, 4))
+    assert.ok(auditor != null && auditor !== liar)
     for (const i of honestIdx) {
       const r = results[i]
       assert.equal(sameBits(r.vector, honest[i].vector), true, `member ${i} holds the honest result`)
@@ -69,7 +73,7 @@ describe('reducer audits on 127.0.0.1', function () {
       assert.equal(faults[0].reducer, liar)
       assert.equal(faults[0].part, 1)
       assert.equal(faults[0].kind, 'wrong-result')
-      assert.equal(faults[0].detectedBy, auditor)
+      assert.equal(faults[0].detectedBy, auditor, 'the part\'s auditor flagged it')
       assert.notEqual(faults[0].received, faults[0].recomputed)
       assert.equal(r.audit?.recomputed.includes(1), true)
       assert.equal(services[i].excluded.has(liar), true)
@@ -130,6 +134,7 @@ describe('reducer audits on 127.0.0.1', function () {
       for (const r of results) {
         assert.deepEqual(r.audit?.faults, [])
         assert.deepEqual(r.audit?.inconclusive, [])
+        assert.deepEqual(r.dropped, [])
         assert.deepEqual(r.audit?.missingVerdicts, [])
         assert.deepEqual(r.excluded, [])
         assert.ok(maxAbsDiff(r.vector, reference) < 1e-5)
@@ -157,5 +162,26 @@ describe('reducer audits on 127.0.0.1', function () {
       const audit = (r.audit?.bytesSent ?? 0) + (r.audit?.bytesReceived ?? 0)
       assert.ok(audit > 12 * 200 && audit < 12 * 512, `audit ${audit} bytes`)
     }
+  })
+})
+
+describe('reducer audits: who audits a part', () => {
+  it('is never the member that reduced the part, is the same whoever asks, and moves with the group', () => {
+    const members = ['a', 'b', 'c', 'd', 'e']
+    const shifts = new Set<number>()
+    for (let g = 0; g < 64; g++) {
+      const hash = (g * 2654435761 >>> 0).toString(16).padStart(8, '0') + '0'.repeat(56)
+      const shift = auditShift(hash, members.length)
+      assert.ok(shift >= 1 && shift <= members.length - 1)
+      shifts.add(shift)
+      for (let part = 0; part < members.length; part++) {
+        // Reduced by its own member, or by any other as a stand-in: the auditor is someone else.
+        for (const reducedBy of members) assert.notEqual(auditorOf(members, part, reducedBy, shift), reducedBy)
+      }
+    }
+    assert.equal(shifts.size, members.length - 1, 'every distance occurs')
+    assert.equal(auditorOf(['solo'], 0, 'solo', 1), null)
+    assert.equal(auditorOf(['a', 'b'], 0, 'a', 1), 'b')
+    assert.equal(auditorOf(['a', 'b'], 0, 'b', 1), 'a')
   })
 })
