@@ -255,9 +255,9 @@ async function sendVerdicts<T> (service: ButterflyContext, session: RoundSession
       const reader = new FrameReader(stream)
       const sent = await writeFrame(stream, verdict, new Uint8Array(0), t.signal)
       await stream.close({ signal: t.signal })
-      const answer = await reader.readFrame<VerdictHeader>({
+      const answer = await reader.readFrame<VerdictHeader | RejectHeader>({
         accept: (f) => {
-          if (f.type !== 'verdict') throw new InvalidMessageError(`unexpected ${f.type} frame from ${m}`)
+          if (f.type !== 'verdict' && f.type !== 'reject') throw new InvalidMessageError(`unexpected ${f.type} frame from ${m}`)
           validateFrameHeader(f, session.ctx, m)
           if (f.part !== verdict.part) throw new InvalidMessageError(`copy of part ${f.part} from ${m}, asked about ${verdict.part}`)
           return f
@@ -265,6 +265,8 @@ async function sendVerdicts<T> (service: ButterflyContext, session: RoundSession
         maxPayload: () => 0
       })
       countAudit(session, m, sent, answer.bytes)
+      // Refused (its round is over there, or it has no result of the part): it has no copy to compare.
+      if (answer.header.type === 'reject') return null
       return answer.header.result
     } catch (err) {
       if (err instanceof InvalidMessageError) session.rejectedFrames++

@@ -4,6 +4,8 @@ import { ButterflyAllReduce, type AllReduceInit, type AllReduceResult } from '..
 import { makeGroup } from '../../node/allreduce/group.ts'
 import { plaintextAggregator, weightedMean } from '../../node/allreduce/combine.ts'
 import { auditorOf, auditShift } from '../../node/allreduce/audit.ts'
+import { decodeFrameHeader, encodeFrameHeader, groupHash, validateFrameHeader, type FrameContext, type VerdictHeader } from '../../protocol/allreduce.ts'
+import { InvalidMessageError } from '../../protocol/errors.ts'
 import { identityCodec, maxAbsDiff, randomVector, sameBits, startConnectedNodes, stopAll, weightedMeanReference } from './helpers.ts'
 
 // The default 3 s floor: no member here fails, and a shorter one drops members that a loaded machine merely pauses.
@@ -183,5 +185,23 @@ describe('reducer audits: who audits a part', () => {
     assert.equal(auditorOf(['solo'], 0, 'solo', 1), null)
     assert.equal(auditorOf(['a', 'b'], 0, 'a', 1), 'b')
     assert.equal(auditorOf(['a', 'b'], 0, 'b', 1), 'a')
+  })
+})
+
+describe('reducer audits: frames', () => {
+  const members = ['12D3KooWA1111111111111111111111111111111111111111111', '12D3KooWB2222222222222222222222222222222222222222222'].sort()
+  const ctx: FrameContext = { job: 'j', round: 1, group: groupHash('j', 1, members, 10), members, offsets: [0, 5], lengths: [5, 5] }
+  const verdict: VerdictHeader = { v: 1, type: 'verdict', job: 'j', round: 1, group: ctx.group, part: 0, offset: 0, elements: 5, reducer: members[0], audited: true, result: 'ab'.repeat(32), fault: false }
+
+  it('a verdict round-trips, and one about a reducer outside the group, from an outsider, or with a malformed digest is refused', () => {
+    assert.deepEqual(decodeFrameHeader(encodeFrameHeader(verdict).subarray(4)), verdict)
+    validateFrameHeader(verdict, ctx, members[1])
+    const outsider = '12D3KooWC3333333333333333333333333333333333333333333'
+    assert.throws(() => { validateFrameHeader({ ...verdict, reducer: outsider }, ctx, members[1]) }, InvalidMessageError)
+    assert.throws(() => { validateFrameHeader(verdict, ctx, outsider) }, InvalidMessageError)
+    const badDigest = new TextEncoder().encode(JSON.stringify({ ...verdict, result: 'not-a-digest' }))
+    assert.throws(() => decodeFrameHeader(badDigest), InvalidMessageError)
+    const badWeight = new TextEncoder().encode(JSON.stringify({ ...verdict, type: 'audit-payload', weight: -1, reducer: undefined, audited: undefined, result: undefined, fault: undefined }))
+    assert.throws(() => decodeFrameHeader(badWeight), InvalidMessageError)
   })
 })
