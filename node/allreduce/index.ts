@@ -19,7 +19,9 @@
  * ```
  */
 export { ButterflyAllReduce, RoundStage, AllReduceRoundError } from './butterfly.ts'
-export type { AllReduceHost, AllReduceComponents, AllReduceInit, AllReduceLogger, RunOptions, AllReduceResult, PartReport, ContributorRecord, GroupAllReduce } from './all-reduce.ts'
+export type { AllReduceHost, AllReduceComponents, AllReduceInit, AllReduceLogger, RunOptions, AllReduceResult, PartReport, ContributorRecord, GroupAllReduce, AuditOptions, AuditReport, ReducerFault } from './all-reduce.ts'
+export { DEFAULT_AUDIT_RATE } from './all-reduce.ts'
+export { auditorOf, auditShift } from './audit.ts'
 export { Matchmaking, type ReadyGossip, type MatchmakingComponents, type MatchmakingInit, type FormGroupOptions, type FormGroupResult } from './matchmaking.ts'
 export { makeGroup, partitionGroup, type RoundGroup, type MakeGroupOptions } from './group.ts'
 export { partitionVector, speedShares, type Partition } from './partition.ts'
@@ -29,4 +31,4 @@ export { checkedAggregator, checkContributions, type UpdateCheckOptions, type Sa
 export { jobAggregator, combineRuleFor, type AggregationSettings, type AggregationRule } from './aggregation.ts'
 export { PeerSpeedTracker, DEFAULT_TIMEOUT_POLICY, type TimeoutPolicy, type PeerSpeedSnapshot } from './timeouts.ts'
 export { systemClock, type Clock } from '../time/clock.ts'
-export { ALLREDUCE_PROTOCOL, jobReadyTopic } from '../../protocol/allreduce.ts'
+export { ALLREDUCE_PROTOCOL, ALLREDUCE_AUDIT_PROTOCOL, jobReadyTopic } from '../../protocol/allreduce.ts'

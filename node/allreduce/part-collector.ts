@@ -94,7 +94,10 @@ export class PartCollector<T> {
       ...s.frameBase(this.part),
       type: 'result',
       reducer: s.self,
-      contributors: contributions.map(c => ({ peer: c.peer, weight: c.weight }))
+      contributors: contributions.map(c => {
+        const digest = s.inputDigest(this.part, c.peer)
+        return digest == null ? { peer: c.peer, weight: c.weight } : { peer: c.peer, weight: c.weight, digest }
+      })
     }
     void (async () => {
       try {

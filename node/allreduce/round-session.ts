@@ -10,6 +10,7 @@ import type { PartAggregator, WireContribution } from './combine.ts'
 import { partitionGroup } from './group.ts'
 import type { Partition } from './partition.ts'
 import { Deferred, PartCollector, type PartOutcome } from './part-collector.ts'
+import { AuditState } from './audit-state.ts'
 
 export type { PartOutcome }
 import { RoundStage, RoundStageMachine } from './round-stage.ts'
@@ -26,7 +27,15 @@ export interface ButterflyContext {
   readonly pool: BufferPool
   /** How long an inbound contribution may wait for this peer's own round to begin. */
   readonly sessionWaitMs: number
+  /** Reducer audits are on: inputs are digested and results listed with digests. */
+  readonly auditing: boolean
+  /** Members caught lying about a part's result: refused and left out of every later round here. */
+  readonly excluded: ReadonlySet<string>
+  /** Test-only: replaces the result payload sent for a part this peer reduced. */
+  readonly corruptResult?: (part: number, payload: Uint8Array) => Uint8Array
   log: (obj: object, msg: string) => void
+  /** Things an operator should see (a reducer caught lying). */
+  warn: (obj: object, msg: string) => void
 }
 
 /** A contribution refused, by us or by the remote reducer; `reason` travels in a reject frame. */
@@ -58,6 +67,8 @@ export class RoundSession<T> {
   readonly stages: RoundStageMachine
   /** Answers being written to members: the round is not over for this peer until they are delivered. */
   readonly answering = new Set<Promise<void>>()
+  /** Sends of this peer's own contribution payloads in progress outside `contribute` (audit fetches). */
+  ownSends = 0
   /** Results received from reducers into pooled buffers, and those of them sent on (relayed) to another member. */
   private readonly pooledResults: Uint8Array[] = []
   private readonly relayed = new Set<Uint8Array>()
@@ -65,6 +76,8 @@ export class RoundSession<T> {
   readonly lastProgress = new Map<string, number>()
   /** The reduced vector being assembled: each part's result is decoded straight into its place. */
   readonly result: Float32Array
+  /** Reducer audits: input digests, verdicts, audit-fetches served (audit.ts). */
+  readonly audit: AuditState
 
   constructor (readonly service: ButterflyContext, readonly opts: RunOptions<T>) {
     const g = opts.group
@@ -82,6 +95,7 @@ export class RoundSession<T> {
     this.partition = partitionGroup(g, opts.balanceBySpeed === true)
     this.ctx = { job: g.job, round: g.round, group: g.hash, members: g.members, offsets: this.partition.offsets, lengths: this.partition.lengths }
     this.outcomes = g.members.map(() => new Deferred<PartOutcome>())
+    this.audit = new AuditState(g.members.length)
     this.stages = new RoundStageMachine((from, to) => { service.log({ round: this.key, from, to }, 'all-reduce: stage') })
   }
 
@@ -138,6 +152,12 @@ export class RoundSession<T> {
       return { peer: this.self, weight: this.opts.weight, value: from(decoded.subarray(off, off + this.partition.lengths[part])) }
     }
     return { peer: this.self, weight: this.opts.weight, value: this.aggregator.decodeContribution(this.payload(part), this.partition.lengths[part]) }
+  }
+
+  /** SHA-256 of the contribution of `peer` to `part` as this peer has it (its own, or one it received), when audits are on. */
+  inputDigest (part: number, peer: string): string | undefined {
+    if (!this.service.auditing) return undefined
+    return peer === this.self ? this.audit.ownDigest(part, () => this.payload(part)) : this.audit.input(part, peer)
   }
 
   count (peer: string, sent: number, received: number): void {
@@ -220,6 +240,7 @@ export class RoundSession<T> {
     this.stages.advance(RoundStage.Closed)
     for (const c of this.collectors.values()) c.cancel()
     // Inbound streams still waiting on a part get an 'unavailable' answer instead of hanging.
+    for (const h of this.audit.held) h.resolve(null)
     this.outcomes.forEach((o, part) => {
       o.resolve({ header: { ...this.frameBase(part), type: 'result', reducer: this.self, contributors: [{ peer: this.self, weight: this.opts.weight }] }, payload: new Uint8Array(0), localOnly: true })
     })

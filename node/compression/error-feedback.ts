@@ -32,11 +32,13 @@ export function errorFeedbackEncoder (codec: VectorCodec, pool?: BufferPool): Up
         return encodeDecoded(codec, values.subarray(offset, end), decoded.subarray(offset, end), arrays.bytes)
       })
       let committed = false
+      let released = false
       return {
         values,
         payloads,
         decoded,
         commit: () => {
+          if (released) throw new Error('error feedback: commit after release (the arrays may already serve another round)')
           if (committed) return
           committed = true
           // The carry: what each part lost, zero outside the parts; written over `values`, which nothing reads
@@ -53,6 +55,8 @@ export function errorFeedbackEncoder (codec: VectorCodec, pool?: BufferPool): Up
           carry = values
         },
         release: () => {
+          if (released) return
+          released = true
           arrays.release(decoded)
           for (const p of payloads) arrays.release(p)
           if (!committed) arrays.release(values)

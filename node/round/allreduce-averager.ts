@@ -190,7 +190,9 @@ export class AllReduceAverager implements RoundAverager {
     const into = this.results[slot]?.length === vectorLength ? this.results[slot]! : new Float32Array(vectorLength)
     this.results[slot] = undefined
     const result = await this.allReduce.run({
-      group, vector: encoded.values, payloads: encoded.payloads, decoded: encoded.decoded, weight: update.samples, aggregator: this.aggregator, into, signal
+      group, vector: encoded.values, payloads: encoded.payloads, decoded: encoded.decoded, weight: update.samples, aggregator: this.aggregator, into, signal,
+      // The encode step's arrays serve a later round once the all-reduce is done with them.
+      releasePayloads: () => { encoded.release() }
     })
     // Only a run that resolved is done writing into its array (see RunOptions.into): that one may be reused.
     this.results[slot] = into
@@ -217,9 +219,6 @@ export class AllReduceAverager implements RoundAverager {
         this.init.onExchange({ round, attempt, members: group.members, weight: update.samples, sent, average: result.vector, parts: result.parts })
       }
     }
-    // Every stream that carried the payloads ended normally (no member was dropped): the encode step's arrays
-    // can serve the next round. After a drop an aborted stream might still hold a slice of them: left to the GC.
-    if (result.dropped.length === 0) encoded.release()
     return {
       average: result.vector,
       contributions: contributors.map(c => ({ peer: c.peer, samples: rejected.has(c.peer) ? 0 : c.weight })),

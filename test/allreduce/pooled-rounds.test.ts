@@ -37,13 +37,11 @@ describe('all-reduce rounds over pooled buffers', function () {
         const out = await Promise.all(services.map(async (s, i) => {
           const encoded = encoders[i].encode(randomVector(length, 100 * round + i + 1, 0.1), partitionGroup(group))
           const into = pooled ? (rings[i][round % 2] ??= new Float32Array(length)) : undefined
-          const r = await s.run({ group, vector: encoded.values, payloads: encoded.payloads, decoded: encoded.decoded, weight: i + 1, aggregator, into })
+          const r = await s.run({ group, vector: encoded.values, payloads: encoded.payloads, decoded: encoded.decoded, weight: i + 1, aggregator, into, releasePayloads: () => { encoded.release() } })
           assert.deepEqual(r.dropped, [])
           encoded.commit()
           // A copy: the ring's array is overwritten two rounds later.
-          const average = r.vector.slice()
-          encoded.release()
-          return average
+          return r.vector.slice()
         }))
         results.push(out)
         await new Promise(resolve => setTimeout(resolve, 20)) // the linger timers fire
