@@ -1,0 +1,27 @@
+/**
+ * The check `nearai node start --job` runs before training: on a configured chain, an on-chain job that requires a
+ * trainer bond is trained only by a peer whose account is registered with this node's peer id (see
+ * requireTrainerRegistration). A node with no chain account on the embedded dev chain skips it: that chain lives
+ * in its own home, so no job of anyone else's can be on it.
+ */
+import type { NodeConfig } from '../config/schema.ts'
+import type { Logger } from '../log/logger.ts'
+import { requireTrainerRegistration, type TrainerGate } from './trainers.ts'
+
+export async function checkTrainerBond (chain: NodeConfig['chain'], home: string, job: string, peerId: string, logger: Logger): Promise<TrainerGate | undefined> {
+  if (chain.network === 'dev' && chain.accountId == null) return undefined
+  const [{ openLedger }, { ledgerConfigFrom }] = await Promise.all([import('./index.ts'), import('./auto-attest.ts')])
+  let ledger
+  try {
+    ledger = await openLedger(ledgerConfigFrom({ ...chain, attest: false }, home))
+  } catch (err) {
+    throw new Error(`cannot check job ${job}'s trainer bond on chain (${chain.network}): ${(err as Error).message}`)
+  }
+  try {
+    const gate = await requireTrainerRegistration(ledger, job, peerId)
+    if (gate.kind === 'registered') logger.info({ job, account: ledger.accountId, peerId, bond: gate.trainer.bond }, 'registered trainer of the job (bond on chain)')
+    return gate
+  } finally {
+    await ledger.close()
+  }
+}
