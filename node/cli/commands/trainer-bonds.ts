@@ -139,8 +139,10 @@ export function registerReportCheat (validator: Command): void {
     .addOption(accountOption()))
     .action(async (opts: { job: string, trainer: string, round: number, reason: string, account?: string, json?: boolean }, cmd: Command) => {
       const ctx = await commandContext(cmd, flagsToOverrides(opts, { account: ['chain', 'accountId'] }))
-      const trainer = await withLedger(ctx, 'nearai validator report-cheat', async (ledger) =>
-        await ledger.reportCheat({ job: opts.job, accountId: opts.trainer, round: opts.round, reason: opts.reason }))
+      const trainer = await withLedger(ctx, 'nearai validator report-cheat', async (ledger) => {
+        if (await ledger.storageBalanceOf() == null) await ledger.storageDeposit() // the report's storage is paid from it
+        return await ledger.reportCheat({ job: opts.job, accountId: opts.trainer, round: opts.round, reason: opts.reason })
+      })
       const reporters = trainer.reports.map(r => r.validator)
       outputFor(opts).result({ job: opts.job, ...toDoc(trainer) }, trainer.status === 'slashed'
         ? `reported ${trainer.account_id}; reported by ${reporters.join(', ')}: the threshold is reached, its bond is burnt and it is slashed`
