@@ -7,8 +7,8 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
-  ContractLedger, DevChain, DevChainLedger, LedgerCallError, TrainerNotRegisteredError, checkTrainerBond, formatNear, openLedger,
-  parseNear, registeredTrainers, requireTrainerRegistration
+  ContractLedger, DevChain, DevChainLedger, LedgerCallError, NearLedger, TrainerNotRegisteredError, checkTrainerBond, devSecretKey, formatNear,
+  openLedger, parseNear, registeredTrainers, requireTrainerRegistration, startRpcServer
 } from '../../node/chain/index.ts'
 import { NodeConfig } from '../../node/config/schema.ts'
 import { silentLogger } from '../../node/log/logger.ts'
@@ -81,6 +81,24 @@ describe('trainer bonds through the Ledger on the dev chain', function () {
     const done = await as('eve.test').withdrawBond('bonded')
     assert.equal(done.bond, (2n * NEAR).toString())
     assert.equal(await as('eve.test').getTrainer('bonded'), null)
+  })
+
+  it('the same calls through near-api-js (NearLedger) against the dev chain\'s JSON-RPC, withdrawal with its 1 yocto included', async () => {
+    const server = await startRpcServer({ chain, host: '127.0.0.1', port: 0 })
+    try {
+      const near = (accountId: string): NearLedger => new NearLedger({ rpcUrl: server.url, accountId, secretKey: devSecretKey(accountId), contractId: 'nearai.test' })
+      await near('alice.test').createJob({ job: 'rpc-bonded', specCid: 'bafyspec', evalCid: 'bafyeval', validators: VALIDATORS, threshold: 1, trainerBondYocto: NEAR, unbondingBlocks: 1 })
+      const dave = near('dave.test')
+      await dave.storageDeposit()
+      assert.equal((await dave.registerTrainer({ job: 'rpc-bonded', peerId: peer(11), bondYocto: NEAR })).status, 'active')
+      assert.equal((await near('carol.test').registerTrainer({ job: 'rpc-bonded', peerId: peer(12), bondYocto: NEAR })).status, 'active')
+      assert.equal((await near('validator-2.test').reportCheat({ job: 'rpc-bonded', accountId: 'carol.test', round: 0, reason: 'r' })).status, 'slashed', 'threshold 1: one report slashes')
+      assert.deepEqual((await dave.getTrainers('rpc-bonded'))?.map(t => [t.account_id, t.status]), [['dave.test', 'active'], ['carol.test', 'slashed']])
+      await dave.deregisterTrainer('rpc-bonded')
+      const before = chain.viewAccount('dave.test').amount
+      assert.equal((await dave.withdrawBond('rpc-bonded')).bond, NEAR.toString())
+      assert.equal(chain.viewAccount('dave.test').amount - before, NEAR - 1n, 'the bond came back, less the 1 yocto confirmation')
+    } finally { await server.close() }
   })
 
   it('checkTrainerBond opens the configured chain: skipped without an account on the embedded chain, enforced with one', async () => {
