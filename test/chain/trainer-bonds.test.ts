@@ -3,7 +3,7 @@
  * report by the job's threshold of validators, slashed; the bond check a peer runs before training.
  */
 import assert from 'node:assert/strict'
-import { mkdtemp } from 'node:fs/promises'
+import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
@@ -21,6 +21,8 @@ const NEAR = 10n ** 24n
 const B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
 const peer = (i: number): string => '12D3KooW' + B58[i % 58] + 'y'.repeat(43)
 const VALIDATORS = ['validator-1.test', 'validator-2.test', 'validator-3.test']
+const EVAL = 'bafyreihsu2cunbgsjnxsv6s2dd2gtkdbiq23tyjuh7wlkbsjs35ztw2jdi'
+const DATA = 'bafyreidwl7hrnylfystqgg5yf6qklfndkl4sbnqhqhztk62wyanfg7ce7a'
 
 describe('trainer bonds through the Ledger on the dev chain', function () {
   this.timeout(60_000)
@@ -154,10 +156,12 @@ describe('nearai job register-trainer / trainers / validator report-cheat / job 
     dir = await mkdtemp(join(tmpdir(), 'nearai-bond-cli-'))
     home = join(dir, 'home')
     assert.equal((await runCli(['--home', home, 'init'])).code, 0)
-    const ledger = await openLedger({ network: 'dev', home, accountId: 'alice.test' })
-    await ledger.storageDeposit()
-    await ledger.createJob({ job: 'cli-bonded', specCid: 'bafyspec', evalCid: 'bafyeval', validators: VALIDATORS, threshold: 2, trainerBondYocto: NEAR / 2n })
-    await ledger.close()
+    // The job goes on chain with its bond through `job create` (the datasets need not exist: --skip-dataset-check).
+    const spec = join(dir, 'spec.json')
+    await writeFile(spec, JSON.stringify({ id: 'cli-bonded', model: { kind: 'mlp', inputs: 784, hidden: [16], classes: 10 }, dataset: DATA, evalDataset: EVAL, rounds: 2 }))
+    const created = await runCli(['--home', home, ...quiet, 'job', 'create', '--skip-dataset-check', '--spec', spec, '--validators', VALIDATORS.join(','), '--threshold', '2', '--trainer-bond', '0.5'])
+    assert.equal(created.code, 0, created.stderr)
+    assert.match(created.stdout, /trainers must register with a bond of 0\.5 NEAR \(`nearai job register-trainer --job cli-bonded`\); unbonding delay 86400 blocks/)
   })
   after(async () => { await removeDir(dir) })
 
