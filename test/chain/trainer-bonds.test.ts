@@ -149,13 +149,16 @@ describe('nearai job register-trainer / trainers / validator report-cheat / job 
   this.timeout(120_000)
   let dir: string
   let home: string
+  let homePeerId: string
   const quiet = ['--log-level', 'warn']
   const cli = async (...args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> => await runCli(['--home', home, ...quiet, ...args])
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'nearai-bond-cli-'))
     home = join(dir, 'home')
-    assert.equal((await runCli(['--home', home, 'init'])).code, 0)
+    const init = await runCli(['--home', home, 'init'])
+    assert.equal(init.code, 0)
+    homePeerId = /Peer id: (\S+)/.exec(init.stdout)?.[1] ?? ''
     // The job goes on chain with its bond through `job create` (the datasets need not exist: --skip-dataset-check).
     const spec = join(dir, 'spec.json')
     await writeFile(spec, JSON.stringify({ id: 'cli-bonded', model: { kind: 'mlp', inputs: 784, hidden: [16], classes: 10 }, dataset: DATA, evalDataset: EVAL, rounds: 2 }))
@@ -176,7 +179,7 @@ describe('nearai job register-trainer / trainers / validator report-cheat / job 
     const reg = await cli('job', 'register-trainer', '--job', 'cli-bonded', '--account', 'bob.test', '--json')
     assert.equal(reg.code, 0, reg.stderr)
     const registered = JSON.parse(reg.stdout)
-    assert.deepEqual([registered.account, registered.bondYocto, registered.status], ['bob.test', (NEAR / 2n).toString(), 'active'])
+    assert.deepEqual([registered.account, registered.peerId, registered.bondYocto, registered.status], ['bob.test', homePeerId, (NEAR / 2n).toString(), 'active'], 'the home\'s own peer id is bound')
 
     const report = async (validator: string): Promise<{ code: number | null, stdout: string, stderr: string }> =>
       await cli('validator', 'report-cheat', '--job', 'cli-bonded', '--trainer', 'bob.test', '--round', '3', '--reason', 'gradient from another shard', '--account', validator)
