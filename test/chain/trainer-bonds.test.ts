@@ -118,6 +118,8 @@ describe('trainer bonds through the Ledger on the dev chain', function () {
       await bob.registerTrainer({ job: 'gated', peerId: peer(7), bondYocto: NEAR })
       await bob.close()
       assert.equal((await checkTrainerBond(config({ accountId: 'bob.test' }), home, 'gated', peer(7), silentLogger()))?.kind, 'registered')
+      // A ledger that cannot be opened (here: no credentials) is warned about, as the attester does, not fatal.
+      assert.equal(await checkTrainerBond(config({ network: 'testnet', accountId: 'x.testnet', contractId: 'c.testnet', credentialsFile: join(home, 'missing.json') }), home, 'gated', peer(7), silentLogger()), undefined)
     } finally { await removeDir(home) }
   })
 
