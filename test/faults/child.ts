@@ -19,9 +19,13 @@ export class ReportingChild {
   private stderr = ''
   private readonly startedAt = Date.now()
 
-  /** `script`: a file under test/ run with tsx; `raw`: stdout lines are plain text, each one `{ event: 'line', text }`. */
-  constructor (script: string, args: string[], private readonly raw = false) {
-    this.child = spawn(nodeBin, ['--import', 'tsx', join(root, script), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+  /**
+   * `script`: a file under test/ run with tsx; `raw`: stdout lines are plain text, each one `{ event: 'line', text }`;
+   * `prefix`: a command that execs the node (`ip netns exec <ns>`); `stdin`: keep a pipe open for `send`.
+   */
+  constructor (script: string, args: string[], private readonly raw = false, opts: { prefix?: string[], stdin?: boolean } = {}) {
+    const command = [...(opts.prefix ?? []), nodeBin, '--import', 'tsx', join(root, script), ...args]
+    this.child = spawn(command[0], command.slice(1), { cwd: root, stdio: [opts.stdin === true ? 'pipe' : 'ignore', 'pipe', 'pipe'] })
     let buf = ''
     this.child.stdout!.on('data', (d: Buffer) => {
       buf += d.toString()
@@ -31,6 +35,12 @@ export class ReportingChild {
     this.child.stderr!.on('data', (d: Buffer) => { this.stderr = (this.stderr + d.toString()).slice(-4000) })
     this.exited = new Promise(resolve => this.child.once('exit', (code, signal) => resolve({ code, signal })))
   }
+
+  /** Writes a line to the child's stdin (started with `stdin: true`). */
+  send (line: string): void { this.child.stdin?.write(line + '\n') }
+
+  /** Closes the child's stdin (a child that exits on end of input then exits). */
+  endInput (): void { this.child.stdin?.end() }
 
   get running (): boolean { return this.child.exitCode == null && this.child.signalCode == null }
 
