@@ -1,8 +1,8 @@
 /**
  * Must-show of training under real network conditions (issue 11, §5): 3 peer processes, each in its own
  * Linux network namespace, train the MNIST MLP through a middle namespace that adds 50 ms of one-way latency,
- * 2% loss and a 20 Mbit/s cap on each peer's link, and cuts one peer off for a few seconds mid-job (its link
- * set down, then up: a partition that heals). Training must still converge (held-out loss falls), no round
+ * 2% loss and a 20 Mbit/s cap on each peer's link, and cuts one peer off for 8 s in the middle of an all-reduce
+ * (its link set down, then up: a partition that heals). Training must still converge (held-out loss falls), no round
  * may be corrupted (every peer that reports a round reports the same weights hash for it), all three end with
  * the same weights, and the final state fetched by CID verifies against that hash.
  *
@@ -39,7 +39,7 @@ import { BOOT_ADDRESS, NetnsLab, NetnsUnavailableError, PROXY_ADDRESS } from './
 
 const PEERS = 3
 const RATE = '20mbit'
-const PARTITION_MS = 5000
+const PARTITION_MS = 8000
 const SEED = process.env.FAULT_SEED != null ? Number(process.env.FAULT_SEED) : Math.floor(Math.random() * 2 ** 31)
 const BOOT_PORT = 4010
 // Diagnostics only (the must-show runs with the defaults): NETNS_DELAY_MS and NETNS_LOSS change the proxy's shaping.
@@ -132,14 +132,15 @@ describe('network faults: peers in their own network namespaces, 50 ms, 2% loss,
     }
     const provided = provideWhenPeered(boot, data.roots).catch(() => 0)
 
-    // The partition: once the last peer has finished a round, its link goes down for PARTITION_MS, then up.
+    // The partition: when the last peer's all-reduce group of round 2 forms, its link goes down for
+    // PARTITION_MS (the exchange is cut mid-flight), then up.
     const victim = PEERS - 1
-    await peers[victim].waitFor(line => line.event === 'round' && line.round >= 1, 240_000, 'round 1')
+    const group = await peers[victim].waitFor(line => line.event === 'group' && line.round >= 2, 300_000, 'an all-reduce group of round 2')
     const cutAt = Date.now()
     l.setLink(victim, false)
     await sleep(PARTITION_MS)
     l.setLink(victim, true)
-    console.log(`      peer-${victim} cut off for ${PARTITION_MS} ms, ${((cutAt - t0) / 1000).toFixed(1)} s into the run`)
+    console.log(`      peer-${victim} cut off for ${PARTITION_MS} ms during the all-reduce of round ${group.round}, ${((cutAt - t0) / 1000).toFixed(1)} s into the run`)
 
     const done = await Promise.all(peers.map(async p => await p.waitFor(line => line.event === 'job-done', 300_000, 'job-done')))
     await provided
@@ -156,6 +157,9 @@ describe('network faults: peers in their own network namespaces, 50 ms, 2% loss,
     }
     for (const [round, m] of byRound) assert.equal(new Set(m.values()).size, 1, `round ${round}: peers disagree on the weights: ${JSON.stringify(Object.fromEntries(m))}`)
 
+    // The partition healed: the cut-off peer trains with the others again in a later round.
+    assert.ok(peers[0].rounds().some(r => r.round > group.round && r.peers === PEERS), `peer-${victim} never rejoined after the partition`)
+
     // Converges: the held-out loss of the last round is below the first's.
     const evals = peers[0].rounds().filter((r: LogLine) => typeof r.evalLoss === 'number')
     assert.ok(evals.length >= 2, 'no held-out evaluations logged')
@@ -169,6 +173,8 @@ describe('network faults: peers in their own network namespaces, 50 ms, 2% loss,
     proxy.send('stats')
     const stats = (await proxy.waitFor('stats', 10_000)).event
     const victimRounds = peers[victim].rounds().map(r => `${r.round}:${r.peers}p/${r.ms}ms`)
+    const cutRound = peers[0].rounds().find(r => r.round === group.round)
+    console.log(`      round ${group.round} at peer-0: ${cutRound?.peers} peers, dropped ${JSON.stringify(cutRound?.dropped)}, stand-ins ${JSON.stringify(cutRound?.standIns)}, ${cutRound?.ms} ms`)
     const sent = peers.map(p => p.rounds().reduce((a, r) => a + (r.bytesSent ?? 0), 0))
     console.log(`      ${spec.rounds} rounds in ${((Date.now() - t0) / 1000).toFixed(1)} s; held-out loss ${evals.map(r => r.evalLoss.toFixed(3)).join(' → ')}, accuracy ${(evals.at(-1)!.evalAccuracy * 100).toFixed(1)}%`)
     console.log(`      round ms at peer-0: ${peers[0].rounds().map(r => r.ms).join(', ')}; peer-${victim} (round:peers/ms): ${victimRounds.join(', ')}`)
