@@ -23,6 +23,13 @@ function ip (args: string[]): string {
   return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
 }
 
+/** What a failed `ip`/`tc` said (its stderr), else the error's message. */
+function reason (err: unknown): string {
+  const stderr = (err as { stderr?: unknown }).stderr
+  const text = stderr != null && String(stderr).trim() !== '' ? String(stderr) : (err as Error).message
+  return text.trim()
+}
+
 function tc (ns: string, args: string[]): void {
   execFileSync('ip', ['netns', 'exec', ns, 'tc', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
 }
@@ -58,7 +65,7 @@ export class NetnsLab {
     try {
       ip(['-V'])
     } catch (err) {
-      throw new NetnsUnavailableError(`no \`ip\` command (install iproute2): ${(err as Error).message}`)
+      throw new NetnsUnavailableError(`no \`ip\` command (install iproute2): ${reason(err)}`)
     }
     try {
       const used = ip(['-4', 'addr', 'show'])
@@ -71,7 +78,7 @@ export class NetnsLab {
       ip(['netns', 'add', lab.router])
       lab.created.push(lab.router)
     } catch (err) {
-      throw new NetnsUnavailableError(`cannot create a network namespace (root and iproute2 needed): ${((err as { stderr?: string }).stderr ?? (err as Error).message).trim()}`)
+      throw new NetnsUnavailableError(`cannot create a network namespace (root and iproute2 needed): ${reason(err)}`)
     }
     process.once('exit', lab.onExit)
     process.once('SIGINT', lab.onSignal)
@@ -80,7 +87,7 @@ export class NetnsLab {
       lab.build()
     } catch (err) {
       lab.destroy()
-      throw new NetnsUnavailableError(`cannot build the namespaces' links: ${((err as { stderr?: string }).stderr ?? (err as Error).message).trim()}`)
+      throw new NetnsUnavailableError(`cannot build the namespaces' links: ${reason(err)}`)
     }
     return lab
   }
