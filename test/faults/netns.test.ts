@@ -84,7 +84,7 @@ describe('network faults: peers in their own network namespaces, 50 ms, 2% loss,
 
   it('training converges, every round agrees on its weights at every peer, and the final state verifies', async () => {
     const l = lab!
-    console.log(`      FAULT_SEED=${SEED}; latency and loss in ${l.netem ? 'netem' : 'the forwarding proxy (no netem in this kernel)'}; ${RATE} tbf cap per peer link`)
+    console.log(`      FAULT_SEED=${SEED}; latency and loss in ${l.netem ? 'netem (25 ms, 1% on each link)' : `the forwarding proxy (no netem in this kernel): ${DELAY_MS} ms each way, ${LOSS * 100}% of chunks stalled 200 ms`}; ${RATE} tbf cap per peer link`)
     dir = await mkdtemp(join(tmpdir(), 'nearai-netns-'))
     const t0 = Date.now()
 
