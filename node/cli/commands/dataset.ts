@@ -1,4 +1,5 @@
-import { writeFile, mkdir, stat } from 'node:fs/promises'
+import { mkdir, stat } from 'node:fs/promises'
+import { writeFileAtomic } from '../../config/durable-file.ts'
 import { join } from 'node:path'
 import { Option, type Command } from 'commander'
 import type { CID } from 'multiformats/cid'
@@ -123,8 +124,9 @@ export function registerDataset (program: Command): void {
         }))
       if (opts.out != null) {
         await mkdir(opts.out, { recursive: true })
-        await writeFile(join(opts.out, 'manifest.json'), toJson(fetched.manifest) + '\n')
-        for (const s of fetched.shards) await writeFile(join(opts.out, `shard-${s.index}`), s.bytes)
+        // Each file whole or absent after a crash, and the manifest last: a folder with one has every shard.
+        for (const s of fetched.shards) await writeFileAtomic(join(opts.out, `shard-${s.index}`), s.bytes)
+        await writeFileAtomic(join(opts.out, 'manifest.json'), toJson(fetched.manifest) + '\n')
       }
       const shards = fetched.shards.map(s => ({ index: s.index, cid: s.cid, bytes: s.bytes.byteLength, samples: fetched.manifest.shards[s.index].samples, sha256: fetched.manifest.shards[s.index].sha256, verified: true, ...(opts.out != null ? { file: join(opts.out, `shard-${s.index}`) } : {}) }))
       out.result({ cid, name: fetched.manifest.name, shards, ...(opts.out != null ? { out: opts.out } : {}) },
