@@ -3,16 +3,7 @@
  */
 import { z } from 'zod'
 
-/**
- * The widest a layer, input or dimension of a model spec may be. The parameter bound below catches most
- * oversized specs; this one names the field (a hidden size of 1e12 would otherwise read as a model with
- * billions of billions of parameters).
- */
-export const MAX_LAYER_SIZE = 1_048_576
-/** The deepest a model may be (transformer blocks). */
-export const MAX_LAYERS = 1024
-
-const positive = z.number().int().positive().max(MAX_LAYER_SIZE, `at most ${MAX_LAYER_SIZE.toLocaleString('en-US')} (MAX_LAYER_SIZE)`)
+const positive = z.number().int().positive()
 
 export const MlpSpec = z.object({
   kind: z.literal('mlp'),
@@ -20,15 +11,15 @@ export const MlpSpec = z.object({
   hidden: z.array(positive).max(16),
   activation: z.enum(['relu', 'tanh', 'gelu', 'sigmoid']).default('relu'),
   dropout: z.number().min(0).max(0.9).default(0),
-  classes: z.number().int().min(2).max(MAX_LAYER_SIZE)
+  classes: z.number().int().min(2)
 }).strict()
 
 export const CnnSpec = z.object({
   kind: z.literal('cnn'),
   inputShape: z.tuple([positive, positive, positive]),
-  conv: z.array(z.object({ filters: positive, kernel: positive, pool: z.number().int().min(1).max(MAX_LAYER_SIZE).default(2) }).strict()).min(1).max(8),
+  conv: z.array(z.object({ filters: positive, kernel: positive, pool: z.number().int().min(1).default(2) }).strict()).min(1).max(8),
   dense: z.array(positive).max(4).default([]),
-  classes: z.number().int().min(2).max(MAX_LAYER_SIZE)
+  classes: z.number().int().min(2)
 }).strict()
 
 export const CharTransformerSpec = z.object({
@@ -37,7 +28,7 @@ export const CharTransformerSpec = z.object({
   context: positive,
   dModel: positive,
   heads: positive,
-  layers: z.number().int().positive().max(MAX_LAYERS, `at most ${MAX_LAYERS} (MAX_LAYERS)`),
+  layers: positive,
   mlpRatio: z.number().int().min(1).max(8).default(4)
 }).strict().refine(s => s.dModel % s.heads === 0, { message: 'dModel must be divisible by heads', path: ['heads'] })
 
