@@ -30,13 +30,13 @@ export const MAX_CAR_HEADER_BYTES = 64 * KiB
 /** One CAR section: a CID and a block no bigger than bitswap moves (so a block no peer could fetch is refused). */
 export const MAX_CAR_SECTION_BYTES = MAX_BLOCK_BYTES + MAX_CID_BYTES
 
-/** `n` bytes for a message: "4 GiB", "5.1 GiB", "300 MiB", "17 bytes". */
+/** `n` bytes for a message: "4 GiB", "300 MiB", "17 bytes", "5.1 GiB (5476083302 bytes)". */
 export function describeBytes (n: number): string {
   const units: Array<[number, string]> = [[GiB, 'GiB'], [MiB, 'MiB'], [KiB, 'KiB']]
   for (const [size, unit] of units) {
     if (n >= size) {
       const value = n / size
-      return `${Number.isInteger(value) ? value : value.toFixed(1)} ${unit}`
+      return Number.isInteger(value) ? `${value} ${unit}` : `${value.toFixed(1)} ${unit} (${n} bytes)`
     }
   }
   return `${n} bytes`

@@ -44,6 +44,14 @@ async function scanLines (path: string, start: number, onLine: (line: Uint8Array
   }
 }
 
+function decodeLine (line: Uint8Array, path: string, lineNo: number): string {
+  try {
+    return decoder.decode(line)
+  } catch {
+    throw new UnsupportedInputError(`${path}: line ${lineNo} is not valid UTF-8`)
+  }
+}
+
 function isBlank (line: Uint8Array): boolean {
   for (const b of line) if (b !== 0x20 && b !== 0x09 && b !== 0x0d) return false
   return true
@@ -99,7 +107,7 @@ export async function csvSource (path: string, opts: CsvOptions = {}, signal?: A
   let maxLabel = 0
   await scanLines(path, headerBytes, (line, end, lineNo) => {
     if (!addSample(offsets, line, end - headerBytes, lineNo + 1, path)) return
-    const fields = decoder.decode(line).replace(/\r$/, '').split(',')
+    const fields = decodeLine(line, path, lineNo + 1).replace(/\r$/, '').split(',')
     if (fields.length !== columns.length) throw new UnsupportedInputError(`${path}: line ${lineNo + 1} has ${fields.length} fields, the header has ${columns.length}`)
     const value = Number(fields[labelIndex])
     if (!Number.isInteger(value) || value < 0) throw new UnsupportedInputError(`${path}: line ${lineNo + 1}: label "${fields[labelIndex]}" is not a non-negative integer`)
