@@ -108,7 +108,12 @@ export async function importCar (helia: Helia, carPath: string, opts: ImportCarO
     const block = next.value
     opts.signal?.throwIfAborted()
     const cid = CID.decode(block.cid.bytes)
-    const hasher = await helia.getHasher(cid.multihash.code)
+    let hasher
+    try {
+      hasher = await helia.getHasher(cid.multihash.code)
+    } catch (err) {
+      throw new InvalidContentError(cid, `${carPath}: block ${cid.toString()} is hashed with multihash 0x${cid.multihash.code.toString(16)}, which this node cannot verify (${firstLine(err)})`, { cause: err })
+    }
     const digest = await hasher.digest(block.bytes)
     if (Buffer.compare(digest.digest, cid.multihash.digest) !== 0) {
       throw new HashMismatchError(cid, `${carPath}: block ${cid.toString()} does not match its CID`, Buffer.from(cid.multihash.digest).toString('hex'), Buffer.from(digest.digest).toString('hex'))

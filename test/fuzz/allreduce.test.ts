@@ -18,7 +18,7 @@ import {
 } from '../../protocol/allreduce.ts'
 import { InvalidMessageError, MessageTooLargeError } from '../../protocol/errors.ts'
 import { identityCodec, maxAbsDiff, randomVector, startConnectedNodes, stopAll, weightedMeanReference } from '../allreduce/helpers.ts'
-import { hostileBytes, hostileJson, parsesOrRefuses, parsesOrRefusesAsync, runs } from './fuzz.ts'
+import { fuzzTimeout, hostileBytes, hostileJson, parsesOrRefuses, parsesOrRefusesAsync, runs } from './fuzz.ts'
 
 const members = ['12D3KooWA1111111111111111111111111111111111111111111', '12D3KooWB2222222222222222222222222222222222222222222'].sort()
 const ctx: FrameContext = { job: 'j', round: 1, group: groupHash('j', 1, members, 10), members, offsets: [0, 5], lengths: [5, 5] }
@@ -48,7 +48,7 @@ async function * source (chunks: Uint8Array[], pulled: { bytes: number }): Async
 const acceptFrom = (remote: string) => (h: FrameHeader): FrameHeader => { validateFrameHeader(h, ctx, remote); return h }
 
 describe('fuzz: all-reduce protocol', function () {
-  this.timeout(120_000)
+  this.timeout(fuzzTimeout(120_000))
 
   for (const [type, header] of Object.entries(headers)) {
     it(`a ${type} header: hostile variants decode and validate, or are refused with InvalidMessageError`, () => {

@@ -12,10 +12,10 @@ import type { PrivateKey } from '@libp2p/interface'
 import { recordKey } from '../../protocol/dht-keys.ts'
 import { MAX_RECORD_BYTES, selectRecord, signRecord, verifyRecord } from '../../protocol/records.ts'
 import { InvalidMessageError } from '../../protocol/errors.ts'
-import { hostileBytes, hostileJson, parsesOrRefusesAsync, runs } from './fuzz.ts'
+import { fuzzTimeout, hostileBytes, hostileJson, parsesOrRefusesAsync, runs } from './fuzz.ts'
 
 describe('fuzz: DHT records', function () {
-  this.timeout(120_000)
+  this.timeout(fuzzTimeout(120_000))
   let key: PrivateKey
   let publisher: string
   let valid: Uint8Array

@@ -27,12 +27,12 @@ import { decodeCheckpointManifest, MAX_CHECKPOINT_MANIFEST_BYTES } from '../../p
 import { InvalidMessageError } from '../../protocol/errors.ts'
 import { MAX_ROUND_SAMPLES } from '../../protocol/allreduce.ts'
 import { removeDir } from '../helpers/temp-dir.ts'
-import { hostileBytes, hostileJson, parsesOrRefuses, parsesOrRefusesAsync, runs } from './fuzz.ts'
+import { fuzzTimeout, hostileBytes, hostileJson, parsesOrRefuses, parsesOrRefusesAsync, runs } from './fuzz.ts'
 
 const decoder = new TextDecoder()
 
 describe('fuzz: file inputs and manifests', function () {
-  this.timeout(180_000)
+  this.timeout(fuzzTimeout(180_000))
   let dir: string
   let store: HomeStore
   let file = 0
@@ -141,6 +141,22 @@ describe('fuzz: file inputs and manifests', function () {
     await writeFile(path, huge)
     await assert.rejects(importCar(store.helia, path), (err: Error) => err instanceof InvalidContentError && /announces 1 GiB, over the limit of 2\.0 MiB \(2097280 bytes\)/.test(err.message) && err.message.includes('MAX_CAR_SECTION_BYTES'))
     assert.ok(MAX_CAR_SECTION_BYTES > 2 * 1024 * 1024)
+  })
+
+  it('a CAR block hashed with a multihash this node cannot verify is an InvalidContentError (found by fuzzing: an UnknownHashAlgorithmError)', async () => {
+    const { CarWriter } = await import('@ipld/car/writer')
+    const { create } = await import('multiformats/hashes/digest')
+    const bytes = new TextEncoder().encode('hello')
+    const odd = CID.createV1(0x55, create(0x20, new Uint8Array(32)))
+    const { writer, out } = CarWriter.create([odd])
+    const chunks: Uint8Array[] = []
+    const collecting = (async () => { for await (const c of out) chunks.push(c) })()
+    await writer.put({ cid: odd, bytes })
+    await writer.close()
+    await collecting
+    const path = next('.car')
+    await writeFile(path, Buffer.concat(chunks))
+    await assert.rejects(importCar(store.helia, path), (err: Error) => err instanceof InvalidContentError && /multihash 0x20, which this node cannot verify/.test(err.message))
   })
 
   it('dataset manifests (dag-cbor from the network): a valid manifest within the bounds, or InvalidContentError', async () => {

@@ -16,6 +16,11 @@ export function runs (scale = 1): fc.Parameters<unknown> {
   return { numRuns: Math.max(1, Math.round(FUZZ_RUNS * scale)), ...(seed != null ? { seed } : {}) }
 }
 
+/** A test's timeout: `base` ms for the normal suite, growing with FUZZ_RUNS for the long runs. */
+export function fuzzTimeout (base: number, perCaseMs = 100): number {
+  return Math.max(base, FUZZ_RUNS * perCaseMs * 3)
+}
+
 type ErrorClass = abstract new (...args: any[]) => Error
 
 /** Asserts `err` is one of the named error classes the handler promises, with a message. */

@@ -17,7 +17,7 @@ import { encodeGossip, MAX_GOSSIP_MESSAGE_BYTES, parseGossip, type GossipMessage
 import { jobReadyTopic, MAX_READY_MESSAGE_BYTES, MAX_ROUND_SAMPLES } from '../../protocol/allreduce.ts'
 import { InvalidMessageError } from '../../protocol/errors.ts'
 import { jobRoundsTopic, PEERS_TOPIC } from '../../protocol/topics.ts'
-import { hostileJson, parsesOrRefuses, runs } from './fuzz.ts'
+import { fuzzTimeout, hostileJson, parsesOrRefuses, runs } from './fuzz.ts'
 
 const JOB = 'fuzz-job'
 const SHA = 'ab'.repeat(32)
@@ -32,7 +32,7 @@ class FakePubsub extends EventTarget {
 }
 
 describe('fuzz: gossip topics', function () {
-  this.timeout(120_000)
+  this.timeout(fuzzTimeout(120_000))
   let author: PeerId
   let other: PeerId
   let valid: Record<string, Record<string, unknown>>

@@ -10,12 +10,12 @@ import fc from 'fast-check'
 import { DevChain, devSecretKey, startRpcServer } from '../../node/chain/index.ts'
 import { signFunctionCall, unb58 } from '../../node/chain/dev-chain/transaction.ts'
 import { devGenesis, steppingClock, tempDir } from '../chain/helpers.ts'
-import { hostileBytes, hostileJson, runs } from './fuzz.ts'
+import { fuzzTimeout, hostileBytes, hostileJson, runs } from './fuzz.ts'
 
 const EXPECTED_ERRORS = ['REQUEST_VALIDATION_ERROR', 'HANDLER_ERROR']
 
 describe('fuzz: dev chain JSON-RPC', function () {
-  this.timeout(120_000)
+  this.timeout(fuzzTimeout(120_000))
   let chain: DevChain
   let server: { url: string, close: () => Promise<void> }
   let tmp: { dir: string, remove: () => void }

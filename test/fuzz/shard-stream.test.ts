@@ -22,7 +22,7 @@ import {
 } from '../../protocol/shard-stream.ts'
 import { InvalidMessageError } from '../../protocol/errors.ts'
 import { startHost, stopAll, waitFor } from '../storage/helpers.ts'
-import { hostileBytes, hostileJson, parsesOrRefuses, parsesOrRefusesAsync, runs } from './fuzz.ts'
+import { fuzzTimeout, hostileBytes, hostileJson, parsesOrRefuses, parsesOrRefusesAsync, runs } from './fuzz.ts'
 
 async function rawBlock (bytes: Uint8Array): Promise<CID> {
   return CID.createV1(raw.code, await sha256.digest(bytes))
@@ -36,7 +36,7 @@ function withLength (body: Uint8Array): Uint8Array {
 }
 
 describe('fuzz: shard-stream protocol', function () {
-  this.timeout(120_000)
+  this.timeout(fuzzTimeout(120_000))
   const cid = 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'
 
   it('requests, block headers, CIDs and error frames: each parses or is refused with InvalidMessageError', () => {
