@@ -2,7 +2,8 @@
  * A CAR file's framing checked against our bounds before the CAR decoder reads it: the decoder buffers a
  * whole section (or header) of whatever length its varint announces, so a small file announcing a
  * gigabyte block, or a large one holding one, would be read into memory first. This pass reads only the
- * length prefixes (CARv1, or the CARv1 payload of a CARv2) and refuses one over the limit; everything else
+ * length prefixes (CARv1, or the CARv1 payload of a CARv2) and refuses one over the limit when the file holds
+ * more than the limit after it (the decoder would buffer that much); everything else
  * about the file (truncation, bad CIDs, bad blocks) is left to the decoder and the import's own checks.
  */
 import { open, type FileHandle } from 'node:fs/promises'
@@ -67,13 +68,15 @@ export async function checkCarFraming (path: string, size: number): Promise<void
 async function checkV1 (path: string, w: Window, start: number, end: number): Promise<void> {
   const header = await w.varint(start)
   if (header == null) return
-  if (header.value > MAX_CAR_HEADER_BYTES) {
+  // What the decoder would buffer is the announced length or the rest of the file, whichever is less: only
+  // when both pass the bound is it refused here (a short file with a wild length is the decoder's to name).
+  if (header.value > MAX_CAR_HEADER_BYTES && end - start > MAX_CAR_HEADER_BYTES) {
     throw new InvalidContentError(path, `${path}: its CAR header announces ${describeBytes(header.value)}, over the limit of ${describeBytes(MAX_CAR_HEADER_BYTES)} (MAX_CAR_HEADER_BYTES)`)
   }
   for (let pos = start + header.length + header.value; pos < end;) {
     const section = await w.varint(pos)
     if (section == null) return
-    if (section.value > MAX_CAR_SECTION_BYTES) {
+    if (section.value > MAX_CAR_SECTION_BYTES && end - pos > MAX_CAR_SECTION_BYTES) {
       throw new InvalidContentError(path, `${path}: the block at byte ${pos} announces ${describeBytes(section.value)}, over the limit of ${describeBytes(MAX_CAR_SECTION_BYTES)} for a block and its CID (MAX_CAR_SECTION_BYTES: no peer could fetch a larger block)`)
     }
     if (section.value === 0) return // the decoder names it

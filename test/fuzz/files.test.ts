@@ -135,8 +135,8 @@ describe('fuzz: file inputs and manifests', function () {
     await exportCar(store.helia, added.cid, carPath, { offline: true })
     const valid = Buffer.from(await (await import('node:fs/promises')).readFile(carPath))
     const headerLength = valid[0] // < 128: a one-byte varint
-    // The first section's length replaced by 1 GiB (a 5-byte varint); the file itself stays small.
-    const huge = Buffer.concat([valid.subarray(0, 1 + headerLength), Buffer.from([0x80, 0x80, 0x80, 0x80, 0x04]), valid.subarray(1 + headerLength + 1)])
+    // The first section's length replaced by 1 GiB (a 5-byte varint), and 3 MiB after it that the decoder would buffer.
+    const huge = Buffer.concat([valid.subarray(0, 1 + headerLength), Buffer.from([0x80, 0x80, 0x80, 0x80, 0x04]), valid.subarray(1 + headerLength + 1), Buffer.alloc(3 * 1024 * 1024)])
     const path = next('.car')
     await writeFile(path, huge)
     await assert.rejects(importCar(store.helia, path), (err: Error) => err instanceof InvalidContentError && /announces 1 GiB, over the limit of 2\.0 MiB \(2097280 bytes\)/.test(err.message) && err.message.includes('MAX_CAR_SECTION_BYTES'))
