@@ -24,6 +24,28 @@ export const JOB_SPEC_LIMITS = {
 
 const limit = (name: keyof typeof JOB_SPEC_LIMITS): [number, string] => [JOB_SPEC_LIMITS[name], `at most ${JOB_SPEC_LIMITS[name].toLocaleString('en-US')} (JOB_SPEC_LIMITS.${name})`]
 
+/** The largest `aggregation.trim`: half the largest group (protocol/allreduce.ts's MAX_GROUP_SIZE) less one. */
+export const MAX_AGGREGATION_TRIM = 127
+export const MIN_NORM_RATIO = 1.5
+export const MAX_NORM_RATIO = 1000
+
+/**
+ * How a round's parts are combined and which updates are let in (node/allreduce/aggregation.ts, ARCHITECTURE.md
+ * "Aggregation and update checks"). `rule`: `mean` (the samples-weighted mean, what every job did before this
+ * field), `trimmed-mean` (coordinate-wise, `trim` values dropped at each end: tolerates `trim` attackers per
+ * coordinate) or `median` (coordinate-wise). `maxNormRatio`: an update whose norm on a part exceeds this multiple
+ * of the part's median is rejected (null: no norm check). Non-finite updates and sample claims above what the
+ * sender's shards hold are always rejected.
+ */
+export const Aggregation = z.object({
+  rule: z.enum(['mean', 'trimmed-mean', 'median']).default('mean'),
+  trim: z.number().int().min(1).max(MAX_AGGREGATION_TRIM).default(1),
+  maxNormRatio: z.number().min(MIN_NORM_RATIO).max(MAX_NORM_RATIO).nullable().default(5)
+}).strict().superRefine((a, ctx) => {
+  if (a.rule !== 'trimmed-mean' && a.trim !== 1) ctx.addIssue({ code: 'custom', path: ['trim'], message: `trim applies to rule 'trimmed-mean' only, not '${a.rule}'` })
+})
+export type Aggregation = z.infer<typeof Aggregation>
+
 export const JobSpec = z.object({
   /** Names the job in gossip topics, DHT keys and on chain. */
   id: z.string().regex(JOB_ID_PATTERN, "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"),
@@ -49,6 +71,7 @@ export const JobSpec = z.object({
     nesterov: z.boolean().default(true)
   }).strict().default({ lr: 0.7, momentum: 0.9, nesterov: true }),
   codec: z.enum(['none', 'fp16', 'int8']).default('fp16'),
+  aggregation: Aggregation.default({ rule: 'mean', trim: 1, maxNormRatio: 5 }),
   /**
    * Whether a round's all-reduce overlaps the next round's training. `none`: train, then reduce and apply, in
    * turn. `delayed-outer`: round t is reduced and applied while round t+1 trains (in a worker thread) from the
