@@ -44,8 +44,13 @@ export const MAX_GROUP_SIZE = 256
 export const MAX_VECTOR_LENGTH = 2 ** 31 - 1
 export const MAX_FRAME_HEADER_BYTES = 16 * 1024
 export const MAX_READY_MESSAGE_BYTES = 32 * 1024
-/** A weight is a count of samples; anything above this is a lie or a bug. */
-export const MAX_WEIGHT = 1e12
+/**
+ * The most samples one peer's update may stand for in one round: a job's inner steps × batch size is bounded
+ * by it (node/training/job-spec.ts), so a larger claim is a lie or a bug, refused with the frame or message.
+ */
+export const MAX_ROUND_SAMPLES = 1_000_000_000
+/** A weight is a count of samples ({@link MAX_ROUND_SAMPLES}). */
+export const MAX_WEIGHT = MAX_ROUND_SAMPLES
 
 /** Where peers announce they are ready to average round `round` of job `jobId`. */
 export function jobReadyTopic (jobId: string): string {
