@@ -44,7 +44,8 @@ import { ButterflyAllReduce } from '../node/allreduce/butterfly.ts'
 import { makeGroup, partitionGroup } from '../node/allreduce/group.ts'
 import { plaintextAggregator } from '../node/allreduce/combine.ts'
 import type { RoundGroup } from '../node/allreduce/group.ts'
-import { codecFor, updateEncoder, type CodecId, type EncodedUpdate, type VectorCodec } from '../node/compression/index.ts'
+import { codecFor, updateEncoder, type CodecId, type EncodedUpdate, type UpdateEncoder, type VectorCodec } from '../node/compression/index.ts'
+import { BufferPool } from '../node/memory/buffer-pool.ts'
 
 const SIMPLEX_PROTOCOL = '/nearai/bench/copy/1.0.0'
 const DUPLEX_PROTOCOL = '/nearai/bench/duplex/1.0.0'
@@ -128,7 +129,7 @@ class BenchPeer {
     // The benchmark measures throughput, not failure detection: with more peer processes than cores, a peer
     // can be descheduled for seconds, so the stall floor is raised (NEARAI_BENCH_FLOOR_MS).
     const floorMs = Number(process.env.NEARAI_BENCH_FLOOR_MS ?? 60_000)
-    this.service = new ButterflyAllReduce({ host: node, logger: debug ? { debug: (o, m) => { warn(new Date().toISOString().slice(14, 23), me, m, JSON.stringify(o)) } } : undefined }, { timeouts: { floorMs } })
+    this.service = new ButterflyAllReduce({ host: node, logger: debug ? { debug: (o, m) => { warn(new Date().toISOString().slice(14, 23), me, m, JSON.stringify(o)) } } : undefined }, { timeouts: { floorMs }, bufferPool: this.pool })
     await this.service.start()
     // Simplex probe: read everything, answer one byte.
     await node.handle(SIMPLEX_PROTOCOL, (stream) => {
@@ -184,15 +185,20 @@ class BenchPeer {
   wireBytes (): WireBytes { return wireBytes() }
 
   private pending: { group: RoundGroup, codec: VectorCodec, encoded: EncodedUpdate, weight: number, encodeMs: number } | null = null
+  /** As in a job (run-job.ts): one encode step per codec for the whole run, sharing one pool with the all-reduce. */
+  private readonly pool = new BufferPool()
+  private readonly encoders = new Map<CodecId, UpdateEncoder>()
 
   /** The round's encode step, as AllReduceAverager runs it (the group is formed; every peer encodes, then all start). */
   encode (job: string, round: number, members: string[], weight: number, codecId: CodecId): number {
     const vector = this.vector
     if (vector == null) throw new Error('not prepared')
     const group = makeGroup({ job, round, members, vectorLength: vector.length })
-    const codec = codecFor(codecId)
+    let encoder = this.encoders.get(codecId)
+    if (encoder == null) { encoder = updateEncoder(codecFor(codecId), { pool: this.pool }); this.encoders.set(codecId, encoder) }
+    const codec = encoder.codec
     const started = performance.now()
-    const encoded = updateEncoder(codec).encode(vector, partitionGroup(group))
+    const encoded = encoder.encode(vector, partitionGroup(group))
     const encodeMs = performance.now() - started
     this.vector = null
     this.pending = { group, codec, encoded, weight, encodeMs }
@@ -206,7 +212,7 @@ class BenchPeer {
     this.pending = null
     const { group, codec, encoded, weight } = p
     const t0 = process.hrtime.bigint() / 1000n
-    const r = await this.service.run({ group, vector: encoded.values, payloads: encoded.payloads, decoded: encoded.decoded, weight, aggregator: plaintextAggregator(codec) })
+    const r = await this.service.run({ group, vector: encoded.values, payloads: encoded.payloads, decoded: encoded.decoded, weight, aggregator: plaintextAggregator(codec), releasePayloads: () => { encoded.release() } })
     if (process.env.NEARAI_BENCH_PROF != null) warn(`profile window pid ${process.pid}: ${t0} ${process.hrtime.bigint() / 1000n}`)
     encoded.commit()
     // A cheap fingerprint of the result, to check every peer got the same bits.

@@ -32,6 +32,8 @@ import { assertTopicSegment, parseJobTopic } from './topics.ts'
 import { JobId, PeerIdString, Sha256Hex } from './primitives.ts'
 
 export const ALLREDUCE_PROTOCOL = '/nearai/allreduce/1.0.0'
+/** Audits of part results (reducer-audit frames: audit-fetch, audit-payload, verdict), one frame exchange per stream. */
+export const ALLREDUCE_AUDIT_PROTOCOL = '/nearai/allreduce-audit/1.0.0'
 export const ALLREDUCE_WIRE_VERSION = 1
 /** Version of the ready-topic messages; it is also the topic's last path segment. */
 export const READY_TOPIC_VERSION = 1
@@ -42,8 +44,13 @@ export const MAX_GROUP_SIZE = 256
 export const MAX_VECTOR_LENGTH = 2 ** 31 - 1
 export const MAX_FRAME_HEADER_BYTES = 16 * 1024
 export const MAX_READY_MESSAGE_BYTES = 32 * 1024
-/** A weight is a count of samples; anything above this is a lie or a bug. */
-export const MAX_WEIGHT = 1e12
+/**
+ * The most samples one peer's update may stand for in one round: a job's inner steps × batch size is bounded
+ * by it (node/training/job-spec.ts), so a larger claim is a lie or a bug, refused with the frame or message.
+ */
+export const MAX_ROUND_SAMPLES = 1_000_000_000
+/** A weight is a count of samples ({@link MAX_ROUND_SAMPLES}). */
+export const MAX_WEIGHT = MAX_ROUND_SAMPLES
 
 /** Where peers announce they are ready to average round `round` of job `jobId`. */
 export function jobReadyTopic (jobId: string): string {
@@ -151,14 +158,17 @@ export const ResultHeader = z.object({
   ...FrameCommon,
   type: z.literal('result'),
   reducer: PeerIdString,
-  /** Who is in this part's result and with what weight, in canonical order. */
-  contributors: z.array(z.object({ peer: PeerIdString, weight: Weight }).strict()).min(1).max(MAX_GROUP_SIZE),
+  /**
+   * Who is in this part's result and with what weight, in canonical order; `digest` is the SHA-256 of the
+   * contribution payload the reducer combined (what an auditor recomputes the part from).
+   */
+  contributors: z.array(z.object({ peer: PeerIdString, weight: Weight, digest: Sha256Hex.optional() }).strict()).min(1).max(MAX_GROUP_SIZE),
   /** Rule-specific facts about the reduction (e.g. how many values a trimmed mean dropped). */
   meta: z.record(z.string().max(64), z.union([z.number().finite(), z.string().max(256), z.boolean()])).optional()
 }).strict()
 export type ResultHeader = z.infer<typeof ResultHeader>
 
-export const RejectReason = z.enum(['group-mismatch', 'invalid', 'duplicate', 'no-session', 'unavailable'])
+export const RejectReason = z.enum(['group-mismatch', 'invalid', 'duplicate', 'no-session', 'unavailable', 'excluded'])
 export type RejectReason = z.infer<typeof RejectReason>
 
 /** A reducer refusing a contribution; the sender treats the reducer as unavailable for this part. */
@@ -184,7 +194,42 @@ export const WaitHeader = z.object({
 }).strict()
 export type WaitHeader = z.infer<typeof WaitHeader>
 
-export const FrameHeader = z.discriminatedUnion('type', [ContributeHeader, AcceptHeader, WaitHeader, ResultHeader, RejectHeader])
+// Reducer audits (node/allreduce/audit.ts), on ALLREDUCE_AUDIT_PROTOCOL streams.
+
+/** An auditor asks a member for the contribution it sent to `part` (to recompute the part). Empty payload. */
+export const AuditFetchHeader = z.object({
+  ...FrameCommon,
+  type: z.literal('audit-fetch')
+}).strict()
+export type AuditFetchHeader = z.infer<typeof AuditFetchHeader>
+
+/** A member's answer to an audit-fetch: the contribution payload it sent to `part`, with its weight. */
+export const AuditPayloadHeader = z.object({
+  ...FrameCommon,
+  type: z.literal('audit-payload'),
+  weight: Weight
+}).strict()
+export type AuditPayloadHeader = z.infer<typeof AuditPayloadHeader>
+
+/**
+ * The auditor of `part` tells a member what it holds for the part's result: `result` is the SHA-256 of the
+ * result payload (the recomputed one when it audited and found a lie). Empty payload. A member whose own
+ * copy differs recomputes the part itself.
+ */
+export const VerdictHeader = z.object({
+  ...FrameCommon,
+  type: z.literal('verdict'),
+  /** The member whose result the verdict is about. */
+  reducer: PeerIdString,
+  /** Whether the auditor recomputed the part (false: `result` is only the digest of the copy it received). */
+  audited: z.boolean(),
+  result: Sha256Hex,
+  /** The auditor recomputed the part and the reducer's result differed. */
+  fault: z.boolean()
+}).strict()
+export type VerdictHeader = z.infer<typeof VerdictHeader>
+
+export const FrameHeader = z.discriminatedUnion('type', [ContributeHeader, AcceptHeader, WaitHeader, ResultHeader, RejectHeader, AuditFetchHeader, AuditPayloadHeader, VerdictHeader])
 export type FrameHeader = z.infer<typeof FrameHeader>
 
 export interface Frame<H extends FrameHeader = FrameHeader> {
@@ -272,4 +317,5 @@ export function validateFrameHeader (header: FrameHeader, ctx: FrameContext, rem
     }
     if (new Set(header.contributors.map(c => c.peer)).size !== header.contributors.length) throw new InvalidMessageError(`${what}: duplicate contributors`)
   }
+  if (header.type === 'verdict' && !ctx.members.includes(header.reducer)) throw new InvalidMessageError(`${what}: reducer ${header.reducer} is not in the group`)
 }

@@ -5,28 +5,31 @@
  */
 import { z } from 'zod'
 
+/** One side of a sample's shape (an image's height or width): bounds what a decoder derives from it. */
+export const MAX_SHAPE_DIMENSION = 65_536
+
 /** Comma-separated rows, no header in the shard (the column names are here). One row per sample. */
 export const CsvFormat = z.object({
   kind: z.literal('csv'),
-  columns: z.array(z.string().min(1)).min(2).max(100_000),
+  columns: z.array(z.string().min(1).max(1024)).min(2).max(100_000),
   /** Name of the column holding the integer class label. */
-  label: z.string().min(1),
+  label: z.string().min(1).max(1024),
   /** Number of classes; labels are integers in [0, numClasses). */
   numClasses: z.number().int().min(2).max(1_000_000),
   /** Each feature value is multiplied by this (e.g. 1/255 for pixel bytes). */
-  featureScale: z.number().positive().default(1),
+  featureScale: z.number().positive().max(1e12).default(1),
   /** Optional [height, width, channels] so that image models can reshape the feature vector. */
-  shape: z.array(z.number().int().positive()).min(1).max(4).optional()
+  shape: z.array(z.number().int().positive().max(MAX_SHAPE_DIMENSION)).min(1).max(4).optional()
 }).strict()
 
 /** One JSON object per line: `{ "<features>": number[], "<label>": int }`. */
 export const JsonLinesFormat = z.object({
   kind: z.literal('jsonl'),
-  features: z.string().min(1),
-  label: z.string().min(1),
+  features: z.string().min(1).max(1024),
+  label: z.string().min(1).max(1024),
   numClasses: z.number().int().min(2).max(1_000_000),
-  featureScale: z.number().positive().default(1),
-  shape: z.array(z.number().int().positive()).min(1).max(4).optional()
+  featureScale: z.number().positive().max(1e12).default(1),
+  shape: z.array(z.number().int().positive().max(MAX_SHAPE_DIMENSION)).min(1).max(4).optional()
 }).strict()
 
 /** Raw UTF-8 text for character-level language models; a shard is a contiguous slice split on a line break. */
@@ -41,9 +44,9 @@ export const TextFormat = z.object({
  */
 export const ImageRecordsFormat = z.object({
   kind: z.literal('image-records'),
-  classes: z.array(z.string().min(1)).min(2).max(65_536),
-  shape: z.tuple([z.number().int().positive(), z.number().int().positive(), z.number().int().min(1).max(4)]),
-  featureScale: z.number().positive().default(1 / 255)
+  classes: z.array(z.string().min(1).max(1024)).min(2).max(65_536),
+  shape: z.tuple([z.number().int().positive().max(MAX_SHAPE_DIMENSION), z.number().int().positive().max(MAX_SHAPE_DIMENSION), z.number().int().min(1).max(4)]),
+  featureScale: z.number().positive().max(1e12).default(1 / 255)
 }).strict()
 
 export const DatasetFormat = z.discriminatedUnion('kind', [CsvFormat, JsonLinesFormat, TextFormat, ImageRecordsFormat])

@@ -18,6 +18,12 @@ export const DATASET_MANIFEST_VERSION = 1
 /** The manifest is one block; bitswap moves at most 2 MiB a message, so stay well below that. */
 export const MAX_DATASET_MANIFEST_BYTES = 1024 * 1024
 export const MAX_DATASET_SHARDS = 4096
+/**
+ * The largest shard a manifest may declare. A fetcher holds a whole shard in memory (and its decoded samples,
+ * 4 bytes a value), so the size a manifest declares is checked against this before anything is allocated;
+ * importers cut shards of 16 MiB by default.
+ */
+export const MAX_SHARD_BYTES = 256 * 1024 * 1024
 
 /** An IPLD link as decoded by @ipld/dag-cbor (a CID instance, of whichever multiformats copy made it). */
 export const CidLink = z.custom<CID>(value => CID.asCID(value) != null, { message: 'expected a CID link' })
@@ -28,8 +34,9 @@ export { Sha256Hex }
 export const DatasetShard = z.object({
   /** Root of the UnixFS file holding the shard's bytes. */
   cid: CidLink,
-  bytes: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
-  samples: z.number().int().positive(),
+  bytes: z.number().int().nonnegative().max(MAX_SHARD_BYTES, `a shard holds at most ${MAX_SHARD_BYTES} bytes (MAX_SHARD_BYTES)`),
+  /** A sample takes at least one byte. */
+  samples: z.number().int().positive().max(MAX_SHARD_BYTES, `a shard holds at most ${MAX_SHARD_BYTES} samples`),
   sha256: Sha256Hex
 }).strict()
 export type DatasetShard = z.infer<typeof DatasetShard>
@@ -39,10 +46,10 @@ export const DatasetSchema = z.object({
   /** The unit a shard is split on: a CSV row, a JSON line, a text line, a fixed-size image record. */
   sample: z.enum(['csv-row', 'json-line', 'text-line', 'image-record']),
   /** Number of feature values per sample (absent for text). */
-  features: z.number().int().positive().optional(),
-  numClasses: z.number().int().min(2).optional(),
+  features: z.number().int().positive().max(MAX_SHARD_BYTES).optional(),
+  numClasses: z.number().int().min(2).max(1_000_000).optional(),
   /** Size of one record for fixed-size formats (image-records). */
-  recordBytes: z.number().int().positive().optional()
+  recordBytes: z.number().int().positive().max(MAX_SHARD_BYTES).optional()
 }).strict()
 export type DatasetSchema = z.infer<typeof DatasetSchema>
 
@@ -55,8 +62,8 @@ export const DatasetManifest = z.object({
   description: z.string().max(4000).optional(),
   format: DatasetFormat,
   schema: DatasetSchema,
-  totalBytes: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
-  totalSamples: z.number().int().positive(),
+  totalBytes: z.number().int().nonnegative().max(MAX_DATASET_SHARDS * MAX_SHARD_BYTES),
+  totalSamples: z.number().int().positive().max(MAX_DATASET_SHARDS * MAX_SHARD_BYTES),
   shards: z.array(DatasetShard).min(1).max(MAX_DATASET_SHARDS)
 }).strict().superRefine((m, ctx) => {
   const bytes = m.shards.reduce((sum, s) => sum + s.bytes, 0)

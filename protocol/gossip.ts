@@ -13,7 +13,7 @@ import { GOSSIP_VERSION } from './ids.ts'
 import { decodeJson, encodeJson } from './codec.ts'
 import { InvalidMessageError } from './errors.ts'
 import { parseJobTopic, PEERS_TOPIC } from './topics.ts'
-import { parseReadyMessage, type ReadyTopicMessage } from './allreduce.ts'
+import { MAX_ROUND_SAMPLES, parseReadyMessage, type ReadyTopicMessage } from './allreduce.ts'
 import { CidString, JobId, PeerIdString, Sha256Hex } from './primitives.ts'
 
 /** Gossip carries announcements; bulk bytes move over direct streams or bitswap. */
@@ -44,7 +44,7 @@ export const RoundAnnouncement = z.object({
   weightsSha256: Sha256Hex,
   checkpointCid: CidString.optional(),
   /** Accepted samples per contributor: the record that rewards are computed from. */
-  contributions: z.array(z.object({ peer: PeerIdString, samples: z.number().int().nonnegative() }).strict()).max(1024),
+  contributions: z.array(z.object({ peer: PeerIdString, samples: z.number().int().nonnegative().max(MAX_ROUND_SAMPLES) }).strict()).max(1024),
   at: z.number().int().nonnegative()
 }).strict()
 export type RoundAnnouncement = z.infer<typeof RoundAnnouncement>

@@ -89,9 +89,20 @@ export async function verifyRecord (key: Uint8Array, value: Uint8Array): Promise
   if (body.kind !== parsedKey.kind || body.publisher !== parsedKey.publisher || body.name !== parsedKey.name) {
     throw new InvalidMessageError('DHT record: body does not match the key it is stored under')
   }
-  const publicKey = peerIdFromString(parsedKey.publisher).publicKey
+  let publicKey
+  try {
+    publicKey = peerIdFromString(parsedKey.publisher).publicKey
+  } catch (err) {
+    throw new InvalidMessageError(`DHT record: publisher ${parsedKey.publisher} is not a peer id (${(err as Error).message})`)
+  }
   if (publicKey == null) throw new InvalidMessageError('DHT record: publisher peer id carries no public key')
-  const ok = await publicKey.verify(encoder.encode(RECORD_SIGNING_PREFIX + envelope.body), Buffer.from(envelope.sig, 'base64'))
+  let ok: boolean
+  try {
+    ok = await publicKey.verify(encoder.encode(RECORD_SIGNING_PREFIX + envelope.body), Buffer.from(envelope.sig, 'base64'))
+  } catch (err) {
+    // A signature of the wrong length for the key's type: the verifier throws instead of answering false.
+    throw new InvalidMessageError(`DHT record: malformed signature (${(err as Error).message})`)
+  }
   if (!ok) throw new InvalidMessageError('DHT record: signature does not verify against the publisher key')
   const payload = parseWith(payloadSchemas[parsedKey.kind], body.payload, `${parsedKey.kind} record payload`)
   return { key: parsedKey, seq: body.seq, issuedAt: body.issuedAt, payload }

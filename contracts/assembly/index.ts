@@ -2,8 +2,8 @@
  * NearAI coordination contract (AssemblyScript, NEAR host functions imported from `env` directly).
  *
  * What it holds today: training jobs (each names its evaluation set), validator attestations of round
- * checkpoints, final anchors with the attestations that disagreed with them (dissent), and NEP-145
- * storage balances that pay for all of it.
+ * checkpoints, final anchors with the attestations that disagreed with them (dissent), trainer bonds
+ * (registration, cheat reports, slashing, unbonding), and NEP-145 storage balances that pay for all of it.
  *
  * State layout. Every key starts with a short prefix and a '/', so features added later get their
  * own prefixes and never collide or need a migration of existing records:
@@ -14,6 +14,16 @@
  *                              dissent is derived from it (every attester of a candidate other than the final one)
  *   t/<job>/<round>/<account>  a validator's attestation for a round (index of its candidate)
  *   l/<job>                    latest final round (decimal)
+ *                              `trainer_bond` and `unbonding_blocks` added to j/<job> in place (older records read as
+ *                              an open job: bond 0, default delay)
+ *   tr/<job>/<account>         trainer registration (JSON): peer id, bond, registration/unbonding/slash blocks, index
+ *   tp/<job>/<peer id>         the account a libp2p peer id is bound to on a job (one account per peer id)
+ *   tn/<job>                   number of registered trainers (decimal); ti/<job>/<i> the i-th one's account
+ *                              (swap-removed on withdraw_bond), for paging get_trainers
+ *   tc/<job>/<account>/<registration block:20 digits>            validators that reported that registration (JSON)
+ *   tc/<job>/<account>/<registration block:20 digits>/<validator> one cheat report (JSON: round, reason, block);
+ *                              reports stay after the trainer withdraws (their validators paid for them)
+ *   tb/slashed                 u128 total of slashed bonds (burnt: locked here, never paid out)
  * Reserved for the next issues (not written yet):
  *   ft/...    NEP-141 DAO token: ft/b/<account> balances, ft/supply, ft/meta (NEP-148). Methods ft_*,
  *             storage for holders already goes through the NEP-145 balances below.
@@ -318,6 +328,8 @@ function jobView (job: string, rec: JValue): string {
     .raw('threshold', field(rec, 'threshold').text)
     .raw('created_at_block', field(rec, 'created_at_block').text)
     .raw('latest_final_round', latestFinal(job))
+    .str('trainer_bond', jobBond(rec).toString())
+    .raw('unbonding_blocks', jobUnbonding(rec).toString())
     .toString()
 }
 
@@ -341,6 +353,11 @@ export function create_job (): void {
   }
   const threshold = argIndex(args, 'threshold')
   if (threshold < 1 || threshold > <u64>validators.length) panic('threshold must be between 1 and the number of validators')
+  // Trainer bonds: 0 (the default) is an open job; the unbonding delay only matters for a bonded one.
+  const bond = args.get('trainer_bond') == null ? new U128() : argYocto(args, 'trainer_bond')
+  if (bond.cmp(MAX_TRAINER_BOND) > 0) panic('trainer_bond must be at most ' + MAX_TRAINER_BOND.toString() + ' yoctoNEAR (10^6 NEAR)')
+  const unbonding = args.get('unbonding_blocks') == null ? DEFAULT_UNBONDING_BLOCKS : argIndex(args, 'unbonding_blocks')
+  if (unbonding < 1 || unbonding > MAX_UNBONDING_BLOCKS) panic('unbonding_blocks must be between 1 and ' + MAX_UNBONDING_BLOCKS.toString())
   if (storageHas('j/' + job)) panic('job ' + job + ' already exists')
   ensureVersion()
   const before = env.storage_usage()
@@ -351,6 +368,8 @@ export function create_job (): void {
     .raw('validators', strArray(validators))
     .raw('threshold', threshold.toString())
     .raw('created_at_block', env.block_index().toString())
+    .str('trainer_bond', bond.toString())
+    .raw('unbonding_blocks', unbonding.toString())
     .toString()
   storageWriteString('j/' + job, rec)
   chargeStorage(owner, before)
@@ -535,4 +554,346 @@ export function get_attestations (): void {
 export function state_version (): void {
   const v = storageReadString('v')
   returnString(v == null ? quote(STATE_VERSION) : quote(v))
+}
+
+// ---------- trainer bonds (Sybil resistance for on-chain jobs) ----------
+//
+// A job may require each trainer to bond `trainer_bond` yoctoNEAR and bind its account to one libp2p peer id.
+// The job's validators report a trainer that cheated; once `threshold` distinct validators reported the same
+// registration (any rounds) its bond is slashed: burnt, i.e. kept locked in this contract for good and added to
+// `tb/slashed`, never paid to anyone, so neither validators nor the job owner profit from slashing. An honest
+// trainer deregisters, waits the job's `unbonding_blocks` (a cheat found late can still be slashed meanwhile)
+// and withdraws exactly its bond. Rewards (a later issue) are paid only to registered, unslashed peers:
+// `rewardEligible` / the `reward_eligible` view.
+
+/** Longest cheat-report reason kept on chain, in characters. */
+const MAX_REASON = 256
+/** Upper bound for a job's trainer bond: 10^6 NEAR. */
+const MAX_TRAINER_BOND = U128.parse('1000000000000000000000000000000')!
+/** Default unbonding delay: ~1 day of NEAR blocks (~1 block per second). */
+const DEFAULT_UNBONDING_BLOCKS: u64 = 86400
+/** Longest unbonding delay a job may set: ~1 year of blocks. */
+const MAX_UNBONDING_BLOCKS: u64 = 31536000
+/** Most trainers one get_trainers page returns. */
+const MAX_TRAINERS_PAGE: u64 = 100
+
+function isBase58Char (c: i32): bool {
+  return (c >= 49 && c <= 57) || (c >= 65 && c <= 72) || (c >= 74 && c <= 78) || (c >= 80 && c <= 90) ||
+    (c >= 97 && c <= 107) || (c >= 109 && c <= 122)
+}
+
+/** A libp2p peer id as the node writes it: 40..100 base58btc characters (protocol/primitives.ts PEER_ID_PATTERN). */
+function argPeerId (args: JValue): string {
+  const s = argString(args, 'peer_id')
+  if (s.length < 40 || s.length > 100) panic('peer_id must be a libp2p peer id (40..100 base58 characters)')
+  for (let i = 0; i < s.length; i++) if (!isBase58Char(s.charCodeAt(i))) panic('peer_id must be a libp2p peer id (40..100 base58 characters)')
+  return s
+}
+
+function argYocto (args: JValue, key: string): U128 {
+  const v = field(args, key)
+  if (v.kind != Kind.Str) panic('argument ' + key + ' must be a decimal string of yoctoNEAR')
+  const parsed = U128.parse(v.text)
+  if (parsed == null) { panic('argument ' + key + ' must be a decimal string of yoctoNEAR'); return new U128() }
+  return parsed
+}
+
+function jobBond (rec: JValue): U128 {
+  const b = rec.get('trainer_bond')
+  if (b == null) return new U128() // jobs stored before bonds existed are open
+  const parsed = U128.parse(b.text)
+  if (parsed == null) { panic('corrupt job record: trainer_bond'); return new U128() }
+  return parsed
+}
+
+function jobUnbonding (rec: JValue): u64 {
+  const u = rec.get('unbonding_blocks')
+  return u == null ? DEFAULT_UNBONDING_BLOCKS : <u64>parseInt(u.text)
+}
+
+function isJobValidator (rec: JValue, account: string): bool {
+  const validators = field(rec, 'validators').items
+  for (let i = 0; i < validators.length; i++) if (validators[i].text == account) return true
+  return false
+}
+
+function requireJob (job: string): JValue {
+  const rec = loadJob(job)
+  if (rec == null) { panic('unknown job ' + job); return new JValue() }
+  return rec
+}
+
+/** One registration: `tr/<job>/<account>`. Reports against it are keyed by its registration block. */
+class Trainer {
+  constructor (
+    public peer: string, public bond: U128, public registeredAt: u64, public index: u64,
+    public unbondingAt: i64 = -1, public slashedAt: i64 = -1
+  ) {}
+
+  static load (job: string, account: string): Trainer | null {
+    const t = storageReadString('tr/' + job + '/' + account)
+    if (t == null) return null
+    const v = parseStored(t)
+    const bond = U128.parse(field(v, 'bond').text)
+    if (bond == null) { panic('corrupt trainer record'); return null }
+    const tr = new Trainer(field(v, 'peer_id').text, bond, <u64>parseInt(field(v, 'registered_at_block').text), <u64>parseInt(field(v, 'index').text))
+    const u = field(v, 'unbonding_at_block')
+    if (u.kind != Kind.Null) tr.unbondingAt = <i64>parseInt(u.text)
+    const s = field(v, 'slashed_at_block')
+    if (s.kind != Kind.Null) tr.slashedAt = <i64>parseInt(s.text)
+    return tr
+  }
+
+  save (job: string, account: string): void {
+    storageWriteString('tr/' + job + '/' + account, new ObjWriter()
+      .str('peer_id', this.peer).str('bond', this.bond.toString())
+      .raw('registered_at_block', this.registeredAt.toString()).raw('index', this.index.toString())
+      .raw('unbonding_at_block', this.unbondingAt < 0 ? 'null' : this.unbondingAt.toString())
+      .raw('slashed_at_block', this.slashedAt < 0 ? 'null' : this.slashedAt.toString())
+      .toString())
+  }
+
+  reportsPrefix (job: string, account: string): string {
+    return 'tc/' + job + '/' + account + '/' + roundKey(this.registeredAt)
+  }
+
+  /** Validators that reported this registration, in report order (`tc/<job>/<account>/<registered block>`). */
+  reporters (job: string, account: string): string[] {
+    const t = storageReadString(this.reportsPrefix(job, account))
+    const out: string[] = []
+    if (t == null) return out
+    const items = parseStored(t).items
+    for (let i = 0; i < items.length; i++) out.push(items[i].text)
+    return out
+  }
+
+  status (): string { return this.slashedAt >= 0 ? 'slashed' : (this.unbondingAt >= 0 ? 'unbonding' : 'active') }
+
+  view (job: string, account: string, unbondingBlocks: u64): string {
+    const reporters = this.reporters(job, account)
+    const reports: string[] = []
+    for (let i = 0; i < reporters.length; i++) {
+      const r = storageReadString(this.reportsPrefix(job, account) + '/' + reporters[i])
+      if (r != null) reports.push(r)
+    }
+    return new ObjWriter()
+      .str('job', job).str('account_id', account).str('peer_id', this.peer).str('bond', this.bond.toString())
+      .str('status', this.status())
+      .raw('registered_at_block', this.registeredAt.toString())
+      .raw('unbonding_at_block', this.unbondingAt < 0 ? 'null' : this.unbondingAt.toString())
+      .raw('withdrawable_at_block', this.unbondingAt < 0 || this.slashedAt >= 0 ? 'null' : (<u64> this.unbondingAt + unbondingBlocks).toString())
+      .raw('slashed_at_block', this.slashedAt < 0 ? 'null' : this.slashedAt.toString())
+      .raw('reports', '[' + reports.join(',') + ']')
+      .toString()
+  }
+}
+
+function trainerCount (job: string): u64 {
+  const n = storageReadString('tn/' + job)
+  return n == null ? 0 : <u64>parseInt(n)
+}
+
+/** The account bound to `peer` on `job`, or null. */
+function accountOfPeer (job: string, peer: string): string | null {
+  return storageReadString('tp/' + job + '/' + peer)
+}
+
+/**
+ * Whether contribution rewards may be paid to `peer` on `job`: it is bound to a registered trainer that was not
+ * slashed (a trainer that is unbonding still counts for the rounds it trained; after withdraw_bond it is gone).
+ * Not exported (every wasm export is a contract method): the reward claim of a later issue calls it in this module.
+ */
+function rewardEligible (job: string, peer: string): bool {
+  const account = accountOfPeer(job, peer)
+  if (account == null) return false
+  const tr = Trainer.load(job, account)
+  return tr != null && tr.slashedAt < 0 && tr.peer == peer
+}
+
+export function register_trainer (): void {
+  const args = inputJson()
+  const account = predecessor()
+  const job = argJobId(args)
+  const peer = argPeerId(args)
+  const rec = requireJob(job)
+  const bond = jobBond(rec)
+  const deposit = attachedDeposit()
+  if (deposit.cmp(bond) < 0) panic('job ' + job + ' requires a trainer bond of ' + bond.toString() + ' yoctoNEAR; attached ' + deposit.toString())
+  const existing = Trainer.load(job, account)
+  if (existing != null) panic(account + ' is already registered as a trainer of job ' + job + ' (' + existing.status() + ', peer ' + existing.peer + ')')
+  const holder = accountOfPeer(job, peer)
+  if (holder != null) panic('peer ' + peer + ' is already registered on job ' + job + ' by ' + holder)
+  ensureVersion()
+  const before = env.storage_usage()
+  const index = trainerCount(job)
+  // The whole attached deposit is the bond: withdraw_bond returns exactly it.
+  const tr = new Trainer(peer, deposit, env.block_index(), index)
+  tr.save(job, account)
+  storageWriteString('tp/' + job + '/' + peer, account)
+  storageWriteString('ti/' + job + '/' + index.toString(), account)
+  storageWriteString('tn/' + job, (index + 1).toString())
+  chargeStorage(account, before)
+  const view = tr.view(job, account, jobUnbonding(rec))
+  emit('trainer_registered', view)
+  returnString(view)
+}
+
+/** Starts the unbonding delay: the trainer stops counting as an active member; its bond stays slashable until withdrawn. */
+export function deregister_trainer (): void {
+  const args = inputJson()
+  const account = predecessor()
+  const job = argJobId(args)
+  const rec = requireJob(job)
+  const tr = Trainer.load(job, account)
+  if (tr == null) { panic(account + ' is not a trainer of job ' + job); return }
+  if (tr.slashedAt >= 0) panic(account + ' was slashed on job ' + job)
+  if (tr.unbondingAt >= 0) panic(account + ' is already unbonding on job ' + job)
+  const before = env.storage_usage()
+  tr.unbondingAt = <i64>env.block_index()
+  tr.save(job, account)
+  chargeStorage(account, before)
+  const view = tr.view(job, account, jobUnbonding(rec))
+  emit('trainer_unbonding', view)
+  returnString(view)
+}
+
+export function withdraw_bond (): void {
+  requireOneYocto()
+  const args = inputJson()
+  const account = predecessor()
+  const job = argJobId(args)
+  const rec = requireJob(job)
+  const tr = Trainer.load(job, account)
+  if (tr == null) { panic(account + ' is not a trainer of job ' + job); return }
+  if (tr.slashedAt >= 0) panic(account + ' was slashed on job ' + job + ': its bond is burnt')
+  if (tr.unbondingAt < 0) panic(account + ' must call deregister_trainer first and wait ' + jobUnbonding(rec).toString() + ' blocks')
+  const due = <u64>tr.unbondingAt + jobUnbonding(rec)
+  const now = env.block_index()
+  if (now < due) panic('the bond of ' + account + ' on job ' + job + ' unlocks at block ' + due.toString() + ' (now ' + now.toString() + ')')
+  const before = env.storage_usage()
+  // swap-remove from the trainer index
+  const last = trainerCount(job) - 1
+  if (tr.index != last) {
+    const moved = storageReadString('ti/' + job + '/' + last.toString())
+    if (moved == null) { panic('corrupt trainer index'); return }
+    const mt = Trainer.load(job, moved)
+    if (mt == null) { panic('corrupt trainer index'); return }
+    mt.index = tr.index
+    mt.save(job, moved)
+    storageWriteString('ti/' + job + '/' + tr.index.toString(), moved)
+  }
+  storageRemove('ti/' + job + '/' + last.toString())
+  if (last == 0) storageRemove('tn/' + job)
+  else storageWriteString('tn/' + job, last.toString())
+  storageRemove('tp/' + job + '/' + tr.peer)
+  storageRemove('tr/' + job + '/' + account)
+  chargeStorage(account, before)
+  if (!tr.bond.isZero()) transfer(account, tr.bond)
+  emit('bond_withdrawn', new ObjWriter().str('job', job).str('account_id', account).str('peer_id', tr.peer).str('bond', tr.bond.toString()).toString())
+  returnString(new ObjWriter().str('job', job).str('account_id', account).str('bond', tr.bond.toString()).toString())
+}
+
+export function report_cheat (): void {
+  const args = inputJson()
+  const validator = predecessor()
+  const job = argJobId(args)
+  const account = argAccount(args, 'account_id')
+  const round = argIndex(args, 'round')
+  const reason = argString(args, 'reason')
+  if (reason.length < 1 || reason.length > MAX_REASON) panic('reason must be 1..256 characters')
+  const rec = requireJob(job)
+  if (!isJobValidator(rec, validator)) panic(validator + ' is not a validator of job ' + job)
+  const tr = Trainer.load(job, account)
+  if (tr == null) { panic(account + ' is not a trainer of job ' + job); return }
+  if (tr.slashedAt >= 0) panic(account + ' was already slashed on job ' + job)
+  const reporters = tr.reporters(job, account)
+  if (reporters.includes(validator)) panic(validator + ' already reported ' + account + ' on job ' + job)
+  const threshold = <i32>parseInt(field(rec, 'threshold').text)
+  const before = env.storage_usage()
+  reporters.push(validator)
+  const prefix = tr.reportsPrefix(job, account)
+  // Reports stay on record (paid by their validators) even after the trainer withdraws.
+  storageWriteString(prefix, strArray(reporters))
+  storageWriteString(prefix + '/' + validator, new ObjWriter().str('validator', validator).raw('round', round.toString())
+    .str('reason', reason).raw('block', env.block_index().toString()).toString())
+  const slashed = reporters.length >= threshold
+  if (slashed) {
+    tr.slashedAt = <i64>env.block_index()
+    tr.save(job, account)
+    const burnt = loadSlashedTotal().add(tr.bond)
+    storageWrite('tb/slashed', burnt.toBytes())
+  }
+  chargeStorage(validator, before)
+  emit('cheat_reported', new ObjWriter().str('job', job).str('account_id', account).str('peer_id', tr.peer)
+    .str('validator', validator).raw('round', round.toString()).str('reason', reason).toString())
+  if (slashed) {
+    emit('trainer_slashed', new ObjWriter().str('job', job).str('account_id', account).str('peer_id', tr.peer)
+      .str('bond', tr.bond.toString()).raw('reporters', strArray(reporters)).raw('block', tr.slashedAt.toString()).toString())
+  }
+  returnString(tr.view(job, account, jobUnbonding(rec)))
+}
+
+function loadSlashedTotal (): U128 {
+  const b = storageRead('tb/slashed')
+  if (b == null) return new U128()
+  if (b.byteLength != 16) panic('corrupt slashed total')
+  return U128.load(changetype<usize>(b))
+}
+
+export function get_trainer (): void {
+  const args = inputJson()
+  const job = argJobId(args)
+  const account = argAccount(args, 'account_id')
+  const rec = loadJob(job)
+  if (rec == null) { returnString('null'); return }
+  const tr = Trainer.load(job, account)
+  if (tr == null) { returnString('null'); return }
+  returnString(tr.view(job, account, jobUnbonding(rec)))
+}
+
+/** The registration a peer id is bound to on a job, or null. */
+export function get_trainer_by_peer (): void {
+  const args = inputJson()
+  const job = argJobId(args)
+  const peer = argPeerId(args)
+  const rec = loadJob(job)
+  if (rec == null) { returnString('null'); return }
+  const account = accountOfPeer(job, peer)
+  if (account == null) { returnString('null'); return }
+  const tr = Trainer.load(job, account)
+  if (tr == null) { returnString('null'); return }
+  returnString(tr.view(job, account, jobUnbonding(rec)))
+}
+
+/** Trainers of a job in index order, a page at a time (`from_index` default 0, `limit` default and at most 100). */
+export function get_trainers (): void {
+  const args = inputJson()
+  const job = argJobId(args)
+  const rec = loadJob(job)
+  if (rec == null) { returnString('null'); return }
+  const from: u64 = args.get('from_index') == null ? 0 : argIndex(args, 'from_index')
+  let limit: u64 = args.get('limit') == null ? MAX_TRAINERS_PAGE : argIndex(args, 'limit')
+  if (limit > MAX_TRAINERS_PAGE) limit = MAX_TRAINERS_PAGE
+  const count = trainerCount(job)
+  const parts: string[] = []
+  const unbonding = jobUnbonding(rec)
+  for (let i = from; i < count && i < from + limit; i++) {
+    const account = storageReadString('ti/' + job + '/' + i.toString())
+    if (account == null) { panic('corrupt trainer index'); return }
+    const tr = Trainer.load(job, account)
+    if (tr == null) { panic('corrupt trainer index'); return }
+    parts.push(tr.view(job, account, unbonding))
+  }
+  returnString(new ObjWriter().str('job', job).raw('total', count.toString()).raw('trainers', '[' + parts.join(',') + ']').toString())
+}
+
+/** `true` when rewards may be paid to `peer_id` on `job`: see rewardEligible. */
+export function reward_eligible (): void {
+  const args = inputJson()
+  returnString(rewardEligible(argJobId(args), argPeerId(args)) ? 'true' : 'false')
+}
+
+/** Total yoctoNEAR burnt by slashing (locked in this contract; no method pays it out). */
+export function slashed_total (): void {
+  returnString(quote(loadSlashedTotal().toString()))
 }

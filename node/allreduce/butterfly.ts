@@ -20,9 +20,11 @@
  * RoundSession (round-session.ts) whose stage (round-stage.ts) every log line and error names.
  */
 import type { Connection, Stream } from '@libp2p/interface'
-import { ALLREDUCE_PROTOCOL } from '../../protocol/allreduce.ts'
+import { ALLREDUCE_AUDIT_PROTOCOL, ALLREDUCE_PROTOCOL } from '../../protocol/allreduce.ts'
 import { systemClock, type Clock } from '../time/clock.ts'
-import type { AllReduceComponents, AllReduceInit, AllReduceLogger, AllReduceResult, ContributorRecord, GroupAllReduce, PartReport, RunOptions } from './all-reduce.ts'
+import { DEFAULT_AUDIT_RATE, type AllReduceComponents, type AllReduceInit, type AllReduceLogger, type AllReduceResult, type ContributorRecord, type GroupAllReduce, type PartReport, type RunOptions } from './all-reduce.ts'
+import { RoundAudit, serveAudit, type AuditOutcome, type AuditPolicy, type HeldResult } from './audit.ts'
+import { payloadDigest } from './audit-state.ts'
 import { decodeResultInto, inCanonicalOrder } from './combine.ts'
 import { contribute } from './contribute.ts'
 import type { PartOutcome } from './part-collector.ts'
@@ -31,8 +33,9 @@ import { RoundSession, type ButterflyContext } from './round-session.ts'
 import { AllReduceRoundError } from './round-stage.ts'
 import { SessionRegistry } from './session-registry.ts'
 import { PeerSpeedTracker } from './timeouts.ts'
+import { BufferPool } from '../memory/buffer-pool.ts'
 
-export type { AllReduceHost, AllReduceComponents, AllReduceInit, AllReduceLogger, RunOptions, PartReport, ContributorRecord, AllReduceResult, GroupAllReduce } from './all-reduce.ts'
+export type { AllReduceHost, AllReduceComponents, AllReduceInit, AllReduceLogger, RunOptions, PartReport, ContributorRecord, AllReduceResult, GroupAllReduce, AuditOptions, AuditReport, ReducerFault } from './all-reduce.ts'
 export { sessionKey } from './round-session.ts'
 export { RoundStage, AllReduceRoundError } from './round-stage.ts'
 
@@ -41,7 +44,13 @@ export class ButterflyAllReduce implements GroupAllReduce, ButterflyContext {
   readonly speeds: PeerSpeedTracker
   readonly stats = { rejectedFrames: 0, inboundStreams: 0 }
   readonly clock: Clock
+  readonly pool: BufferPool
   readonly sessionWaitMs: number
+  readonly auditing: boolean
+  /** Members caught lying about a part's result (by this peer's own audit or recomputation): left out of later rounds. */
+  readonly excluded = new Set<string>()
+  readonly corruptResult?: (part: number, payload: Uint8Array) => Uint8Array
+  private readonly auditPolicy: AuditPolicy
   private readonly logger?: AllReduceLogger
   private readonly sessions: SessionRegistry
   private readonly lingerMs: number
@@ -49,16 +58,24 @@ export class ButterflyAllReduce implements GroupAllReduce, ButterflyContext {
   private started = false
 
   log (obj: object, msg: string): void { this.logger?.debug(obj, msg) }
+  warn (obj: object, msg: string): void { (this.logger?.warn ?? this.logger?.debug)?.call(this.logger, obj, msg) }
 
   constructor (components: AllReduceComponents, init: AllReduceInit = {}) {
     this.host = components.host
     this.clock = components.clock ?? systemClock
     this.logger = components.logger
     this.speeds = new PeerSpeedTracker(init.timeouts)
+    this.pool = init.bufferPool ?? new BufferPool()
     this.sessionWaitMs = init.sessionWaitMs ?? this.speeds.policy.floorMs
     this.lingerMs = init.lingerMs ?? this.speeds.policy.floorMs
     this.maxInboundStreams = init.maxInboundStreams ?? 64
     this.sessions = new SessionRegistry(this.clock, this.sessionWaitMs, init.maxPendingInbound ?? 1024)
+    this.auditing = init.audit !== false
+    const audit = init.audit === false ? {} : init.audit ?? {}
+    const rate = audit.rate ?? DEFAULT_AUDIT_RATE
+    if (!(rate >= 0 && rate <= 1)) throw new RangeError(`audit rate ${rate} is not in [0, 1]`)
+    this.auditPolicy = { rate, random: audit.random ?? Math.random }
+    this.corruptResult = init.testing?.corruptResult
   }
 
   async start (): Promise<void> {
@@ -68,6 +85,13 @@ export class ButterflyAllReduce implements GroupAllReduce, ButterflyContext {
       maxOutboundStreams: this.maxInboundStreams,
       runOnLimitedConnection: true
     })
+    if (this.auditing) {
+      await this.host.handle(ALLREDUCE_AUDIT_PROTOCOL, (stream: Stream, connection: Connection) => { void serveAudit(this, this.sessions, stream, connection) }, {
+        maxInboundStreams: this.maxInboundStreams,
+        maxOutboundStreams: this.maxInboundStreams,
+        runOnLimitedConnection: true
+      })
+    }
     this.started = true
   }
 
@@ -75,6 +99,7 @@ export class ButterflyAllReduce implements GroupAllReduce, ButterflyContext {
     if (!this.started) return
     this.started = false
     await this.host.unhandle(ALLREDUCE_PROTOCOL)
+    if (this.auditing) await this.host.unhandle(ALLREDUCE_AUDIT_PROTOCOL)
     this.sessions.closeAll()
   }
 
@@ -87,11 +112,22 @@ export class ButterflyAllReduce implements GroupAllReduce, ButterflyContext {
     const g = opts.group
     g.members.forEach((m, i) => { const s = g.speedBps?.[i]; if (s != null && s > 0) this.speeds.hint(m, s) })
 
-    let reports: Array<{ report: PartReport, values: Float32Array | null }>
+    // Members caught lying in an earlier round are out from the start: their parts go to stand-ins.
+    const excluded = g.members.filter(m => m !== session.self && this.excluded.has(m))
+    for (const m of excluded) session.drop(m)
+
+    let reports: Array<{ report: PartReport, values: Float32Array | null, held: HeldResult | null }>
+    let audit: AuditOutcome | null = null
+    const audits = this.auditing && g.members.length > 1 ? new RoundAudit(this, session, this.auditPolicy) : null
     try {
       session.startCollector(session.selfIndex, new Set(g.members), [])
-      reports = await Promise.all(g.members.map(async (_m, part) => await this.obtainPart(session, part)))
+      reports = await Promise.all(g.members.map(async (_m, part) => {
+        const obtained = await this.obtainPart(session, part)
+        audits?.check(obtained.held)
+        return obtained
+      }))
       await Promise.allSettled([...session.answering])
+      audit = await audits?.finish() ?? null
     } catch (err) {
       this.sessions.remove(session)
       const reached = session.fail()
@@ -105,15 +141,10 @@ export class ButterflyAllReduce implements GroupAllReduce, ButterflyContext {
       if (r.values == null) vector.set(session.slice(r.report.index), r.report.offset)
       else if (r.values.buffer !== vector.buffer || r.values.byteOffset !== vector.byteOffset + r.report.offset * 4) vector.set(r.values, r.report.offset)
     }
+    // Parts whose reducer was caught lying: the recomputed result instead, and the liar is out of later rounds.
+    for (const [part, values] of audit?.corrected ?? []) vector.set(values, session.partition.offsets[part])
+    for (const f of audit?.report.faults ?? []) if (f.reducer !== session.self) this.excluded.add(f.reducer)
     const durationMs = this.clock.now() - startedAt
-    session.done()
-    const linger = this.clock.setTimeout(() => {
-      this.sessions.remove(session)
-      session.close()
-    }, this.lingerMs)
-    // Answering late requests is no reason to keep a process alive.
-    ;(linger as { unref?: () => void } | undefined)?.unref?.()
-
     const parts = reports.map(r => r.report)
     const byPeer = new Map<string, ContributorRecord>()
     for (const p of parts) {
@@ -123,6 +154,20 @@ export class ButterflyAllReduce implements GroupAllReduce, ButterflyContext {
         byPeer.set(c.peer, rec)
       }
     }
+    // Dropped: failed during the round, or missing from part of the average.
+    const dropped = g.members.filter(m => session.dead.has(m) || (byPeer.get(m)?.elements ?? 0) < g.vectorLength)
+    session.done()
+    const linger = this.clock.setTimeout(() => {
+      this.sessions.remove(session)
+      session.close()
+      session.releaseResults()
+      // Nothing reads the lent payloads any more: every stream that carried them ended normally (no member was
+      // dropped; after a drop an aborted stream might still hold a slice of them) and no audit fetch is sending one.
+      if (dropped.length === 0 && session.ownSends === 0) opts.releasePayloads?.()
+    }, this.lingerMs)
+    // Answering late requests is no reason to keep a process alive.
+    ;(linger as { unref?: () => void } | undefined)?.unref?.()
+
     const contributors = inCanonicalOrder([...byPeer.values()]).map(r => ({ ...r, fraction: g.vectorLength > 0 ? r.elements / g.vectorLength : 1 }))
     const traffic = [...session.traffic].map(([peer, t]) => ({ peer, ...t })).sort((a, b) => (a.peer < b.peer ? -1 : 1))
     return {
@@ -130,20 +175,21 @@ export class ButterflyAllReduce implements GroupAllReduce, ButterflyContext {
       group: g,
       parts,
       contributors,
-      // Dropped: failed during the round, or missing from part of the average.
-      dropped: g.members.filter(m => session.dead.has(m) || (byPeer.get(m)?.elements ?? 0) < g.vectorLength),
+      dropped,
       standIns: session.standIns,
       traffic,
       bytesSent: traffic.reduce((a, t) => a + t.sent, 0),
       bytesReceived: traffic.reduce((a, t) => a + t.received, 0),
       durationMs,
       complete: parts.every(p => !p.localOnly),
-      rejectedFrames: session.rejectedFrames
+      rejectedFrames: session.rejectedFrames,
+      excluded,
+      audit: audit?.report ?? null
     }
   }
 
   /** Gets part `part` reduced: by this peer, by its reducer, or by a stand-in in ring order. */
-  private async obtainPart<T> (session: RoundSession<T>, part: number): Promise<{ report: PartReport, values: Float32Array | null }> {
+  private async obtainPart<T> (session: RoundSession<T>, part: number): Promise<{ report: PartReport, values: Float32Array | null, held: HeldResult | null }> {
     const n = session.members.length
     const reducer = session.members[part]
     const elements = session.partition.lengths[part]
@@ -186,11 +232,15 @@ export class ButterflyAllReduce implements GroupAllReduce, ButterflyContext {
     if (outcome == null) {
       // Nobody could reduce it: the caller still gets a full vector, and the report says so.
       session.outcomes[part].resolve({ header: { ...session.frameBase(part), type: 'result', reducer: session.self, contributors: report.contributors }, payload: new Uint8Array(0), localOnly: true })
-      return { report, values: null }
+      session.audit.held[part].resolve(null)
+      return { report, values: null, held: null }
     }
-    if (outcome.values != null && outcome.values.length === elements) return { report, values: outcome.values }
+    const held: HeldResult | null = this.auditing ? { part, header: outcome.header, digest: payloadDigest(outcome.payload) } : null
+    session.audit.held[part].resolve(held?.digest ?? null)
+    if (outcome.values != null && outcome.values.length === elements) return { report, values: outcome.values, held }
     const slot = session.resultSlot(part)
     decodeResultInto(session.aggregator, outcome.payload, slot)
-    return { report, values: slot }
+    return { report, values: slot, held }
   }
 }
+

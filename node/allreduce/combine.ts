@@ -2,8 +2,8 @@
  * Combine rules reduce the contributions to one part into the part's result. Two layers keep the wire
  * protocol fixed while rules change:
  *
- * - {@link CombineRule}: plaintext math over decoded floats (weighted mean now; trimmed mean or
- *   coordinate-wise median later).
+ * - {@link CombineRule}: plaintext math over decoded floats: the weighted mean here; the robust rules
+ *   (coordinate-wise trimmed mean and median) in robust-rules.ts; aggregation.ts picks the job's.
  * - {@link PartAggregator}: what actually travels. The wire carries opaque payload bytes plus a weight;
  *   the aggregator encodes a member's part, checks and decodes what arrives, reduces, and encodes the
  *   result. {@link plaintextAggregator} puts a {@link VectorCodec} around a CombineRule; a homomorphic
@@ -113,6 +113,17 @@ export interface WireContribution<T> {
   value: T
 }
 
+/** The round a part is reduced in, as the reducer knows it (update checks need it: sample claims, who to name). */
+export interface ReduceContext {
+  job: string
+  round: number
+  /** The group's members in canonical order. */
+  members: readonly string[]
+  part: number
+  /** Members whose contribution to the part arrived but could not be decoded (shape), with why. */
+  refused?: ReadonlyMap<string, string>
+}
+
 export interface ReducedPayload {
   payload: Uint8Array
   meta?: PartMeta
@@ -135,6 +146,11 @@ export interface PartAggregator<T = unknown> {
   /** Checks and decodes a received payload; throws InvalidMessageError when it is malformed. */
   decodeContribution: (payload: Uint8Array, elements: number) => T
   /**
+   * True when what `decodeContribution(Into)` returns shares no memory with the payload: the reducer may then
+   * read payloads into reused buffers and give each back as soon as it is decoded.
+   */
+  readonly decodeCopies?: boolean
+  /**
    * `decodeContribution` into `out` (`elements` = out.length), which the caller lends for the contribution's
    * values; optional. The reducer lends the place of its own part's result, which `reduce` then overwrites.
    */
@@ -142,9 +158,10 @@ export interface PartAggregator<T = unknown> {
   /**
    * Reduces one part; `contributions` come in canonical peer order. May take its time (it is awaited). `into`
    * (`elements` long), when given, is where this peer keeps the part's result: an aggregator that has the
-   * decoded result may build it there and return it as `decoded`, sparing an array and a copy.
+   * decoded result may build it there and return it as `decoded`, sparing an array and a copy. `context` names
+   * the round (the reducer passes it; update-checks.ts's aggregator needs it).
    */
-  reduce: (contributions: ReadonlyArray<WireContribution<T>>, elements: number, into?: Float32Array) => ReducedPayload | Promise<ReducedPayload>
+  reduce: (contributions: ReadonlyArray<WireContribution<T>>, elements: number, into?: Float32Array, context?: ReduceContext) => ReducedPayload | Promise<ReducedPayload>
   maxResultBytes: (elements: number) => number
   /** Decodes a part result received from its reducer (the reducer decodes its own the same way). */
   decodeResult: (payload: Uint8Array, elements: number) => Float32Array
@@ -183,6 +200,7 @@ export function plaintextAggregator (codec: VectorCodec, rule: CombineRule = wei
     id: `${rule.id}/${codec.id}`,
     encodeContribution: (values) => codec.encode(values),
     maxContributionBytes: maxBytes,
+    decodeCopies: true,
     decodeContribution: (payload, elements) => decodeExact(payload, elements, 'contribution'),
     decodeContributionInto: (payload, out) => { decodeInto(codec, payload, out, 'contribution'); return out },
     async reduce (contributions, elements, into) {

@@ -62,7 +62,9 @@ export async function contribute<T> (service: ButterflyContext, session: RoundSe
     for (;;) {
       frame = await reader.readFrame<WaitHeader | ResultHeader | RejectHeader>({
         accept: answerTo<WaitHeader | ResultHeader | RejectHeader>(['wait', 'result', 'reject']),
-        maxPayload: (h) => h.type === 'result' ? session.aggregator.maxResultBytes(session.partition.lengths[part]) : 0
+        maxPayload: (h) => h.type === 'result' ? session.aggregator.maxResultBytes(session.partition.lengths[part]) : 0,
+        // A result is decoded (copied) into its place at once; the buffer is reused once the round is over.
+        alloc: (n) => { const b = service.pool.bytes(n); session.pooledResult(b); return b }
       })
       session.count(to, 0, frame.bytes)
       if (frame.header.type !== 'wait') break

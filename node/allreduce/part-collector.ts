@@ -23,6 +23,8 @@ export class Deferred<T> {
 
 export class PartCollector<T> {
   readonly received = new Map<string, WireContribution<T>>()
+  /** Members whose contribution arrived and could not be decoded: accounted for (not waited on), and named as rejected. */
+  readonly refused = new Map<string, string>()
   readonly done = new Deferred<PartOutcome>()
   private timer: unknown
   private finishing = false
@@ -59,16 +61,23 @@ export class PartCollector<T> {
   get open (): boolean { return !this.done.settled && !this.finishing }
 
   add (c: WireContribution<T>): boolean {
-    if (this.done.settled || this.finishing || this.received.has(c.peer)) return false
+    if (this.done.settled || this.finishing || this.received.has(c.peer) || this.refused.has(c.peer)) return false
     this.received.set(c.peer, c)
     this.check()
     return true
   }
 
-  /** Finishes once every expected member that is not known dead has contributed. */
+  /** A contribution that arrived and failed to decode: its sender is rejected for the part, not waited for. */
+  refuse (peer: string, reason: string): void {
+    if (this.done.settled || this.finishing || this.received.has(peer) || this.refused.has(peer)) return
+    this.refused.set(peer, reason)
+    this.check()
+  }
+
+  /** Finishes once every expected member that is not known dead has contributed (or was refused). */
   check (): void {
     if (this.done.settled || this.finishing) return
-    for (const p of this.expected) if (!this.received.has(p) && !this.session.dead.has(p)) return
+    for (const p of this.expected) if (!this.received.has(p) && !this.refused.has(p) && !this.session.dead.has(p)) return
     this.finish()
   }
 
@@ -79,17 +88,21 @@ export class PartCollector<T> {
     s.service.clock.clearTimeout(this.timer)
     const contributions = inCanonicalOrder([...this.received.values()])
     const elements = s.partition.lengths[this.part]
-    for (const p of this.expected) if (!this.received.has(p)) s.drop(p)
+    for (const p of this.expected) if (!this.received.has(p) && !this.refused.has(p)) s.drop(p)
     s.reducing(this.part)
     const header: ResultHeader = {
       ...s.frameBase(this.part),
       type: 'result',
       reducer: s.self,
-      contributors: contributions.map(c => ({ peer: c.peer, weight: c.weight }))
+      contributors: contributions.map(c => {
+        const digest = s.inputDigest(this.part, c.peer)
+        return digest == null ? { peer: c.peer, weight: c.weight } : { peer: c.peer, weight: c.weight, digest }
+      })
     }
     void (async () => {
       try {
-        const reduced = await s.aggregator.reduce(contributions, elements, s.resultSlot(this.part))
+        const context = { job: s.ctx.job, round: s.ctx.round, members: s.members, part: this.part, refused: this.refused }
+        const reduced = await s.aggregator.reduce(contributions, elements, s.resultSlot(this.part), context)
         this.done.resolve({ header: { ...header, meta: reduced.meta }, payload: reduced.payload, values: reduced.decoded })
       } catch (err) {
         // A rule that fails leaves the part unreduced here; members fall back to a stand-in.

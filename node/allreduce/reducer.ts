@@ -49,6 +49,7 @@ export async function serveContribution (service: ButterflyContext, sessions: Se
         throw new RejectedError('no-session', session == null ? `no round ${h.job}#${h.round} with this group here` : `round ${h.job}#${h.round} is over here (${session.stage})`)
       }
       validateFrameHeader(h, session.ctx, remote)
+      if (service.excluded.has(remote)) throw new RejectedError('excluded', `${remote} was caught lying about a part's result and is excluded`)
       return h
     })
     const s = session!
@@ -66,11 +67,25 @@ export async function serveContribution (service: ButterflyContext, sessions: Se
     beat = service.clock.setTimeout(heartbeat, beatEvery)
     stopHeartbeat = () => { service.clock.clearTimeout(beat) }
     const acceptedAt = performance.now()
-    const payload = await reader.readPayload(s.aggregator.maxContributionBytes(h.elements), 'all-reduce contribute payload')
+    const pooled = s.aggregator.decodeCopies === true
+    const payload = await reader.readPayload(s.aggregator.maxContributionBytes(h.elements), 'all-reduce contribute payload', pooled ? (n) => service.pool.bytes(n) : undefined)
     s.count(remote, accepted, headerBytes + 4 + payload.byteLength)
     // From our go-ahead to the last byte, a round trip included: it errs on the slow side.
     service.speeds.observeTransfer(remote, payload.byteLength, performance.now() - acceptedAt)
-    const contribution: WireContribution<unknown> = { peer: remote, weight: h.weight, value: s.decodeContribution(h.part, payload) }
+    let value: unknown
+    try {
+      // What this peer lists as combined for the sender: an auditor recomputes the part from exactly these bytes.
+      if (service.auditing) s.audit.noteInput(h.part, remote, payload)
+      value = s.decodeContribution(h.part, payload)
+    } catch (err) {
+      // The update checks' shape check: the sender is named as rejected for the part instead of waited for.
+      if (err instanceof InvalidMessageError) s.collectors.get(h.part)?.refuse(remote, err.message)
+      throw err
+    } finally {
+      // Read in full, digested and decoded into memory of its own: nothing refers to the payload any more.
+      if (pooled) service.pool.release(payload)
+    }
+    const contribution: WireContribution<unknown> = { peer: remote, weight: h.weight, value }
     await reader.expectEnd()
     const collector = s.collectors.get(h.part)
     if (collector != null) {
@@ -125,7 +140,11 @@ async function answer (service: ButterflyContext, s: RoundSession<any>, stream: 
     controller.abort(new TimeoutError(`${remote} took no bytes of part ${outcome.header.part}'s result for ${ms} ms`))
   })
   try {
-    const sent = await writeFrame(stream, outcome.header, outcome.payload, controller.signal, () => { stall.touch() })
+    s.sending(outcome.payload)
+    // Test-only: a lying reducer sends every member the same wrong result for a part it reduced itself.
+    const lie = outcome.header.reducer === s.self ? service.corruptResult : undefined
+    const payload = lie?.(outcome.header.part, outcome.payload) ?? outcome.payload
+    const sent = await writeFrame(stream, outcome.header, payload, controller.signal, () => { stall.touch() })
     s.count(remote, sent, 0)
     await stream.close({ signal: controller.signal })
   } finally {

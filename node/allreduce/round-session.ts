@@ -10,10 +10,12 @@ import type { PartAggregator, WireContribution } from './combine.ts'
 import { partitionGroup } from './group.ts'
 import type { Partition } from './partition.ts'
 import { Deferred, PartCollector, type PartOutcome } from './part-collector.ts'
+import { AuditState } from './audit-state.ts'
 
 export type { PartOutcome }
 import { RoundStage, RoundStageMachine } from './round-stage.ts'
 import type { PeerSpeedTracker } from './timeouts.ts'
+import type { BufferPool } from '../memory/buffer-pool.ts'
 
 /** What the pieces of the butterfly share: the service's host, clock, measured peer speeds and counters. */
 export interface ButterflyContext {
@@ -21,9 +23,19 @@ export interface ButterflyContext {
   readonly clock: Clock
   readonly speeds: PeerSpeedTracker
   readonly stats: { rejectedFrames: number, inboundStreams: number }
+  /** Payload buffers reused across rounds. */
+  readonly pool: BufferPool
   /** How long an inbound contribution may wait for this peer's own round to begin. */
   readonly sessionWaitMs: number
+  /** Reducer audits are on: inputs are digested and results listed with digests. */
+  readonly auditing: boolean
+  /** Members caught lying about a part's result: refused and left out of every later round here. */
+  readonly excluded: ReadonlySet<string>
+  /** Test-only: replaces the result payload sent for a part this peer reduced. */
+  readonly corruptResult?: (part: number, payload: Uint8Array) => Uint8Array
   log: (obj: object, msg: string) => void
+  /** Things an operator should see (a reducer caught lying). */
+  warn: (obj: object, msg: string) => void
 }
 
 /** A contribution refused, by us or by the remote reducer; `reason` travels in a reject frame. */
@@ -55,10 +67,17 @@ export class RoundSession<T> {
   readonly stages: RoundStageMachine
   /** Answers being written to members: the round is not over for this peer until they are delivered. */
   readonly answering = new Set<Promise<void>>()
+  /** Sends of this peer's own contribution payloads in progress outside `contribute` (audit fetches). */
+  ownSends = 0
+  /** Results received from reducers into pooled buffers, and those of them sent on (relayed) to another member. */
+  private readonly pooledResults: Uint8Array[] = []
+  private readonly relayed = new Set<Uint8Array>()
   /** When bytes last arrived from each member (inactivity, not total time, decides who stalled). */
   readonly lastProgress = new Map<string, number>()
   /** The reduced vector being assembled: each part's result is decoded straight into its place. */
   readonly result: Float32Array
+  /** Reducer audits: input digests, verdicts, audit-fetches served (audit.ts). */
+  readonly audit: AuditState
 
   constructor (readonly service: ButterflyContext, readonly opts: RunOptions<T>) {
     const g = opts.group
@@ -71,10 +90,12 @@ export class RoundSession<T> {
     if (!Number.isFinite(opts.weight) || opts.weight < 0) throw new RangeError(`bad weight ${opts.weight}`)
     if (opts.payloads != null && opts.payloads.length !== g.members.length) throw new RangeError(`${opts.payloads.length} payloads for a group of ${g.members.length} parts`)
     if (opts.payloads != null && opts.decoded != null && opts.decoded.length !== g.vectorLength) throw new RangeError(`decoded has ${opts.decoded.length} values, the group expects ${g.vectorLength}`)
-    this.result = new Float32Array(g.vectorLength)
+    if (opts.into != null && opts.into.length !== g.vectorLength) throw new RangeError(`into has ${opts.into.length} values, the group expects ${g.vectorLength}`)
+    this.result = opts.into ?? new Float32Array(g.vectorLength)
     this.partition = partitionGroup(g, opts.balanceBySpeed === true)
     this.ctx = { job: g.job, round: g.round, group: g.hash, members: g.members, offsets: this.partition.offsets, lengths: this.partition.lengths }
     this.outcomes = g.members.map(() => new Deferred<PartOutcome>())
+    this.audit = new AuditState(g.members.length)
     this.stages = new RoundStageMachine((from, to) => { service.log({ round: this.key, from, to }, 'all-reduce: stage') })
   }
 
@@ -133,6 +154,12 @@ export class RoundSession<T> {
     return { peer: this.self, weight: this.opts.weight, value: this.aggregator.decodeContribution(this.payload(part), this.partition.lengths[part]) }
   }
 
+  /** SHA-256 of the contribution of `peer` to `part` as this peer has it (its own, or one it received), when audits are on. */
+  inputDigest (part: number, peer: string): string | undefined {
+    if (!this.service.auditing) return undefined
+    return peer === this.self ? this.audit.ownDigest(part, () => this.payload(part)) : this.audit.input(part, peer)
+  }
+
   count (peer: string, sent: number, received: number): void {
     const t = this.traffic.get(peer) ?? { sent: 0, received: 0 }
     t.sent += sent
@@ -184,6 +211,23 @@ export class RoundSession<T> {
     this.stages.advance(RoundStage.Done)
   }
 
+  /** A result payload read into a buffer of the service's pool: given back by {@link releaseResults}. */
+  pooledResult (payload: Uint8Array): void { this.pooledResults.push(payload) }
+
+  /** `payload` is being sent to a member: it is never given back to the pool. */
+  sending (payload: Uint8Array): void { this.relayed.add(payload) }
+
+  /**
+   * After a successful round has closed: every result read into a pooled buffer was decoded before the round
+   * resolved, and none is read again, except those relayed (a stream may still hold them): the rest go back to
+   * the pool. Not after a failed round: a read cut short by the abort could still be writing into its buffer.
+   */
+  releaseResults (): void {
+    if (!this.stages.over || this.stage === RoundStage.Failed) return
+    for (const payload of this.pooledResults) if (!this.relayed.has(payload)) this.service.pool.release(payload)
+    this.pooledResults.length = 0
+  }
+
   /** The round failed here (aborted, or an error); returns the stage it had reached. */
   fail (): RoundStage {
     const reached = this.stage
@@ -196,6 +240,7 @@ export class RoundSession<T> {
     this.stages.advance(RoundStage.Closed)
     for (const c of this.collectors.values()) c.cancel()
     // Inbound streams still waiting on a part get an 'unavailable' answer instead of hanging.
+    for (const h of this.audit.held) h.resolve(null)
     this.outcomes.forEach((o, part) => {
       o.resolve({ header: { ...this.frameBase(part), type: 'result', reducer: this.self, contributors: [{ peer: this.self, weight: this.opts.weight }] }, payload: new Uint8Array(0), localOnly: true })
     })

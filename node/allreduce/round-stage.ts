@@ -2,12 +2,13 @@
  * Where one peer's all-reduce of a round stands, as a small explicit state machine (after Hivemind's
  * AveragingStage): every log line and every error of a round names its stage.
  *
- *   collecting ──▶ reducing ──▶ awaiting-results ──▶ done ──▶ closed
- *        └────────────┴───────────────┴──▶ failed
+ *   collecting ──▶ reducing ──▶ awaiting-results ──▶ auditing ──▶ done ──▶ closed
+ *        └────────────┴───────────────┴─────────────────┴──▶ failed
  *
  * - collecting: this peer's own part is collecting contributions, and its own contributions are going out;
  * - reducing: every contribution to its own part is in (or given up on): the combine rule runs;
  * - awaiting-results: its own part is reduced (and served); the other parts' results are awaited;
+ * - auditing: every result is in; the audit verdicts on them are awaited (audit.ts);
  * - done: the round returned its result; the session still answers late requests for a while;
  * - closed: the session is over: requests are refused, waiting streams are answered 'unavailable';
  * - failed: the round was aborted or failed; the session is over as well.
@@ -17,12 +18,13 @@ export enum RoundStage {
   Collecting = 'collecting',
   Reducing = 'reducing',
   AwaitingResults = 'awaiting-results',
+  Auditing = 'auditing',
   Done = 'done',
   Closed = 'closed',
   Failed = 'failed'
 }
 
-const FORWARD: readonly RoundStage[] = [RoundStage.Collecting, RoundStage.Reducing, RoundStage.AwaitingResults, RoundStage.Done, RoundStage.Closed]
+const FORWARD: readonly RoundStage[] = [RoundStage.Collecting, RoundStage.Reducing, RoundStage.AwaitingResults, RoundStage.Auditing, RoundStage.Done, RoundStage.Closed]
 
 export class RoundStageMachine {
   private current = RoundStage.Collecting
@@ -34,7 +36,7 @@ export class RoundStageMachine {
 
   /** The round still runs here: its result is not out yet. */
   get running (): boolean {
-    return this.current === RoundStage.Collecting || this.current === RoundStage.Reducing || this.current === RoundStage.AwaitingResults
+    return this.current === RoundStage.Collecting || this.current === RoundStage.Reducing || this.current === RoundStage.AwaitingResults || this.current === RoundStage.Auditing
   }
 
   /** The session serves nothing any more. */

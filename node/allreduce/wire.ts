@@ -19,6 +19,8 @@ export interface ReadFrameOptions<H extends FrameHeader> {
   accept: (header: FrameHeader) => H | Promise<H>
   /** The largest payload the receiver will take for this header. */
   maxPayload: (header: H) => number
+  /** Makes the payload's buffer (e.g. a pool's); default: a new array. */
+  alloc?: (length: number) => Uint8Array
 }
 
 export interface ReceivedFrame<H extends FrameHeader> {
@@ -77,7 +79,7 @@ export class FrameReader {
 
   async readFrame<H extends FrameHeader> (opts: ReadFrameOptions<H>): Promise<ReceivedFrame<H>> {
     const { header, bytes } = await this.readHeader(opts.accept)
-    const payload = await this.readPayload(opts.maxPayload(header), `all-reduce ${header.type} payload`)
+    const payload = await this.readPayload(opts.maxPayload(header), `all-reduce ${header.type} payload`, opts.alloc)
     return { header, payload, bytes: bytes + 4 + payload.byteLength }
   }
 
@@ -89,10 +91,13 @@ export class FrameReader {
     return { header: await accept(decodeFrameHeader(headerBytes)), bytes: 4 + headerLength }
   }
 
-  /** Reads a payload length (checked against `max` before anything else) and the payload. */
-  async readPayload (max: number, what: string): Promise<Uint8Array> {
+  /**
+   * Reads a payload length (checked against `max` before anything else) and the payload, into a buffer from
+   * `alloc` when given (e.g. a pool's: every byte is written).
+   */
+  async readPayload (max: number, what: string, alloc?: (length: number) => Uint8Array): Promise<Uint8Array> {
     const payloadLength = checkAnnouncedLength(await this.readU32(), max, what)
-    const payload = new Uint8Array(payloadLength)
+    const payload = alloc != null ? alloc(payloadLength) : new Uint8Array(payloadLength)
     await this.readInto(payload)
     return payload
   }

@@ -7,15 +7,19 @@
 import { z } from 'zod'
 import { abortable } from '../time/clock.ts'
 import {
-  anchorSchema, attestationSchema, jobSchema, parseChainResult, roundAnchorsSchema, storageBalanceSchema,
-  type Attestation, type CheckpointAnchor, type Job, type RoundAnchors, type StorageBalance
+  anchorSchema, attestationSchema, bondWithdrawalSchema, jobSchema, parseChainResult, roundAnchorsSchema, storageBalanceSchema,
+  trainerSchema, trainersPageSchema,
+  type Attestation, type BondWithdrawal, type CheckpointAnchor, type Job, type RoundAnchors, type StorageBalance, type Trainer
 } from './schemas.ts'
 
-export type { Attestation, CheckpointAnchor, Job, RoundAnchors, StorageBalance } from './schemas.ts'
+export type { Attestation, BondWithdrawal, CheatReport, CheckpointAnchor, Job, RoundAnchors, StorageBalance, Trainer } from './schemas.ts'
 
 export const DEFAULT_CALL_GAS = 100_000_000_000_000n // 100 Tgas
 /** Deposit for storage_deposit when none is given: 0.1 NEAR covers a job or many attestations. */
 export const DEFAULT_STORAGE_DEPOSIT = 10n ** 23n
+
+/** get_trainers' largest page. */
+const TRAINERS_PAGE = 100
 
 /** A contract call that executed and failed (a panic, out of gas): `message` carries the chain's reason. */
 export class LedgerCallError extends Error {
@@ -30,7 +34,13 @@ export interface CreateJobInput {
   evalCid: string
   validators: string[]
   threshold: number
+  /** yoctoNEAR each trainer must bond to register (default 0: an open job). */
+  trainerBondYocto?: bigint
+  /** Blocks a deregistered trainer waits before withdraw_bond (contract default: 86 400). */
+  unbondingBlocks?: number
 }
+export interface RegisterTrainerInput { job: string, peerId: string, /** attached deposit: at least the job's bond */ bondYocto: bigint }
+export interface ReportCheatInput { job: string, accountId: string, round: number, reason: string }
 export interface AttestInput { job: string, round: number, checkpointCid: string, weightsSha256: string, contributionsRoot: string, evalLoss: number }
 
 /** An abort releases the caller; a transaction already sent may still land on chain. */
@@ -46,6 +56,16 @@ export interface Ledger {
   getAnchor: (job: string, round: number, options?: LedgerCallOptions) => Promise<RoundAnchors | null>
   latestAnchor: (job: string, options?: LedgerCallOptions) => Promise<CheckpointAnchor | null>
   getAttestations: (job: string, round: number, options?: LedgerCallOptions) => Promise<Attestation[]>
+  registerTrainer: (input: RegisterTrainerInput, options?: LedgerCallOptions) => Promise<Trainer>
+  deregisterTrainer: (job: string, options?: LedgerCallOptions) => Promise<Trainer>
+  withdrawBond: (job: string, options?: LedgerCallOptions) => Promise<BondWithdrawal>
+  reportCheat: (input: ReportCheatInput, options?: LedgerCallOptions) => Promise<Trainer>
+  getTrainer: (job: string, accountId?: string, options?: LedgerCallOptions) => Promise<Trainer | null>
+  getTrainerByPeer: (job: string, peerId: string, options?: LedgerCallOptions) => Promise<Trainer | null>
+  /** Every trainer of the job (all pages); null for a job that is not on chain. */
+  getTrainers: (job: string, options?: LedgerCallOptions) => Promise<Trainer[] | null>
+  /** Whether contribution rewards may be paid to this peer: bound to a registered, unslashed trainer. */
+  rewardEligible: (job: string, peerId: string, options?: LedgerCallOptions) => Promise<boolean>
   storageDeposit: (amountYocto?: bigint, accountId?: string, options?: LedgerCallOptions) => Promise<StorageBalance>
   storageBalanceOf: (accountId?: string, options?: LedgerCallOptions) => Promise<StorageBalance | null>
   close: () => Promise<void>
@@ -61,7 +81,51 @@ export abstract class ContractLedger implements Ledger {
   abstract close (): Promise<void>
 
   async createJob (i: CreateJobInput, o: LedgerCallOptions = {}): Promise<Job> {
-    return parseChainResult(jobSchema, await abortable(async () => await this.call('create_job', { job: i.job, spec_cid: i.specCid, eval_cid: i.evalCid, validators: i.validators, threshold: i.threshold }, 0n), o.signal), 'create_job result')
+    const args: Record<string, unknown> = { job: i.job, spec_cid: i.specCid, eval_cid: i.evalCid, validators: i.validators, threshold: i.threshold }
+    if (i.trainerBondYocto != null) args.trainer_bond = i.trainerBondYocto.toString()
+    if (i.unbondingBlocks != null) args.unbonding_blocks = i.unbondingBlocks
+    return parseChainResult(jobSchema, await abortable(async () => await this.call('create_job', args, 0n), o.signal), 'create_job result')
+  }
+
+  async registerTrainer (i: RegisterTrainerInput, o: LedgerCallOptions = {}): Promise<Trainer> {
+    return parseChainResult(trainerSchema, await abortable(async () => await this.call('register_trainer', { job: i.job, peer_id: i.peerId }, i.bondYocto), o.signal), 'register_trainer result')
+  }
+
+  async deregisterTrainer (job: string, o: LedgerCallOptions = {}): Promise<Trainer> {
+    return parseChainResult(trainerSchema, await abortable(async () => await this.call('deregister_trainer', { job }, 0n), o.signal), 'deregister_trainer result')
+  }
+
+  async withdrawBond (job: string, o: LedgerCallOptions = {}): Promise<BondWithdrawal> {
+    // 1 yoctoNEAR: only a full-access key can move funds out (as storage_withdraw).
+    return parseChainResult(bondWithdrawalSchema, await abortable(async () => await this.call('withdraw_bond', { job }, 1n), o.signal), 'withdraw_bond result')
+  }
+
+  async reportCheat (i: ReportCheatInput, o: LedgerCallOptions = {}): Promise<Trainer> {
+    const args = { job: i.job, account_id: i.accountId, round: i.round, reason: i.reason }
+    return parseChainResult(trainerSchema, await abortable(async () => await this.call('report_cheat', args, 0n), o.signal), 'report_cheat result')
+  }
+
+  async getTrainer (job: string, accountId = this.accountId, o: LedgerCallOptions = {}): Promise<Trainer | null> {
+    return parseChainResult(trainerSchema.nullable(), await abortable(async () => await this.view('get_trainer', { job, account_id: accountId }), o.signal), 'trainer')
+  }
+
+  async getTrainerByPeer (job: string, peerId: string, o: LedgerCallOptions = {}): Promise<Trainer | null> {
+    return parseChainResult(trainerSchema.nullable(), await abortable(async () => await this.view('get_trainer_by_peer', { job, peer_id: peerId }), o.signal), 'trainer')
+  }
+
+  async getTrainers (job: string, o: LedgerCallOptions = {}): Promise<Trainer[] | null> {
+    const out: Trainer[] = []
+    for (;;) {
+      const page = parseChainResult(trainersPageSchema.nullable(), await abortable(async () => await this.view('get_trainers', { job, from_index: out.length, limit: TRAINERS_PAGE }), o.signal), 'trainers')
+      if (page == null) return null
+      out.push(...page.trainers)
+      // A page shorter than asked, or the total reached, ends the listing (a withdrawal between pages may shorten it).
+      if (page.trainers.length < TRAINERS_PAGE || out.length >= page.total) return out
+    }
+  }
+
+  async rewardEligible (job: string, peerId: string, o: LedgerCallOptions = {}): Promise<boolean> {
+    return parseChainResult(z.boolean(), await abortable(async () => await this.view('reward_eligible', { job, peer_id: peerId }), o.signal), 'reward eligibility')
   }
 
   async getJob (job: string, o: LedgerCallOptions = {}): Promise<Job | null> {

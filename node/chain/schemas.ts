@@ -1,7 +1,7 @@
 /** The contract's JSON results, validated at the edge where they leave the chain. */
 import { z } from 'zod'
 import { InvalidMessageError } from '../../protocol/errors.ts'
-import { Sha256Hex } from '../../protocol/primitives.ts'
+import { PeerIdString, Sha256Hex } from '../../protocol/primitives.ts'
 
 const account = z.string().min(2).max(64)
 const yocto = z.string().regex(/^\d{1,39}$/)
@@ -15,7 +15,11 @@ export const jobSchema = z.object({
   validators: z.array(account).min(1),
   threshold: z.number().int().positive(),
   created_at_block: z.number().int().nonnegative(),
-  latest_final_round: z.number().int().nonnegative().nullable()
+  latest_final_round: z.number().int().nonnegative().nullable(),
+  /** yoctoNEAR each trainer bonds; "0" is an open job (and what contracts deployed before bonds read as). */
+  trainer_bond: yocto.default('0'),
+  /** Blocks between deregister_trainer and withdraw_bond. */
+  unbonding_blocks: z.number().int().positive().default(86400)
 })
 export type Job = z.infer<typeof jobSchema>
 
@@ -44,6 +48,32 @@ export const roundAnchorsSchema = z.object({
   dissent: z.array(attestationSchema)
 })
 export type RoundAnchors = z.infer<typeof roundAnchorsSchema>
+
+const block = z.number().int().nonnegative()
+
+export const cheatReportSchema = z.object({ validator: account, round: z.number().int().nonnegative(), reason: z.string().min(1).max(256), block })
+export type CheatReport = z.infer<typeof cheatReportSchema>
+
+/** A trainer's registration on a job: its peer id, bond, and where it stands (active, unbonding or slashed). */
+export const trainerSchema = z.object({
+  job: z.string().min(1).max(64),
+  account_id: account,
+  peer_id: PeerIdString,
+  bond: yocto,
+  status: z.enum(['active', 'unbonding', 'slashed']),
+  registered_at_block: block,
+  unbonding_at_block: block.nullable(),
+  withdrawable_at_block: block.nullable(),
+  slashed_at_block: block.nullable(),
+  reports: z.array(cheatReportSchema)
+})
+export type Trainer = z.infer<typeof trainerSchema>
+
+export const trainersPageSchema = z.object({ job: z.string().min(1).max(64), total: z.number().int().nonnegative(), trainers: z.array(trainerSchema) })
+export type TrainersPage = z.infer<typeof trainersPageSchema>
+
+export const bondWithdrawalSchema = z.object({ job: z.string().min(1).max(64), account_id: account, bond: yocto })
+export type BondWithdrawal = z.infer<typeof bondWithdrawalSchema>
 
 export const storageBalanceSchema = z.object({ total: yocto, available: yocto })
 export type StorageBalance = z.infer<typeof storageBalanceSchema>

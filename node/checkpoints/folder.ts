@@ -4,24 +4,29 @@
  * `tf.loadLayersModel('file://<dir>/model.json')` loads it, and `checkpoint verify <dir>` re-hashes it to the
  * checkpoint's CID, so a file changed on disk is caught and named.
  */
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { checkpointFiles, type CheckpointFileBytes, type FetchedCheckpoint } from '../storage/checkpoints.ts'
 import { CHECKPOINT_MANIFEST_FILE, MAX_CHECKPOINT_MANIFEST_BYTES, decodeCheckpointManifest, type CheckpointManifest } from '../../protocol/checkpoint-manifest.ts'
 import { InvalidMessageError } from '../../protocol/errors.ts'
+import { isPartialFile, writeFileAtomic } from '../config/durable-file.ts'
 
 /** The folder cannot be read as a checkpoint: missing, not a folder, no or a malformed checkpoint.json. */
 export class NotACheckpointFolderError extends Error {
   override name = 'NotACheckpointFolderError'
 }
 
-/** Writes every file of `checkpoint` into `dir` (created if needed); returns the paths written. */
+/**
+ * Writes every file of `checkpoint` into `dir` (created if needed), each atomically and checkpoint.json last,
+ * so a folder with a checkpoint.json has every file whole; returns the paths written.
+ */
 export async function writeCheckpointFolder (checkpoint: FetchedCheckpoint, dir: string): Promise<string[]> {
   await mkdir(dir, { recursive: true })
   const written: string[] = []
-  for (const file of checkpointFiles(checkpoint)) {
+  const files = checkpointFiles(checkpoint)
+  for (const file of [...files.filter(f => f.path !== CHECKPOINT_MANIFEST_FILE), ...files.filter(f => f.path === CHECKPOINT_MANIFEST_FILE)]) {
     const path = join(dir, file.path)
-    await writeFile(path, file.content)
+    await writeFileAtomic(path, file.content)
     written.push(path)
   }
   return written
@@ -44,6 +49,8 @@ export async function readCheckpointFolder (dir: string): Promise<CheckpointFold
     const code = (err as NodeJS.ErrnoException).code
     throw new NotACheckpointFolderError(code === 'ENOENT' ? `no folder ${dir}` : code === 'ENOTDIR' ? `${dir} is not a folder` : `cannot read ${dir}: ${(err as Error).message}`)
   }
+  // A partial file a killed `checkpoint get` left behind is no part of the checkpoint.
+  entries = entries.filter(e => !(e.isFile() && isPartialFile(e.name)))
   const nested = entries.filter(e => !e.isFile()).map(e => e.name)
   if (nested.length > 0) throw new NotACheckpointFolderError(`${dir} is not a checkpoint folder: it holds ${nested.join(', ')}, a checkpoint folder holds files only`)
   if (!entries.some(e => e.name === CHECKPOINT_MANIFEST_FILE)) throw new NotACheckpointFolderError(`${dir} is not a checkpoint folder: it has no ${CHECKPOINT_MANIFEST_FILE}`)

@@ -20,6 +20,17 @@ export function positiveInt (value: string): number {
   return n
 }
 
+const BYTE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4 }
+
+/** A byte size: a whole number of bytes, or a number with a unit (`512MiB`, `4 GiB`, `1.5GB`). */
+export function byteSize (value: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(value)
+  const unit = BYTE_UNITS[(m?.[2] ?? '').toLowerCase()]
+  const n = m != null && unit != null ? Math.floor(Number(m[1]) * unit) : NaN
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a size in bytes, e.g. 1073741824, 512MiB or 8GiB')
+  return n
+}
+
 /** A TCP port, 0 (any free one) to 65535. */
 export function port (value: string): number {
   const n = int(value)

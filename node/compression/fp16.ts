@@ -7,7 +7,7 @@
  * {@link fromHalf}, so it writes exactly the bits the per-value conversion would. No allocation per element.
  */
 import { InvalidMessageError } from '../../protocol/errors.ts'
-import type { VectorCodec } from './codec.ts'
+import { freshBytes, type ByteAllocator, type VectorCodec } from './codec.ts'
 import { HEADER_BYTES, LITTLE_ENDIAN, expectSize, readHeader, writeHeader } from './header.ts'
 
 const f32 = new Float32Array(1)
@@ -119,17 +119,17 @@ function decodeBits (bytes: Uint8Array, at: number, out: Float32Array): void {
 }
 
 export function fp16Codec (): VectorCodec {
-  const encode = (values: Float32Array, decoded: Float32Array | null): Uint8Array => {
+  const encode = (values: Float32Array, decoded: Float32Array | null, alloc: ByteAllocator): Uint8Array => {
     const n = values.length
-    const out = new Uint8Array(HEADER_BYTES + n * 2)
+    const out = alloc(HEADER_BYTES + n * 2)
     writeHeader(out, 'fp16', n)
     encodeBits(new Uint32Array(values.buffer, values.byteOffset, n), out, HEADER_BYTES, decoded == null ? null : new Uint32Array(decoded.buffer, decoded.byteOffset, n))
     return out
   }
   return {
     id: 'fp16',
-    encode: (values) => encode(values, null),
-    encodeDecoded: (values, decoded) => encode(values, decoded),
+    encode: (values, alloc = freshBytes) => encode(values, null, alloc),
+    encodeDecoded: (values, decoded, alloc = freshBytes) => encode(values, decoded, alloc),
     decode (bytes) {
       const n = readHeader(bytes, 'fp16')
       expectSize('fp16', bytes, HEADER_BYTES + n * 2)

@@ -7,7 +7,7 @@
  * aligned), allocating nothing per element or per chunk.
  */
 import { InvalidMessageError } from '../../protocol/errors.ts'
-import type { VectorCodec } from './codec.ts'
+import { freshBytes, type ByteAllocator, type VectorCodec } from './codec.ts'
 import { HEADER_BYTES, LITTLE_ENDIAN, expectSize, readHeader, writeHeader } from './header.ts'
 
 export interface Int8CodecOptions { chunkSize?: number }
@@ -44,15 +44,15 @@ function decodeFrame (bytes: Uint8Array, out: Float32Array | null): Float32Array
 export function int8Codec (options: Int8CodecOptions = {}): VectorCodec {
   const chunk = options.chunkSize ?? 1024
   if (!Number.isInteger(chunk) || chunk < 1 || chunk > 1 << 20) throw new RangeError(`int8 chunkSize must be an integer in [1, 2^20], got ${chunk}`)
-  const encode = (values: Float32Array, decoded: Float32Array | null): Uint8Array => {
+  const encode = (values: Float32Array, decoded: Float32Array | null, alloc: ByteAllocator): Uint8Array => {
     const n = values.length
     const chunks = Math.ceil(n / chunk)
-    const out = new Uint8Array(SCALES_AT + chunks * 4 + n)
+    const out = alloc(SCALES_AT + chunks * 4 + n)
     writeHeader(out, 'int8', n)
-    const dv = new DataView(out.buffer)
+    const dv = new DataView(out.buffer, out.byteOffset, out.byteLength)
     dv.setUint32(HEADER_BYTES, chunk, true)
-    const scales = LITTLE_ENDIAN ? new Float32Array(out.buffer, SCALES_AT, chunks) : null
-    const q = new Int8Array(out.buffer, SCALES_AT + chunks * 4, n)
+    const scales = LITTLE_ENDIAN && (out.byteOffset + SCALES_AT) % 4 === 0 ? new Float32Array(out.buffer, out.byteOffset + SCALES_AT, chunks) : null
+    const q = new Int8Array(out.buffer, out.byteOffset + SCALES_AT + chunks * 4, n)
     for (let c = 0; c < chunks; c++) {
       const start = c * chunk
       const end = Math.min(n, start + chunk)
@@ -79,8 +79,8 @@ export function int8Codec (options: Int8CodecOptions = {}): VectorCodec {
   }
   return {
     id: 'int8',
-    encode: (values) => encode(values, null),
-    encodeDecoded: (values, decoded) => encode(values, decoded),
+    encode: (values, alloc = freshBytes) => encode(values, null, alloc),
+    encodeDecoded: (values, decoded, alloc = freshBytes) => encode(values, decoded, alloc),
     decode: (bytes) => decodeFrame(bytes, null),
     decodeInto: (bytes, out) => { decodeFrame(bytes, out) }
   }

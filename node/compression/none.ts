@@ -1,6 +1,6 @@
 /** Lossless codec: raw little-endian float32 after the header (copied as bytes where the machine is little-endian). */
 import { InvalidMessageError } from '../../protocol/errors.ts'
-import type { VectorCodec } from './codec.ts'
+import { freshBytes, type VectorCodec } from './codec.ts'
 import { HEADER_BYTES, LITTLE_ENDIAN, expectSize, readHeader, writeHeader } from './header.ts'
 
 function decodeFrame (bytes: Uint8Array, out: Float32Array | null): Float32Array {
@@ -20,19 +20,19 @@ function decodeFrame (bytes: Uint8Array, out: Float32Array | null): Float32Array
 export function noneCodec (): VectorCodec {
   return {
     id: 'none',
-    encode (values) {
-      const out = new Uint8Array(HEADER_BYTES + values.length * 4)
+    encode (values, alloc = freshBytes) {
+      const out = alloc(HEADER_BYTES + values.length * 4)
       writeHeader(out, 'none', values.length)
       if (LITTLE_ENDIAN) {
         out.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), HEADER_BYTES)
       } else {
-        const dv = new DataView(out.buffer)
+        const dv = new DataView(out.buffer, out.byteOffset, out.byteLength)
         for (let i = 0; i < values.length; i++) dv.setFloat32(HEADER_BYTES + i * 4, values[i], true)
       }
       return out
     },
-    encodeDecoded (values, decoded) {
-      const out = this.encode(values)
+    encodeDecoded (values, decoded, alloc) {
+      const out = this.encode(values, alloc)
       decodeFrame(out, decoded)
       return out
     },

@@ -3,14 +3,15 @@
  * (blocks, datastore, chain) in subfolders. The identity key is an Ed25519 libp2p private key in its
  * protobuf encoding, readable by the owner only (0600), so the node keeps its PeerId across restarts.
  */
-import { chmod, mkdir, open, readFile, stat, writeFile, rename } from 'node:fs/promises'
-import { join, dirname } from 'node:path'
+import { chmod, mkdir, readFile, stat } from 'node:fs/promises'
+import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import { CONFIG_FILE } from './load.ts'
 import { HomeError } from './errors.ts'
 import { IDENTITY_FILE, defaultHome } from './home-layout.ts'
+import { writeFileAtomic } from './durable-file.ts'
 
 export { IDENTITY_FILE }
 
@@ -18,21 +19,7 @@ export { HomeError }
 
 export { defaultHome }
 
-/** Writes a file atomically (temp file, fsync, rename) so a crash never leaves it half-written. */
-export async function writeFileAtomic (path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`
-  const fh = await open(tmp, 'w', mode)
-  try {
-    await fh.writeFile(data)
-    await fh.sync()
-  } finally {
-    await fh.close()
-  }
-  await rename(tmp, path)
-  // The rename itself must reach the disk too, or a crash can bring back the old name.
-  const dir = await open(dirname(path), 'r')
-  try { await dir.sync() } finally { await dir.close() }
-}
+export { writeFileAtomic }
 
 export interface InitResult {
   home: string
@@ -53,14 +40,21 @@ export async function initHome (home: string, defaultConfig: unknown = {}): Prom
     await stat(keyPath)
   } catch {
     const key = await generateKeyPair('Ed25519')
-    await writeFileAtomic(keyPath, privateKeyToProtobuf(key), 0o600)
-    created = true
+    try {
+      await writeFileAtomic(keyPath, privateKeyToProtobuf(key), 0o600, { exclusive: true })
+      created = true
+    } catch (err) {
+      // Another init wrote one first: the identity that exists is the home's, never replaced.
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    }
   }
   const configPath = join(home, CONFIG_FILE)
   try {
     await stat(configPath)
   } catch {
-    await writeFile(configPath, JSON.stringify(defaultConfig, null, 2) + '\n', { mode: 0o644 })
+    await writeFileAtomic(configPath, JSON.stringify(defaultConfig, null, 2) + '\n', 0o644, { exclusive: true }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err // one written meanwhile is the user's: kept
+    })
   }
   const key = await loadIdentity(home)
   return { home, peerId: peerIdFromPrivateKey(key).toString(), created }

@@ -18,11 +18,15 @@ export class PeerProcess {
   private readonly waiters = new Set<() => void>()
   private stderrTail = ''
 
-  /** `logFile`: every line the process writes is also appended there (for a post-mortem). */
-  constructor (readonly name: string, args: string[], opts: { env?: NodeJS.ProcessEnv, logFile?: string } = {}) {
+  /**
+   * `logFile`: every line the process writes is also appended there (for a post-mortem). `prefix`: a command
+   * that runs the node, e.g. `ip netns exec <namespace>` (it must exec the node, so the pid is the node's).
+   */
+  constructor (readonly name: string, args: string[], opts: { env?: NodeJS.ProcessEnv, logFile?: string, prefix?: string[] } = {}) {
     // stdin stays open as a lifeline: `--exit-with-stdin` peers shut down when this process ends, however it ends.
     const lifeline = args.includes('--exit-with-stdin')
-    this.child = spawn(process.execPath, [NEARAI_BIN, '--log-format', 'json', ...args], { env: { ...process.env, ...opts.env }, stdio: [lifeline ? 'pipe' : 'ignore', 'pipe', 'pipe'] })
+    const command = [...(opts.prefix ?? []), process.execPath, NEARAI_BIN, '--log-format', 'json', ...args]
+    this.child = spawn(command[0], command.slice(1), { env: { ...process.env, ...opts.env }, stdio: [lifeline ? 'pipe' : 'ignore', 'pipe', 'pipe'] })
     const file: WriteStream | undefined = opts.logFile != null ? createWriteStream(opts.logFile, { flags: 'a' }) : undefined
     let buffered = ''
     const onData = (d: Buffer): void => {

@@ -8,6 +8,7 @@ import { mkdir, readFile, stat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { z } from 'zod'
 import { JobSpec, parseJobSpec } from '../training/job-spec.ts'
+import { InvalidSpecError } from '../training/model-spec.ts'
 import { JOB_ID_PATTERN, Sha256Hex } from '../../protocol/primitives.ts'
 import { writeFileAtomic as writeHomeFileAtomic } from '../config/home.ts'
 
@@ -104,7 +105,7 @@ export function parseJobSpecJson (text: string, source: string): JobSpec {
     value = JSON.parse(text)
   } catch (err) {
     // JSON.parse quotes the text around the error, newlines included: keep the message on one line.
-    throw new Error(`job spec ${source} is not valid JSON: ${(err as Error).message.replace(/\s+/g, ' ')}`)
+    throw new InvalidSpecError(`job spec ${source} is not valid JSON: ${(err as Error).message.replace(/\s+/g, ' ')}`)
   }
   return parseJobSpec(value)
 }

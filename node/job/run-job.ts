@@ -4,7 +4,7 @@
  *
  *   train     ShardTrainer       this round's shards (rendezvous hashing among the live peers) → H inner AdamW steps → pseudo-gradient
  *   encode    updateEncoder      each part of the group's partition through the job's codec, error carried across rounds
- *   reduce    AllReduceAverager  matchmaking on gossip → butterfly all-reduce over libp2p → combine rule (weighted mean)
+ *   reduce    AllReduceAverager  matchmaking on gossip → butterfly all-reduce over libp2p → update checks → the job's combine rule
  *   apply     outerStep          Nesterov outer step in float64 per element → bit-identical weights on every peer
  *   publish   StatePublisher     state on IPFS, local state pointer, pins, round announcement on gossip
  *   evaluate  HeldOutEvaluator   held-out accuracy and loss at checkpoints and every `eval.every` rounds
@@ -17,7 +17,8 @@
 import type { Logger } from 'pino'
 import { CID } from 'multiformats/cid'
 import type { PeerNode } from '../network/peer-node.ts'
-import { ButterflyAllReduce, jobReadyTopic, Matchmaking, weightedMean } from '../allreduce/index.ts'
+import { ButterflyAllReduce, jobReadyTopic, Matchmaking } from '../allreduce/index.ts'
+import { BufferPool } from '../memory/buffer-pool.ts'
 import { codecFor, updateEncoder } from '../compression/index.ts'
 import { AllReduceAverager } from '../round/allreduce-averager.ts'
 import { outerStep } from '../round/apply-step.ts'
@@ -32,6 +33,7 @@ import type { GlobalState, RoundAttester, RoundResult } from '../round/steps.ts'
 import { evaluateDeterministic } from '../training/deterministic-eval.ts'
 import { ShardTrainer, type ShardTrainerOptions } from '../round/train-step.ts'
 import { assertTrainable, buildModel } from '../training/models.ts'
+import { sampleClaimBound, shardSampleCapacities } from '../training/sample-bound.ts'
 import type { Evaluation, Samples } from '../training/local-trainer.ts'
 import { weightsHash } from '../training/outer-optimizer.ts'
 import { flattenWeights } from '../training/weights.ts'
@@ -125,13 +127,15 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
     }
     : undefined
   const train = new ShardTrainer({ job: spec.id, self, data, model: trainModel, local, inner: spec.inner, seed: spec.seed, livePeers, pace, logger })
-  const encoder = updateEncoder(codecFor(spec.codec))
+  // One pool for the round's big arrays: the encode step's and the payloads this peer reduces, reused every round.
+  const buffers = new BufferPool()
+  const encoder = updateEncoder(codecFor(spec.codec), { pool: buffers })
   const reduce = new AllReduceAverager({
     matchmaking: new Matchmaking({ gossip: peer.gossip, peerId: self, policy: membership }),
     encoder,
-    allReduce: new ButterflyAllReduce({ host: peer.libp2p, logger: logger.child({ component: 'allreduce' }) }),
+    allReduce: new ButterflyAllReduce({ host: peer.libp2p, logger: logger.child({ component: 'allreduce' }) }, { bufferPool: buffers }),
     logger: logger.child({ component: 'averager' })
-  }, { job: spec.id, combine: weightedMean, minGroupSize: spec.minPeers, window: pace, livePeers: subscribers, onExchange: exchangeRecorderFromEnv(self), completedElsewhere: async (round, until) => await network.waitForNewer(round - 1, MAX_TIMER_MS, until), barNewcomer: (p, round) => { membership.bar(spec.id, p, round) } })
+  }, { job: spec.id, aggregation: spec.aggregation, sampleBound: sampleClaimBound({ job: spec.id, inner: spec.inner, capacities: shardSampleCapacities(data.manifest) }), minGroupSize: spec.minPeers, window: pace, livePeers: subscribers, onExchange: exchangeRecorderFromEnv(self), completedElsewhere: async (round, until) => await network.waitForNewer(round - 1, MAX_TIMER_MS, until), barNewcomer: (p, round) => { membership.bar(spec.id, p, round) } })
   const apply = outerStep(spec.outer)
   const publish = new StatePublisher({ helia: peer.helia, model: stateModel, home: opts.home, job: spec.id, announcer: network, resumedCid: resumed?.cid, signal })
   const evaluate = new HeldOutEvaluator(stateModel, evalSet, spec.eval.every)

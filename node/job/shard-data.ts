@@ -8,7 +8,8 @@ import type { Logger } from 'pino'
 import { CID } from 'multiformats/cid'
 import type { DatasetManifest } from '../../protocol/dataset-manifest.ts'
 import { getDatasetManifest, getShardBytes } from '../storage/datasets.ts'
-import { ContentNotFoundError, FetchTimeoutError } from '../storage/errors.ts'
+import { ContentNotFoundError, ContentTooLargeError, FetchTimeoutError } from '../storage/errors.ts'
+import { DEFAULT_EVAL_SET_MAX_BYTES, describeBytes } from '../storage/limits.ts'
 import { decodeShard, type DecodeShardOptions } from '../training/data/decode-shard.ts'
 import { sliceSamples } from '../training/data/mnist.ts'
 import type { JobSpec } from '../training/job-spec.ts'
@@ -129,8 +130,23 @@ async function openForModel (helia: Helia, spec: JobSpec, cid: string, opts: { s
  * `evalDataset`) decoded for the job's model, its first `eval.maxSamples` samples in the dataset's order. One
  * definition, so that the deterministic evaluation attested on chain runs on the same samples everywhere.
  */
-export async function loadEvaluationSamples (helia: Helia, spec: JobSpec, cid: string, opts: { signal?: AbortSignal, timeoutMs?: number } = {}): Promise<Samples> {
-  const all = await (await openForModel(helia, spec, cid, opts)).all(opts.signal)
+export async function loadEvaluationSamples (helia: Helia, spec: JobSpec, cid: string, opts: { signal?: AbortSignal, timeoutMs?: number, maxBytes?: number } = {}): Promise<Samples> {
+  const data = await openForModel(helia, spec, cid, opts)
+  // Shards in the dataset's order, only until `maxSamples` are in: the same first samples as reading them all.
+  const maxBytes = opts.maxBytes ?? DEFAULT_EVAL_SET_MAX_BYTES
+  const parts: Samples[] = []
+  let count = 0
+  let bytes = 0
+  for (let i = 0; i < data.shardCount && count < spec.eval.maxSamples; i++) {
+    bytes += data.manifest.shards[i].bytes
+    if (bytes > maxBytes) {
+      throw new ContentTooLargeError(data.cid, `evaluation set ${cid}: its first ${i + 1} shard(s) hold ${describeBytes(bytes)} for ${spec.eval.maxSamples} samples, over the limit of ${describeBytes(maxBytes)} (DEFAULT_EVAL_SET_MAX_BYTES)`, maxBytes)
+    }
+    const part = await data.shard(i, opts.signal)
+    parts.push(part)
+    count += part.count
+  }
+  const all = concatSamples(parts)
   return sliceSamples(all, 0, Math.min(all.count, spec.eval.maxSamples))
 }
 

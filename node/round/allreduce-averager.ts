@@ -16,6 +16,9 @@
  */
 import { partitionGroup } from '../allreduce/group.ts'
 import { plaintextAggregator, weightedMean, type CombineRule, type PartAggregator } from '../allreduce/combine.ts'
+import { jobAggregator, type AggregationSettings } from '../allreduce/aggregation.ts'
+import { decodeRejected, REJECTED_META_KEY, type SampleBound } from '../allreduce/update-checks.ts'
+import type { RoundGroup } from '../allreduce/group.ts'
 import type { GroupAllReduce, PartReport } from '../allreduce/all-reduce.ts'
 import type { FormGroupOptions, FormGroupResult } from '../allreduce/matchmaking.ts'
 import type { UpdateEncoder } from '../compression/update-encoder.ts'
@@ -45,8 +48,16 @@ export interface AllReduceAveragerComponents {
 
 export interface AllReduceAveragerInit {
   job: string
-  /** How the contributions to one part are combined (default: the weighted mean of samples). */
+  /** How the contributions to one part are combined (default: the weighted mean of samples), without update checks. */
   combine?: CombineRule
+  /**
+   * The job's aggregation (its spec's `aggregation`): the combine rule, behind the update checks
+   * (allreduce/update-checks.ts). Wins over `combine`. A member any reducer rejected gets 0 samples in the
+   * round's contributions.
+   */
+  aggregation?: AggregationSettings
+  /** The most samples a member can claim in a round (the update checks' sample check; with `aggregation`). */
+  sampleBound?: SampleBound
   /** What travels and how a part is reduced, when it is not plaintext through the encoder's codec (a ciphertext sum). */
   aggregator?: PartAggregator<any>
   /** Fewer members than this and the round fails for this peer (a lone peer must not train a fork of its own). */
@@ -81,7 +92,10 @@ export interface ExchangeRecord {
   attempt: number
   members: readonly string[]
   weight: number
-  /** This peer's contribution as every reducer decodes it: its payloads, decoded, part after part. */
+  /**
+   * This peer's contribution as every reducer decodes it: its payloads, decoded, part after part. Valid during
+   * the call only (the next round reuses its memory): copy it to keep it.
+   */
   sent: Float32Array
   average: Float32Array
   parts: PartReport[]
@@ -103,6 +117,12 @@ export class AllReduceAverager implements RoundAverager {
   readonly window: MatchWindow
   private speedBps = INITIAL_SPEED_BPS
   private lastTry?: { round: number, attempt: number }
+  /**
+   * The two arrays the averages are assembled in, used in turn: a round's average stays valid through the next
+   * round (the round loops apply it within its own round), and no round faults in a fresh vector.
+   */
+  private readonly results: Array<Float32Array | undefined> = [undefined, undefined]
+  private nextResult = 0
 
   constructor (components: AllReduceAveragerComponents, private readonly init: AllReduceAveragerInit) {
     this.matchmaking = components.matchmaking
@@ -110,7 +130,9 @@ export class AllReduceAverager implements RoundAverager {
     this.allReduce = components.allReduce
     this.logger = components.logger
     this.clock = components.clock ?? systemClock
-    this.aggregator = init.aggregator ?? plaintextAggregator(components.encoder.codec, init.combine ?? weightedMean)
+    this.aggregator = init.aggregator ?? (init.aggregation != null
+      ? jobAggregator(components.encoder.codec, init.aggregation, init.sampleBound)
+      : plaintextAggregator(components.encoder.codec, init.combine ?? weightedMean))
     this.window = init.window ?? new MatchWindow()
   }
 
@@ -165,16 +187,28 @@ export class AllReduceAverager implements RoundAverager {
     // 2. Encode: each of the group's parts once, with the error carried from the last accepted round.
     const encoded = this.encoder.encode(update.pseudoGradient, partitionGroup(group))
 
-    // 3. All-reduce the encoded parts with the round's combine rule.
+    // 3. All-reduce the encoded parts with the round's combine rule, into the older of the two result arrays.
+    const slot = this.nextResult
+    this.nextResult ^= 1
+    const into = this.results[slot]?.length === vectorLength ? this.results[slot]! : new Float32Array(vectorLength)
+    this.results[slot] = undefined
     const result = await this.allReduce.run({
-      group, vector: encoded.values, payloads: encoded.payloads, decoded: encoded.decoded, weight: update.samples, aggregator: this.aggregator, signal
+      group, vector: encoded.values, payloads: encoded.payloads, decoded: encoded.decoded, weight: update.samples, aggregator: this.aggregator, into, signal,
+      // The encode step's arrays serve a later round once the all-reduce is done with them.
+      releasePayloads: () => { encoded.release() }
     })
+    // Only a run that resolved is done writing into its array (see RunOptions.into): that one may be reused.
+    this.results[slot] = into
     const contributors = result.contributors.filter(c => c.fraction > 0)
-    for (const p of newcomers ?? []) if (group.members.includes(p) && !contributors.some(c => c.peer === p)) this.init.barNewcomer?.(p, round)
-    if (contributors.length < min) {
-      // Members dropped out during the exchange: a result from fewer peers than the job allows is a fork.
-      throw new RoundFailedError(`round ${round}: only ${contributors.length} of the group's ${group.members.length} members contributed, the job needs ${min}`)
+    const rejected = rejectedMembers(group, result.parts, this.logger)
+    const accepted = contributors.filter(c => !rejected.has(c.peer))
+    // A newcomer that took a place and gave nothing the round could use is left out of the next rounds.
+    for (const p of newcomers ?? []) if (group.members.includes(p) && !accepted.some(c => c.peer === p)) this.init.barNewcomer?.(p, round)
+    if (accepted.length < min) {
+      // Members dropped out during the exchange (or were rejected): a result from fewer peers than the job allows is a fork.
+      throw new RoundFailedError(`round ${round}: only ${accepted.length} of the group's ${group.members.length} members contributed${rejected.size > 0 ? ` (${rejected.size} rejected)` : ''}, the job needs ${min}`)
     }
+    if (rejected.size > 0) this.logger.info({ event: 'rejected', round, attempt, peers: [...rejected.keys()], why: Object.fromEntries(rejected) }, 'updates rejected: weight 0 this round')
     // The average is accepted: what this round's encoding lost is carried into the next one.
     encoded.commit()
     if (result.durationMs > 0 && result.bytesSent > 0) this.speedBps = Math.max(MIN_SPEED_BPS, result.bytesSent / (result.durationMs / 1000))
@@ -192,11 +226,38 @@ export class AllReduceAverager implements RoundAverager {
     }
     return {
       average: result.vector,
-      contributions: contributors.map(c => ({ peer: c.peer, samples: c.weight })),
+      contributions: contributors.map(c => ({ peer: c.peer, samples: rejected.has(c.peer) ? 0 : c.weight })),
       dropped: result.dropped,
       standIns: result.standIns,
       bytesSent: result.bytesSent,
       bytesReceived: result.bytesReceived
     }
   }
+}
+
+/**
+ * The members with weight 0 this round, with why: those any part's reducer rejected (the `rejected` bitmap of
+ * its result's meta), and those that claimed different sample counts to different reducers. Every member
+ * receives the same part results, so every member derives the same set. A bitmap that does not fit the group
+ * is ignored (logged): it comes from a reducer, whose results the reducer audits check.
+ */
+export function rejectedMembers (group: RoundGroup, parts: PartReport[], logger?: AllReduceAveragerComponents['logger']): Map<string, string> {
+  const out = new Map<string, string>()
+  const claims = new Map<string, number>()
+  for (const part of parts) {
+    const bitmap = part.meta?.[REJECTED_META_KEY]
+    if (typeof bitmap === 'string') {
+      try {
+        for (const peer of decodeRejected(group.members, bitmap)) if (!out.has(peer)) out.set(peer, `rejected by the reducer of part ${part.index}`)
+      } catch (err) {
+        logger?.info({ part: part.index, reducer: part.reducedBy, err: (err as Error).message }, 'ignored a malformed rejection list')
+      }
+    }
+    for (const c of part.contributors) {
+      const claimed = claims.get(c.peer)
+      if (claimed == null) claims.set(c.peer, c.weight)
+      else if (claimed !== c.weight && !out.has(c.peer)) out.set(c.peer, `claimed ${claimed} and ${c.weight} samples to different reducers`)
+    }
+  }
+  return out
 }

@@ -47,7 +47,10 @@ export type { Contribution }
 export interface StandIn { part: number, failed: string, standIn: string }
 
 export interface AveragedUpdate {
-  /** The group's combined pseudo-gradients (the weighted mean by samples), bit-identical at every member. */
+  /**
+   * The group's combined pseudo-gradients (the weighted mean by samples), bit-identical at every member. Valid
+   * through the next round: the averager assembles the round after next in the same memory.
+   */
   average: Float32Array
   contributions: Contribution[]
   dropped: string[]

@@ -2,8 +2,8 @@
  * CAR files (Content Addressed aRchives): the format IPFS pinning services accept. Export walks the whole
  * DAG under a root (a dataset manifest takes its shards along) into a temporary file beside the output,
  * renamed into place only once every block is written: a failed or timed-out export leaves no CAR behind.
- * Import verifies every block against its CID before storing it, since a CAR file is untrusted input, then
- * pins the root.
+ * Import checks the file's framing against our bounds (`car-bounds.ts`) and every block against its CID
+ * before storing it, since a CAR file is untrusted input, then pins the root.
  */
 import { createReadStream, createWriteStream } from 'node:fs'
 import { rename, rm, stat } from 'node:fs/promises'
@@ -17,6 +17,7 @@ import { HashMismatchError, InvalidContentError } from './errors.ts'
 import { withDeadline, type BoundedFetchOptions } from './fetch.ts'
 import { pinDag } from './pins.ts'
 import { walkDagBlocks } from './dag.ts'
+import { checkCarFraming } from './car-bounds.ts'
 
 export type CarProgressEvents = ProgressEvent<'nearai:car:bytes', { bytes: number }>
 
@@ -82,6 +83,7 @@ export async function importCar (helia: Helia, carPath: string, opts: ImportCarO
   const notACar = (err: unknown): Error => (err instanceof HashMismatchError || opts.signal?.aborted === true)
     ? err as Error
     : new InvalidContentError(carPath, `${carPath} is not a valid CAR file (${info.size} bytes; ${firstLine(err)})`, { cause: err })
+  await checkCarFraming(carPath, info.size)
   let iterator: CarBlockIterator
   let roots: CID[]
   try {
@@ -106,7 +108,12 @@ export async function importCar (helia: Helia, carPath: string, opts: ImportCarO
     const block = next.value
     opts.signal?.throwIfAborted()
     const cid = CID.decode(block.cid.bytes)
-    const hasher = await helia.getHasher(cid.multihash.code)
+    let hasher
+    try {
+      hasher = await helia.getHasher(cid.multihash.code)
+    } catch (err) {
+      throw new InvalidContentError(cid, `${carPath}: block ${cid.toString()} is hashed with multihash 0x${cid.multihash.code.toString(16)}, which this node cannot verify (${firstLine(err)})`, { cause: err })
+    }
     const digest = await hasher.digest(block.bytes)
     if (Buffer.compare(digest.digest, cid.multihash.digest) !== 0) {
       throw new HashMismatchError(cid, `${carPath}: block ${cid.toString()} does not match its CID`, Buffer.from(cid.multihash.digest).toString('hex'), Buffer.from(digest.digest).toString('hex'))

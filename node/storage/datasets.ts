@@ -14,13 +14,14 @@ import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { CustomProgressEvent, type ProgressEvent, type ProgressOptions } from 'progress-events'
 import {
-  DATASET_MANIFEST_TYPE, DATASET_MANIFEST_VERSION, MAX_DATASET_MANIFEST_BYTES, MAX_DATASET_SHARDS,
+  DATASET_MANIFEST_TYPE, DATASET_MANIFEST_VERSION, MAX_DATASET_MANIFEST_BYTES, MAX_DATASET_SHARDS, MAX_SHARD_BYTES,
   parseDatasetManifest, type DatasetManifest, type DatasetShard
 } from '../../protocol/dataset-manifest.ts'
 import { InvalidMessageError } from '../../protocol/errors.ts'
 import { ContentTooLargeError, InvalidContentError, NoSuchShardError, StorageError, UnsupportedInputError } from './errors.ts'
 import { fetchBlock, readVerifiedFile, sessionFor, sessionPhaseSignal, withDeadline, type BoundedFetchOptions, type FetchOptions } from './fetch.ts'
 import { unixfsImportOptions } from './import-options.ts'
+import { DEFAULT_DATASET_GET_MAX_BYTES, describeBytes } from './limits.ts'
 import { csvSource, jsonLinesSource, textSource, type CsvOptions, type JsonLinesOptions } from './importers/lines.ts'
 import { mnistSource } from './importers/mnist.ts'
 import { imageFolderSource } from './importers/netpbm.ts'
@@ -166,10 +167,11 @@ export function planShards (source: Pick<SampleSource, 'sampleEnds' | 'totalByte
     if (!Number.isInteger(opts.shards) || opts.shards < 1) throw new UnsupportedInputError('shards must be a positive integer')
     if (opts.shards > samples) throw new UnsupportedInputError(`cannot cut ${samples} samples into ${opts.shards} shards`)
     if (opts.shards > MAX_DATASET_SHARDS) throw new UnsupportedInputError(`at most ${MAX_DATASET_SHARDS} shards`)
-    return Array.from({ length: opts.shards + 1 }, (_, k) => Math.floor(k * samples / (opts.shards as number)))
+    return checkShardSizes(source, Array.from({ length: opts.shards + 1 }, (_, k) => Math.floor(k * samples / (opts.shards as number))))
   }
   const target = opts.shardBytes ?? DEFAULT_SHARD_BYTES
   if (!(target > 0)) throw new UnsupportedInputError('shardBytes must be positive')
+  if (target > MAX_SHARD_BYTES) throw new UnsupportedInputError(`shardBytes of ${describeBytes(target)} exceeds the limit of ${describeBytes(MAX_SHARD_BYTES)} a shard may hold (MAX_SHARD_BYTES)`)
   const bounds = [0]
   let shardStart = 0
   for (let i = 0; i < samples; i++) {
@@ -181,6 +183,17 @@ export function planShards (source: Pick<SampleSource, 'sampleEnds' | 'totalByte
   }
   bounds.push(samples)
   if (bounds.length - 1 > MAX_DATASET_SHARDS) throw new UnsupportedInputError(`${bounds.length - 1} shards of ${target} bytes exceed the limit of ${MAX_DATASET_SHARDS}: raise shardBytes`)
+  return checkShardSizes(source, bounds)
+}
+
+/** Refuses a plan with a shard over MAX_SHARD_BYTES (too few shards, or one sample that large). */
+function checkShardSizes (source: Pick<SampleSource, 'sampleEnds'>, bounds: number[]): number[] {
+  for (let k = 0; k + 1 < bounds.length; k++) {
+    const bytes = source.sampleEnds.at(bounds[k + 1] - 1) - source.sampleEnds.at(bounds[k] - 1)
+    if (bytes > MAX_SHARD_BYTES) {
+      throw new UnsupportedInputError(`shard ${k} would hold ${describeBytes(bytes)}, over the limit of ${describeBytes(MAX_SHARD_BYTES)} a shard may hold (MAX_SHARD_BYTES): cut the dataset into more shards`)
+    }
+  }
   return bounds
 }
 
@@ -201,7 +214,7 @@ export interface GetDatasetOptions extends ShardFetchOptions {
   shard?: number
   /** Shards fetched at once (default 4). */
   concurrency?: number
-  /** Refuse (ContentTooLargeError) when the shards asked for add up to more bytes than this. */
+  /** Refuse (ContentTooLargeError) when the shards asked for add up to more bytes than this (default DEFAULT_DATASET_GET_MAX_BYTES). */
   maxBytes?: number
 }
 
@@ -239,8 +252,9 @@ export async function getDataset (helia: Helia, cid: CID, opts: GetDatasetOption
   if (opts.shard != null) checkShardIndex(cid, manifest, opts.shard)
   const indices = opts.shard != null ? [opts.shard] : manifest.shards.map((_, i) => i)
   const wanted = indices.reduce((sum, i) => sum + (manifest.shards[i]?.bytes ?? 0), 0)
-  if (opts.maxBytes != null && wanted > opts.maxBytes) {
-    throw new ContentTooLargeError(cid, `dataset ${cid.toString()}: the ${indices.length} shard(s) asked for hold ${wanted} bytes, over the limit of ${opts.maxBytes}`, opts.maxBytes)
+  const maxBytes = opts.maxBytes ?? DEFAULT_DATASET_GET_MAX_BYTES
+  if (wanted > maxBytes) {
+    throw new ContentTooLargeError(cid, `dataset get: dataset ${cid.toString()}: the ${indices.length} shard(s) asked for hold ${describeBytes(wanted)}, over the limit of ${describeBytes(maxBytes)} (--max-bytes; fetch one shard with --shard)`, maxBytes)
   }
   // The holders are looked up once for the whole dataset; each shard is then spread over all of them on
   // shard streams (and checked as it is read) while the next shards are still arriving.

@@ -5,13 +5,17 @@
  * peer serving wrong bytes can only delay us until the deadline, never poison what we return or store.
  */
 import { createHash } from 'node:crypto'
+import * as buffer from 'node:buffer'
 import { unixfs } from '@helia/unixfs'
 import type { Helia } from '@helia/interface'
 import type { CID } from 'multiformats/cid'
 import { CustomProgressEvent, type ProgressEvent, type ProgressOptions } from 'progress-events'
 import { ContentNotFoundError, ContentTooLargeError, FetchTimeoutError, HashMismatchError, InvalidContentError } from './errors.ts'
+import { describeBytes } from './limits.ts'
 
 export const DEFAULT_FETCH_TIMEOUT_MS = 60_000
+/** The most one verified read holds in memory (Node's largest buffer is larger; nothing we read needs more). */
+export const MAX_IN_MEMORY_BYTES = Math.min(buffer.constants.MAX_LENGTH, 4 * 1024 * 1024 * 1024)
 
 export interface FetchBytesProgress { cid: CID, received: number, total: number }
 export type FetchProgressEvents = ProgressEvent<'nearai:storage:fetch:bytes', FetchBytesProgress>
@@ -126,6 +130,11 @@ export interface VerifiedReadOptions {
 export async function readVerifiedFile (helia: Helia, cid: CID, opts: VerifiedReadOptions): Promise<Uint8Array> {
   const fs = opts.blockstore != null ? unixfs({ blockstore: opts.blockstore }) : unixfs(helia)
   const errorCid = opts.errorCid ?? cid
+  // The size comes from a manifest: checked before it becomes an allocation (callers bound it further).
+  if (!Number.isSafeInteger(opts.bytes) || opts.bytes < 0) throw new InvalidContentError(errorCid, `${opts.what} (${cid.toString()}): declared size ${opts.bytes} is not a byte count`)
+  if (opts.discard !== true && opts.bytes > MAX_IN_MEMORY_BYTES) {
+    throw new ContentTooLargeError(errorCid, `${opts.what} (${cid.toString()}): ${describeBytes(opts.bytes)} exceeds the limit of ${describeBytes(MAX_IN_MEMORY_BYTES)} one read may hold in memory`, MAX_IN_MEMORY_BYTES)
+  }
   const hash = createHash('sha256')
   const out = new Uint8Array(opts.discard === true ? 0 : opts.bytes)
   let offset = 0

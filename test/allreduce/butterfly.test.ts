@@ -8,6 +8,8 @@ import type { AllReduceHost } from '../../node/allreduce/butterfly.ts'
 import { identityCodec, maxAbsDiff, randomVector, sameBits, startConnectedNodes, stopAll, weightedMeanReference } from './helpers.ts'
 
 const FAST = { floorMs: 1000, multiplier: 2, defaultBps: 50 * 1024 * 1024, defaultLatencyMs: 20, minSampleBytes: 8 * 1024 }
+/** Verdicts are exchanged but no part is recomputed: the byte counts below are the butterfly's own (audit costs: audit.test.ts). */
+const NO_RECOMPUTE = { rate: 0 }
 
 describe('butterfly all-reduce on 127.0.0.1', function () {
   this.timeout(60_000)
@@ -16,7 +18,7 @@ describe('butterfly all-reduce on 127.0.0.1', function () {
 
   beforeEach(async () => {
     nodes = await startConnectedNodes(4)
-    services = nodes.map(n => new ButterflyAllReduce({ host: n }, { timeouts: FAST }))
+    services = nodes.map(n => new ButterflyAllReduce({ host: n }, { timeouts: FAST, audit: NO_RECOMPUTE }))
     await Promise.all(services.map(async s => { await s.start() }))
   })
 
@@ -142,7 +144,7 @@ describe('butterfly all-reduce on 127.0.0.1', function () {
       unhandle: async (protocol) => { await node.unhandle(protocol) },
       dialProtocol: async (peer, protocol, options) => await node.dialProtocol(peer, protocol, options)
     }
-    services[crashIndex] = new ButterflyAllReduce({ host: crashing }, { timeouts: FAST })
+    services[crashIndex] = new ButterflyAllReduce({ host: crashing }, { timeouts: FAST, audit: NO_RECOMPUTE })
     await services[crashIndex].start()
     const aggregator = plaintextAggregator(identityCodec)
     const runs = services.map(async (s, i) => await s.run({ group, vector: vectors[i], weight: weights[i], aggregator }))

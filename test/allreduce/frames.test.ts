@@ -9,7 +9,7 @@ import {
   type ContributeHeader, type FrameHeader, type FrameContext
 } from '../../protocol/allreduce.ts'
 import { InvalidMessageError, MessageTooLargeError } from '../../protocol/errors.ts'
-import { identityCodec, maxAbsDiff, randomVector, startConnectedNodes, stopAll, weightedMeanReference } from './helpers.ts'
+import { identityCodec, maxAbsDiff, randomVector, sameBits, startConnectedNodes, stopAll, weightedMeanReference } from './helpers.ts'
 
 /** Sends raw bytes on a new all-reduce stream and reads the answer: a frame header, or the error that ended the stream. */
 async function exchange (from: Libp2p<any>, to: Libp2p<any>, bytes: Uint8Array): Promise<FrameHeader | Error> {
@@ -101,9 +101,6 @@ describe('all-reduce frames', function () {
       expectReject(await exchange(b, a, encodeFrame(header(b, { group: 'a'.repeat(64) }), payload)), 'group-mismatch')
       // A payload announced far larger than the part can be: refused before a byte of it is read.
       expectReject(await exchange(b, a, encodeFramePrefix(header(b), 1 << 30)), 'invalid')
-      // A payload that does not decode to the part's length.
-      expectReject(await exchange(b, a, encodeFrame(header(b), new Uint8Array(7))), 'invalid')
-      expectReject(await exchange(b, a, encodeFrame(header(b), new Uint8Array(8))), 'invalid')
       // A header length beyond the bound: the stream is reset, nothing is parsed.
       const huge = new Uint8Array(8); new DataView(huge.buffer).setUint32(0, 1 << 30)
       assert.ok(await exchange(b, a, huge) instanceof Error)
@@ -116,8 +113,39 @@ describe('all-reduce frames', function () {
         assert.equal(r.complete, true)
         assert.deepEqual(r.dropped, [])
       }
-      assert.equal(ra.rejectedFrames, 7)
-      assert.equal(services[0].stats.rejectedFrames, 8)
+      assert.equal(ra.rejectedFrames, 5)
+      assert.equal(services[0].stats.rejectedFrames, 6)
+    })
+
+    it('a member whose payload does not decode is refused for the part: what it sends after is not counted, and the round completes', async () => {
+      const [a, b] = nodes
+      const length = 1000
+      const group = makeGroup({ job: 'frames', round: 2, members: [a.peerId.toString(), b.peerId.toString()], vectorLength: length })
+      const part = group.members.indexOf(a.peerId.toString())
+      const { offsets, lengths } = partitionGroup(group)
+      const vectors = [randomVector(length, 3), randomVector(length, 4)]
+      const aggregator = plaintextAggregator(identityCodec)
+      const running = services[0].run({ group, vector: vectors[0], weight: 2, aggregator })
+      const header: ContributeHeader = {
+        v: 1, type: 'contribute', job: 'frames', round: 2, group: group.hash, part, offset: offsets[part], elements: lengths[part], from: b.peerId.toString(), weight: 1, standIn: false
+      }
+      // Decodes to 1 value instead of the part's length.
+      const answer = await exchange(b, a, encodeFrame(header, new Uint8Array(7)))
+      assert.ok(!(answer instanceof Error) && answer.type === 'reject' && answer.reason === 'invalid', `expected an invalid reject, got ${String(answer)}`)
+      const [ra, rb] = await Promise.all([running, services[1].run({ group, vector: vectors[1], weight: 5, aggregator })])
+      const reference = weightedMeanReference(vectors, [2, 5])
+      const [at, end] = [offsets[part], offsets[part] + lengths[part]]
+      for (const r of [ra, rb]) {
+        assert.equal(r.complete, true)
+        // a's part holds a's values alone (b's later contribution to it was not counted); the other part is the mean.
+        assert.ok(sameBits(r.vector.subarray(at, end), vectors[0].subarray(at, end)), 'the refused member is not in the part')
+        const other = (i: number): boolean => i < at || i >= end
+        let worst = 0
+        for (let i = 0; i < length; i++) if (other(i)) worst = Math.max(worst, Math.abs(r.vector[i] - reference[i]))
+        assert.ok(worst < 1e-6, `the other part differs from the mean by ${worst}`)
+        assert.deepEqual(r.parts[part].contributors.map(c => c.peer), [a.peerId.toString()])
+      }
+      assert.equal(ra.rejectedFrames, 1)
     })
   })
 })

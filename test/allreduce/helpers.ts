@@ -6,15 +6,17 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { gossipsub } from '@libp2p/gossipsub'
+import type { PrivateKey } from '@libp2p/interface'
 import type { VectorCodec } from '../../node/compression/codec.ts'
 import { InvalidMessageError } from '../../protocol/errors.ts'
 
 export const LOOPBACK = '/ip4/127.0.0.1/tcp/0'
 
-export async function startNode (withPubsub = false): Promise<Libp2p<any>> {
+export async function startNode (withPubsub = false, privateKey?: PrivateKey): Promise<Libp2p<any>> {
   const services: Record<string, any> = { identify: identify(), ping: ping() }
   if (withPubsub) services.pubsub = gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false, globalSignaturePolicy: 'StrictSign' })
   return await createLibp2p({
+    ...(privateKey != null ? { privateKey } : {}),
     addresses: { listen: [LOOPBACK] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
@@ -24,8 +26,9 @@ export async function startNode (withPubsub = false): Promise<Libp2p<any>> {
   })
 }
 
-export async function startConnectedNodes (n: number, withPubsub = false): Promise<Array<Libp2p<any>>> {
-  const nodes = await Promise.all(Array.from({ length: n }, async () => await startNode(withPubsub)))
+/** `n` nodes dialled into a full mesh; `keys` (optional) gives them fixed identities. */
+export async function startConnectedNodes (n: number, withPubsub = false, keys?: PrivateKey[]): Promise<Array<Libp2p<any>>> {
+  const nodes = await Promise.all(Array.from({ length: n }, async (_v, i) => await startNode(withPubsub, keys?.[i])))
   for (let i = 0; i < n; i++) {
     for (let j = i + 1; j < n; j++) await nodes[i].dial(nodes[j].getMultiaddrs()[0])
   }

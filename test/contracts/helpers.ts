@@ -26,6 +26,10 @@ export async function world (accounts: string[] = ['alice.test', 'bob.test', 'ca
   rt: Runtime
   call: (signer: string, method: string, args: unknown, opts?: { deposit?: bigint, gas?: bigint, receiver?: string }) => Promise<{ value: any, outcome: TransactionOutcome }>
   view: (method: string, args: unknown, receiver?: string) => Promise<any>
+  /** Lets `n` empty blocks pass (each call otherwise lands in the next block). */
+  skipBlocks: (n: number) => void
+  /** The height the next call lands in. */
+  nextHeight: () => bigint
 }> {
   const { main, relay } = await contractWasm()
   const rt = new Runtime()
@@ -53,7 +57,7 @@ export async function world (accounts: string[] = ['alice.test', 'bob.test', 'ca
     const { result } = await rt.view(receiver, method, Buffer.from(JSON.stringify(args)), { height, timestampNs: 0n })
     return JSON.parse(Buffer.from(result).toString('utf8'))
   }
-  return { rt, call, view }
+  return { rt, call, view, skipBlocks: (n: number) => { height += BigInt(n) }, nextHeight: () => height }
 }
 
 export const hex32 = (c: string): string => c.repeat(64).slice(0, 64)

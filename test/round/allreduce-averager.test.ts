@@ -6,6 +6,7 @@ import type { AveragedUpdate } from '../../node/round/steps.ts'
 import { partitionGroup, makeGroup } from '../../node/allreduce/group.ts'
 import { int8Codec, updateEncoder, type VectorCodec } from '../../node/compression/index.ts'
 import { silentLogger } from '../../node/log/logger.ts'
+import { BufferPool } from '../../node/memory/buffer-pool.ts'
 import { InMemoryGroup, ManualClock, ScriptedMatchmaking } from './fakes.ts'
 import type { FormGroupOptions, FormGroupResult } from '../../node/allreduce/matchmaking.ts'
 
@@ -34,7 +35,8 @@ function peers (ids: string[], opts: { group?: InMemoryGroup, codec?: () => Vect
       const codec = (opts.codec ?? roundingCodec)()
       const matchmaking = new ScriptedMatchmaking(ids)
       const averager = new AllReduceAverager(
-        { matchmaking, encoder: updateEncoder(codec), allReduce: net.member(id), logger: silentLogger(), clock: opts.clock },
+        // As run-job.ts: the encode step's arrays come from a pool and are reused round after round.
+        { matchmaking, encoder: updateEncoder(codec, { pool: new BufferPool() }), allReduce: net.member(id), logger: silentLogger(), clock: opts.clock },
         { job: 'job', minGroupSize: opts.minGroupSize, window: opts.window, livePeers: opts.livePeers }
       )
       return { id, averager, matchmaking, codec }
@@ -80,6 +82,19 @@ describe('AllReduceAverager (the reduce step) with in-memory matchmaking, all-re
     // What was sent over three rounds falls short of 3·g by exactly the error still carried.
     const total = sent.reduce((acc, s) => acc.map((x, i) => x + s[i]), [0, 0, 0, 0])
     assert.deepEqual(g.map((x, i) => 3 * x - total[i]), [0.25, 0.25, -0.5, -0.25])
+  })
+
+  it('an average stays valid through the next round; the round after next reuses its memory', async () => {
+    const { peers: ps } = peers(['peer-a', 'peer-b'])
+    const r0 = await averageAll(ps, 0, [[1, 2, 3, 4], [3, 4, 5, 6]], [1, 1])
+    const r1 = await averageAll(ps, 1, [[10, 10, 10, 10], [20, 20, 20, 20]], [1, 1])
+    assert.deepEqual([...r0[0].average], [2, 3, 4, 5], 'round 0\'s average after round 1')
+    assert.deepEqual([...r1[0].average], [15, 15, 15, 15])
+    assert.notEqual(r1[0].average.buffer, r0[0].average.buffer)
+    const r2 = await averageAll(ps, 2, [[0, 0, 0, 0], [2, 2, 2, 2]], [1, 1])
+    assert.equal(r2[0].average.buffer, r0[0].average.buffer, 'round 2 is assembled where round 0 was')
+    assert.deepEqual([...r2[0].average], [1, 1, 1, 1])
+    assert.deepEqual([...r1[0].average], [15, 15, 15, 15], 'round 1\'s average after round 2')
   })
 
   it('error feedback is measured on exactly the group\'s parts (int8 scales per part), round after round', async () => {

@@ -60,27 +60,31 @@ export class InMemoryGroup {
     }
     const partition = partitionGroup(g, opts.balanceBySpeed === true)
     const payloads = g.members.map((_m, k) => opts.payloads?.[k] ?? opts.aggregator.encodeContribution(opts.vector.subarray(partition.offsets[k], partition.offsets[k] + partition.lengths[k]), opts.weight))
-    this.sent.set(peer, [...(this.sent.get(peer) ?? []), payloads])
+    // Copies: the encode step reuses its payloads' memory once the round is over.
+    this.sent.set(peer, [...(this.sent.get(peer) ?? []), payloads.map(p => p.slice())])
     round.joined.set(peer, { ...opts, payloads })
     if (g.members.every(m => this.crashed.has(m) || round.joined.has(m))) round.release()
     await round.done
     if (this.crashesAfter.has(peer)) throw new Error(`${peer} crashed`)
 
-    const vector = new Float32Array(g.vectorLength)
+    // As the butterfly: assembled in the caller's array when it lends one, every part written.
+    const vector = opts.into ?? new Float32Array(g.vectorLength)
     const elements = new Map<string, number>()
     const parts: AllReduceResult['parts'] = []
     for (let k = 0; k < g.members.length; k++) {
       const length = partition.lengths[k]
       const from = [...round.joined].filter(([m]) => this.crashesAfter.get(m)?.includes(k) ?? true)
       const contributions = inCanonicalOrder(from.map(([m, o]) => ({ peer: m, weight: o.weight, value: opts.aggregator.decodeContribution(o.payloads![k], length) })))
-      const reduced = await opts.aggregator.reduce(contributions, length)
+      const reduced = await opts.aggregator.reduce(contributions, length, undefined, { job: g.job, round: g.round, members: g.members, part: k })
       vector.set(opts.aggregator.decodeResult(reduced.payload, length), partition.offsets[k])
       for (const c of contributions) elements.set(c.peer, (elements.get(c.peer) ?? 0) + length)
       const reducedBy = g.members.find((m, i) => i >= k && !this.crashed.has(m) && !this.crashesAfter.has(m)) ?? g.members.find(m => !this.crashed.has(m))!
-      parts.push({ index: k, offset: partition.offsets[k], elements: length, reducer: g.members[k], reducedBy, standIn: reducedBy !== g.members[k], contributors: contributions.map(c => ({ peer: c.peer, weight: c.weight })), localOnly: false })
+      parts.push({ index: k, offset: partition.offsets[k], elements: length, reducer: g.members[k], reducedBy, standIn: reducedBy !== g.members[k], contributors: contributions.map(c => ({ peer: c.peer, weight: c.weight })), meta: reduced.meta, localOnly: false })
     }
     const contributors = inCanonicalOrder([...elements].map(([m, n]) => ({ peer: m, weight: round.joined.get(m)!.weight, elements: n, fraction: n / g.vectorLength })))
     const dropped = g.members.filter(m => (elements.get(m) ?? 0) < g.vectorLength)
+    // As the butterfly: the lent payloads are handed back once nothing reads them (here: at once, they were copied).
+    if (dropped.length === 0) setTimeout(() => { opts.releasePayloads?.() }, 0)
     return {
       vector, group: g, parts, contributors, dropped, standIns: [], traffic: [], bytesSent: 1000, bytesReceived: 1000, durationMs: 10, complete: true, rejectedFrames: 0
     }

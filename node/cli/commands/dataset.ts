@@ -1,15 +1,17 @@
-import { writeFile, mkdir, stat } from 'node:fs/promises'
+import { mkdir, stat } from 'node:fs/promises'
+import { writeFileAtomic } from '../../config/durable-file.ts'
 import { join } from 'node:path'
 import { Option, type Command } from 'commander'
 import type { CID } from 'multiformats/cid'
 import { commandContext } from '../context.ts'
-import { int, parseCid, parseDatasetCid, positiveInt, timeoutSeconds } from '../arg-parsers.ts'
+import { byteSize, int, parseCid, parseDatasetCid, positiveInt, timeoutSeconds } from '../arg-parsers.ts'
 import { progressBar, formatBytes } from '../progress.ts'
 import { outputFor, toJson, withJsonFlag } from '../output.ts'
 import { checkOutputDir, checkOutputFile } from '../files.ts'
 import { UsageError } from '../errors.ts'
 import { localFirst, withHomeSession } from '../../peer/with-node.ts'
 import type { DatasetFormatHint } from '../../storage/datasets.ts'
+import { DEFAULT_DATASET_GET_MAX_BYTES, describeBytes } from '../../storage/limits.ts'
 import type { DatasetManifest } from '../../../protocol/dataset-manifest.ts'
 
 export { parseCid }
@@ -105,8 +107,9 @@ export function registerDataset (program: Command): void {
     .description('fetch a dataset (or one shard) by manifest CID, verifying every shard against its SHA-256')
     .addOption(new Option('--shard <i>', 'only this shard (0-based)').argParser(int))
     .option('--out <dir>', 'write manifest.json and shard-<i> files here (default: print a summary only)')
+    .addOption(new Option('--max-bytes <size>', `refuse when the shards asked for hold more than this (e.g. 8GiB; default ${describeBytes(DEFAULT_DATASET_GET_MAX_BYTES)}): they are held in memory`).argParser(byteSize))
     .addOption(timeoutOption('on a piece of content')))
-    .action(async (cidText: string, opts: { shard?: number, out?: string, timeout: number, json?: boolean }, cmd: Command) => {
+    .action(async (cidText: string, opts: { shard?: number, out?: string, maxBytes?: number, timeout: number, json?: boolean }, cmd: Command) => {
       const cid = parseDatasetCid(cidText)
       if (opts.out != null) await checkOutputDir(opts.out, '--out')
       const out = outputFor(opts)
@@ -116,15 +119,16 @@ export function registerDataset (program: Command): void {
           const { getDataset } = await storage()
           const bar = progressBar('fetching', ctx.logger, { json: out.json })
           try {
-            return await getDataset(helia, cid, { shard: opts.shard, timeoutMs: opts.timeout, offline, onProgress: (evt) => { bar.update(evt.detail.received, evt.detail.total) } })
+            return await getDataset(helia, cid, { shard: opts.shard, maxBytes: opts.maxBytes, timeoutMs: opts.timeout, offline, onProgress: (evt) => { bar.update(evt.detail.received, evt.detail.total) } })
           } finally {
             bar.stop()
           }
         }))
       if (opts.out != null) {
         await mkdir(opts.out, { recursive: true })
-        await writeFile(join(opts.out, 'manifest.json'), toJson(fetched.manifest) + '\n')
-        for (const s of fetched.shards) await writeFile(join(opts.out, `shard-${s.index}`), s.bytes)
+        // Each file whole or absent after a crash, and the manifest last: a folder with one has every shard.
+        for (const s of fetched.shards) await writeFileAtomic(join(opts.out, `shard-${s.index}`), s.bytes)
+        await writeFileAtomic(join(opts.out, 'manifest.json'), toJson(fetched.manifest) + '\n')
       }
       const shards = fetched.shards.map(s => ({ index: s.index, cid: s.cid, bytes: s.bytes.byteLength, samples: fetched.manifest.shards[s.index].samples, sha256: fetched.manifest.shards[s.index].sha256, verified: true, ...(opts.out != null ? { file: join(opts.out, `shard-${s.index}`) } : {}) }))
       out.result({ cid, name: fetched.manifest.name, shards, ...(opts.out != null ? { out: opts.out } : {}) },

@@ -10,6 +10,8 @@ import { checkInputFile } from '../files.ts'
 import { localFirst, withHomeSession } from '../../peer/with-node.ts'
 import type { JobSpec } from '../../training/job-spec.ts'
 import { onChainJob, requireValidatable } from '../../validator/job-requirements.ts'
+import { nearAmount, registerTrainerBondCommands } from './trainer-bonds.ts'
+import { formatNear } from '../../chain/near-amount.ts'
 
 export function registerJob (program: Command): void {
   const job = program.command('job').description('training jobs on this node (local jobs; on-chain jobs come with the DAO)')
@@ -23,7 +25,9 @@ export function registerJob (program: Command): void {
     .option('--skip-dataset-check', 'store the spec without reading its datasets\' manifests (the model is then not checked against the data)'))
     .option('--validators <accounts>', 'also register the job on the configured chain (config `chain`), with these comma-separated validator accounts\n(the spec must name an evalDataset: validators evaluate every checkpoint on it)')
     .addOption(new Option('--threshold <n>', 'with --validators: distinct attestations that make a checkpoint anchor final (default: a majority)').argParser(int))
-    .action(async (opts: { spec: string, validators?: string, threshold?: number, timeout: number, skipDatasetCheck?: boolean, json?: boolean }, cmd: Command) => {
+    .addOption(new Option('--trainer-bond <NEAR>', 'with --validators: every trainer must bond this much to train the job (default 0: an open job);\nthe job\'s threshold of validators reporting a trainer burns its bond').argParser(nearAmount))
+    .addOption(new Option('--unbonding-blocks <n>', 'with --validators: blocks a trainer waits between leaving and withdrawing its bond (default 86400, about a day)').argParser(int))
+    .action(async (opts: { spec: string, validators?: string, threshold?: number, trainerBond?: bigint, unbondingBlocks?: number, timeout: number, skipDatasetCheck?: boolean, json?: boolean }, cmd: Command) => {
       const out = outputFor(opts)
       await checkInputFile(opts.spec, 'cannot read job spec') // before loading the spec's schema
       const { readJobSpecFile } = await import('../../job/job-store.ts')
@@ -32,6 +36,8 @@ export function registerJob (program: Command): void {
       if (validators != null && validators.length === 0) throw new Error('--validators needs at least one account')
       const threshold = opts.threshold ?? (validators != null ? Math.floor(validators.length / 2) + 1 : undefined)
       if (validators != null && threshold != null && (threshold < 1 || threshold > validators.length)) throw new Error(`--threshold must be between 1 and ${validators.length}`)
+      if (validators == null && (opts.trainerBond != null || opts.unbondingBlocks != null)) throw new Error('--trainer-bond and --unbonding-blocks apply to a job on chain: give --validators too')
+      if (opts.unbondingBlocks != null && (opts.unbondingBlocks < 1 || opts.unbondingBlocks > 31_536_000)) throw new Error('--unbonding-blocks must be between 1 and 31536000')
       if (validators != null) requireValidatable(spec) // before anything is stored: a job on chain needs an evaluation set
       const datasets = opts.skipDatasetCheck === true ? [] : datasetCids(spec)
       const ctx = await commandContext(cmd)
@@ -54,15 +60,18 @@ export function registerJob (program: Command): void {
         try {
           const balance = await ledger.storageBalanceOf()
           if (balance == null) await ledger.storageDeposit()
-          const job = await ledger.createJob(onChainJob(stored.spec, stored.specCid, validators, threshold))
-          result.onChain = { network: ctx.config.chain.network, contract: ledger.contractId, validators: job.validators, threshold: job.threshold, evalCid: job.eval_cid }
+          const job = await ledger.createJob({ ...onChainJob(stored.spec, stored.specCid, validators, threshold), trainerBondYocto: opts.trainerBond, unbondingBlocks: opts.unbondingBlocks })
+          result.onChain = { network: ctx.config.chain.network, contract: ledger.contractId, validators: job.validators, threshold: job.threshold, evalCid: job.eval_cid, trainerBondYocto: job.trainer_bond, unbondingBlocks: job.unbonding_blocks }
           lines.push(`on chain (${ctx.config.chain.network}, contract ${ledger.contractId}): validators ${job.validators.join(', ')}, threshold ${job.threshold}, evaluation set ${String(job.eval_cid)}`)
+          if (job.trainer_bond !== '0') lines.push(`trainers must register with a bond of ${formatNear(job.trainer_bond)} NEAR (\`nearai job register-trainer --job ${job.job}\`); unbonding delay ${job.unbonding_blocks} blocks`)
         } finally {
           await ledger.close()
         }
       }
       out.result(result, lines)
     })
+
+  registerTrainerBondCommands(job)
 
   withJsonFlag(job.command('ls')
     .description('list the jobs this node knows, with the last round it completed'))

@@ -65,6 +65,13 @@ export function registerNode (program: Command): void {
         throw err
       }
       ctx.logger.info({ job: job.spec.id, specCid: job.specCid }, 'training job')
+      try {
+        // A job on chain that requires a trainer bond is trained only by a registered peer (this node's peer id).
+        await (await import('../../chain/trainer-gate.ts')).checkTrainerBond(ctx.config.chain, ctx.home, job.spec.id, peer.peerId, ctx.logger)
+      } catch (err) {
+        await shutdown.unwind()
+        throw err
+      }
       const attesting = await openChainAttester(ctx.config.chain, ctx.home, job.spec.id, ctx.logger)
       if (attesting != null) shutdown.defer(attesting.close)
       try {

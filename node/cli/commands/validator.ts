@@ -7,6 +7,7 @@ import { ledgerConfigFrom, openLedger } from '../../chain/index.ts'
 import { ConfigError } from '../../config/load.ts'
 import { JobValidator } from '../../validator/job-validator.ts'
 import { resolveValidatorJob } from '../../validator/resolve-job.ts'
+import { registerReportCheat } from './trainer-bonds.ts'
 
 export function registerValidator (program: Command): void {
   const validator = program.command('validator').description('validate jobs: check and attest their checkpoints on chain without training')
@@ -49,4 +50,5 @@ export function registerValidator (program: Command): void {
       shutdown.request('validator finished')
       await shutdown.done
     })
+  registerReportCheat(validator)
 }

@@ -8,6 +8,7 @@ import { stat } from 'node:fs/promises'
 import type { DatasetFormat } from '../../../protocol/dataset-format.ts'
 import type { DatasetSchema } from '../../../protocol/dataset-manifest.ts'
 import { UnsupportedInputError } from '../errors.ts'
+import { describeBytes, MAX_IMPORT_SAMPLE_BYTES } from '../limits.ts'
 import { SampleOffsets, type SampleSource } from './source.ts'
 
 const NL = 0x0a
@@ -15,7 +16,9 @@ const decoder = new TextDecoder('utf-8', { fatal: true })
 
 /** Calls `onLine` with each line (without its '\n') and the file offset just past it. */
 async function scanLines (path: string, start: number, onLine: (line: Uint8Array, end: number, lineNo: number) => void, signal?: AbortSignal): Promise<void> {
-  let carry: Uint8Array | null = null
+  // The unfinished line's pieces, joined once its end arrives (one copy, however many chunks it spans).
+  let carry: Buffer[] = []
+  let carried = 0
   let offset = start
   let lineNo = 0
   for await (const buf of createReadStream(path, { start, highWaterMark: 1024 * 1024, signal }) as AsyncIterable<Buffer>) {
@@ -23,17 +26,29 @@ async function scanLines (path: string, start: number, onLine: (line: Uint8Array
     let nl = buf.indexOf(NL, from)
     while (nl !== -1) {
       let line: Uint8Array = buf.subarray(from, nl)
-      if (carry != null) { line = Buffer.concat([carry, line]); carry = null }
+      if (carried > 0) { line = Buffer.concat([...carry, line]); carry = []; carried = 0 }
       offset += line.byteLength + 1
       onLine(line, offset, ++lineNo)
       from = nl + 1
       nl = buf.indexOf(NL, from)
     }
-    if (from < buf.byteLength) carry = carry != null ? Buffer.concat([carry, buf.subarray(from)]) : Buffer.from(buf.subarray(from))
+    if (from < buf.byteLength) { carry.push(Buffer.from(buf.subarray(from))); carried += buf.byteLength - from }
+    if (carried > MAX_IMPORT_SAMPLE_BYTES) {
+      throw new UnsupportedInputError(`${path}: line ${lineNo + 1} is longer than ${describeBytes(MAX_IMPORT_SAMPLE_BYTES)}, the limit of one sample (MAX_IMPORT_SAMPLE_BYTES)`)
+    }
   }
-  if (carry != null && carry.byteLength > 0) {
-    offset += carry.byteLength
-    onLine(carry, offset, ++lineNo)
+  if (carried > 0) {
+    const line = Buffer.concat(carry)
+    offset += line.byteLength
+    onLine(line, offset, ++lineNo)
+  }
+}
+
+function decodeLine (line: Uint8Array, path: string, lineNo: number): string {
+  try {
+    return decoder.decode(line)
+  } catch {
+    throw new UnsupportedInputError(`${path}: line ${lineNo} is not valid UTF-8`)
   }
 }
 
@@ -92,7 +107,7 @@ export async function csvSource (path: string, opts: CsvOptions = {}, signal?: A
   let maxLabel = 0
   await scanLines(path, headerBytes, (line, end, lineNo) => {
     if (!addSample(offsets, line, end - headerBytes, lineNo + 1, path)) return
-    const fields = decoder.decode(line).replace(/\r$/, '').split(',')
+    const fields = decodeLine(line, path, lineNo + 1).replace(/\r$/, '').split(',')
     if (fields.length !== columns.length) throw new UnsupportedInputError(`${path}: line ${lineNo + 1} has ${fields.length} fields, the header has ${columns.length}`)
     const value = Number(fields[labelIndex])
     if (!Number.isInteger(value) || value < 0) throw new UnsupportedInputError(`${path}: line ${lineNo + 1}: label "${fields[labelIndex]}" is not a non-negative integer`)

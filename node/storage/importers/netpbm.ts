@@ -7,7 +7,9 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
+import { MAX_SHAPE_DIMENSION } from '../../../protocol/dataset-format.ts'
 import { UnsupportedInputError } from '../errors.ts'
+import { describeBytes, MAX_IMAGE_FOLDER_BYTES, MAX_IMPORT_SAMPLE_BYTES } from '../limits.ts'
 import { memorySource, SampleOffsets, type SampleSource } from './source.ts'
 
 export interface NetpbmImage { width: number, height: number, channels: 1 | 3, pixels: Uint8Array }
@@ -33,6 +35,7 @@ export function decodeNetpbm (bytes: Uint8Array, name = 'image'): NetpbmImage {
   const height = Number(token())
   const maxval = Number(token())
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) throw new UnsupportedInputError(`${name}: bad size`)
+  if (width > MAX_SHAPE_DIMENSION || height > MAX_SHAPE_DIMENSION) throw new UnsupportedInputError(`${name}: ${width}x${height} exceeds the limit of ${MAX_SHAPE_DIMENSION} pixels a side (MAX_SHAPE_DIMENSION)`)
   if (!Number.isInteger(maxval) || maxval < 1 || maxval > 255) throw new UnsupportedInputError(`${name}: only 8-bit samples (maxval <= 255) are supported`)
   at++ // the single whitespace byte after maxval
   const channels = magic === 'P5' ? 1 : 3
@@ -50,12 +53,15 @@ export async function imageFolderSource (dir: string, signal?: AbortSignal): Pro
   if (classes.length > 256) throw new UnsupportedInputError(`${dir}: image-records hold the label in one byte: at most 256 classes`)
   let shape: [number, number, number] | undefined
   const records: Uint8Array[] = []
+  let held = 0
   for (const [label, cls] of classes.entries()) {
     const files = (await readdir(join(dir, cls))).filter(f => IMAGE_EXTENSIONS.some(ext => f.toLowerCase().endsWith(ext))).sort()
     for (const file of files) {
       signal?.throwIfAborted()
       const path = join(dir, cls, file)
-      if (!(await stat(path)).isFile()) continue
+      const info = await stat(path)
+      if (!info.isFile()) continue
+      if (info.size > MAX_IMPORT_SAMPLE_BYTES) throw new UnsupportedInputError(`${path}: ${describeBytes(info.size)} exceeds the limit of ${describeBytes(MAX_IMPORT_SAMPLE_BYTES)} for one sample (MAX_IMPORT_SAMPLE_BYTES)`)
       const img = decodeNetpbm(await readFile(path), path)
       shape ??= [img.height, img.width, img.channels]
       if (img.height !== shape[0] || img.width !== shape[1] || img.channels !== shape[2]) {
@@ -65,6 +71,8 @@ export async function imageFolderSource (dir: string, signal?: AbortSignal): Pro
       record[0] = label
       record.set(img.pixels, 1)
       records.push(record)
+      held += record.byteLength
+      if (held > MAX_IMAGE_FOLDER_BYTES) throw new UnsupportedInputError(`${dir}: the images add up to more than ${describeBytes(MAX_IMAGE_FOLDER_BYTES)}, the limit of an image folder decoded in memory (MAX_IMAGE_FOLDER_BYTES); split it into several datasets`)
     }
   }
   if (shape == null || records.length === 0) throw new UnsupportedInputError(`${dir}: no .pgm/.ppm images found in the class subfolders (PNG/JPEG are not decoded; convert them to netpbm)`)

@@ -17,7 +17,7 @@ import {
   SHARD_STREAM_PROTOCOL, type ShardErrorCode
 } from '../../../protocol/shard-stream.ts'
 import { InvalidMessageError } from '../../../protocol/errors.ts'
-import { ByteReader } from './byte-reader.ts'
+import { ByteReader, StreamEndedError } from './byte-reader.ts'
 import { linkDecoder, type LinkDecoder } from './links.ts'
 
 export interface ShardServerInit {
@@ -83,6 +83,8 @@ async function serve (helia: Pick<Helia, 'blockstore'>, links: LinkDecoder, stre
     } catch (err) {
       if (err instanceof ShardRefusal) throw err
       if (err instanceof InvalidMessageError) throw new ShardRefusal('malformed-request', err.message)
+      // The requester closed its side before the request was whole: its request is malformed, nothing failed here.
+      if (err instanceof StreamEndedError) throw new ShardRefusal('malformed-request', `truncated request: ${err.message}`)
       throw err
     } finally {
       clearTimeout(requestTimer)
