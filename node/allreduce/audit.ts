@@ -200,7 +200,10 @@ async function recompute<T> (service: ButterflyContext, session: RoundSession<T>
       return { reason: `the contribution of ${c.peer} does not decode: ${(err as Error).message}` }
     }
   }
-  const reduced = await session.aggregator.reduce(inCanonicalOrder(contributions), elements)
+  // The reducer's context (a checked aggregator runs the same checks on the same inputs; the members it refused
+  // on arrival are not among the listed inputs and change only the result's meta, which is not digested).
+  const context = { job: session.ctx.job, round: session.ctx.round, members: session.members, part }
+  const reduced = await session.aggregator.reduce(inCanonicalOrder(contributions), elements, undefined, context)
   const values = reduced.decoded?.length === elements ? reduced.decoded : session.aggregator.decodeResult(reduced.payload, elements)
   return { digest: payloadDigest(reduced.payload), values }
 }

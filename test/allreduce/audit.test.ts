@@ -3,6 +3,9 @@ import type { Libp2p } from 'libp2p'
 import { ButterflyAllReduce, type AllReduceInit, type AllReduceResult } from '../../node/allreduce/butterfly.ts'
 import { makeGroup } from '../../node/allreduce/group.ts'
 import { plaintextAggregator, weightedMean } from '../../node/allreduce/combine.ts'
+import { jobAggregator } from '../../node/allreduce/aggregation.ts'
+import { decodeRejected, REJECTED_META_KEY } from '../../node/allreduce/update-checks.ts'
+import { codecFor } from '../../node/compression/index.ts'
 import { auditorOf, auditShift } from '../../node/allreduce/audit.ts'
 import { decodeFrameHeader, encodeFrameHeader, groupHash, validateFrameHeader, type FrameContext, type VerdictHeader } from '../../protocol/allreduce.ts'
 import { InvalidMessageError } from '../../protocol/errors.ts'
@@ -149,6 +152,24 @@ describe('reducer audits on 127.0.0.1', function () {
       assert.deepEqual([...recomputed].sort(), [0, 1, 2, 3], 'every part was recomputed by its auditor')
       for (const s of services) assert.equal(s.excluded.size, 0)
     }
+  })
+
+  it('auditors recompute parts reduced by the job\'s checked aggregator (robust rule, update checks) to the same bits, a rejected member included', async () => {
+    const length = 60_000
+    const ids = await startGroup(4, () => ({ audit: { rate: 1 } }))
+    // As a job builds it: fp16, trimmed mean, the norm check (member 3 sends 100x the others: rejected).
+    const checked = jobAggregator(codecFor('fp16'), { rule: 'trimmed-mean', trim: 1, maxNormRatio: 5 })
+    const vectors = ids.map((_id, i) => randomVector(length, 700 + i, i === 3 ? 100 : 1))
+    const group = makeGroup({ job: 'checked', round: 1, members: ids, vectorLength: length })
+    const results = await Promise.all(services.map(async (s, i) => await s.run({ group, vector: vectors[i], weight: 10, aggregator: checked })))
+    for (const r of results) {
+      assert.deepEqual(r.audit?.faults, [])
+      assert.deepEqual(r.audit?.inconclusive, [])
+      assert.deepEqual(r.dropped, [])
+      assert.equal(sameBits(r.vector, results[0].vector), true, 'bit-identical')
+      for (const p of r.parts) assert.deepEqual(decodeRejected(group.members, String(p.meta?.[REJECTED_META_KEY] ?? '')), [ids[3]], `part ${p.index} names the outlier`)
+    }
+    assert.equal(new Set(results.flatMap(r => r.audit?.recomputed ?? [])).size, 4, 'every part was recomputed')
   })
 
   it('with no part recomputed (rate 0) the audit phase costs only verdict frames', async () => {
