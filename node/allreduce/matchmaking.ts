@@ -13,6 +13,7 @@ import {
 import type { GossipMessage } from '../../protocol/gossip.ts'
 import { systemClock, sleep, type Clock } from '../time/clock.ts'
 import { makeGroup, type RoundGroup } from './group.ts'
+import { admitNewcomers, judgeReadyRound, maxNewcomers, type RoundView, type Verdict } from './admission.ts'
 
 /**
  * The part of the node's typed gossip that matchmaking uses (node/network/gossip.ts's `TypedGossip` fits):
@@ -21,7 +22,7 @@ import { makeGroup, type RoundGroup } from './group.ts'
  */
 export interface ReadyGossip {
   /** Joins `topic`; returns what leaves it. */
-  subscribe: (topic: string, handler: (message: GossipMessage, from: string) => void) => () => void
+  subscribe: (topic: string, handler: (message: GossipMessage, from: string) => void, admit?: (message: GossipMessage, from: string) => Verdict) => () => void
   publish: (topic: string, message: GossipMessage) => Promise<unknown>
 }
 
@@ -30,6 +31,21 @@ export interface MatchmakingComponents {
   /** This peer's id string. */
   peerId: string
   clock?: Clock
+  /**
+   * The job's round trust (node/job/membership.ts): which rounds and peers a ready message may name
+   * (admission.ts). Without it every well-formed message of the topic counts (tests of matchmaking alone).
+   */
+  policy?: ReadyPolicy
+}
+
+/** What matchmaking asks of the job's membership. */
+export interface ReadyPolicy {
+  /** What this peer knows of `job`'s rounds now; undefined: nothing yet (every well-formed message counts). */
+  view: (job: string) => RoundView | undefined
+  /** `peer`, a newcomer, took a place in this peer's view of `round` and did not make the group (or did not contribute). */
+  bar: (job: string, peer: string, round: number) => void
+  /** `peer`, a newcomer, was waited for in `round` and never announced: not waited for again for a while. */
+  hush: (job: string, peer: string, round: number) => void
 }
 
 export interface MatchmakingInit {
@@ -69,10 +85,14 @@ export interface FormGroupResult {
   group: RoundGroup | null
   /** What this peer saw at the deadline. */
   view: string[]
-  /** Peers that announced but were left out (late, wrong vector length or codec, or unconfirmed). */
+  /** Peers that announced but were left out (late, wrong vector length or codec, unconfirmed, or not admitted). */
   excluded: string[]
+  /** Peers of the view that are not members of the held round (admitted as newcomers); absent without a policy. */
+  newcomers?: string[]
 }
 
+/** A newcomer is waited for only if it sent a ready message within this long (ms). */
+export const ACTIVE_NEWCOMER_MS = 60_000
 /** How long after the deadline members wait for each other's confirmations. */
 export const DEFAULT_CONFIRM_WINDOW_MS = 2_000
 /** Announcements are re-published this often until the deadline (a peer that just subscribed may miss the first). */
@@ -84,12 +104,15 @@ interface RoundState {
   ready: Map<string, Heard>
   confirmations: Map<string, GroupConfirmation>
   onChange: Set<() => void>
+  /** A formGroup is using this state: never evicted meanwhile. */
+  inUse: boolean
 }
 
 export class Matchmaking {
   private readonly gossip: ReadyGossip
   private readonly peerId: string
   private readonly clock: Clock
+  private readonly policy?: ReadyPolicy
   private readonly confirmWindowMs: number
   private readonly republishMs: number
   private readonly retainRounds: number
@@ -97,11 +120,14 @@ export class Matchmaking {
   private readonly jobs = new Map<string, Map<number, Map<number, RoundState>>>()
   /** job → leaves its ready topic */
   private readonly subscriptions = new Map<string, () => void>()
+  /** peer → when it last sent a ready-topic message that was accepted or merely stale: who is active at all. */
+  private readonly heard = new Map<string, number>()
 
   constructor (components: MatchmakingComponents, init: MatchmakingInit = {}) {
     this.gossip = components.gossip
     this.peerId = components.peerId
     this.clock = components.clock ?? systemClock
+    this.policy = components.policy
     this.confirmWindowMs = init.confirmWindowMs ?? DEFAULT_CONFIRM_WINDOW_MS
     this.republishMs = init.republishMs ?? DEFAULT_REPUBLISH_MS
     this.retainRounds = init.retainRounds ?? 4
@@ -117,7 +143,21 @@ export class Matchmaking {
     this.jobs.set(job, new Map())
     this.subscriptions.set(job, this.gossip.subscribe(jobReadyTopic(job), (message) => {
       if (message.type === 'allreduce-ready' || message.type === 'allreduce-group') this.record(message)
-    }))
+    }, (message, from) => this.judge(message, from)))
+  }
+
+  /** The round-advance and membership rules (admission.ts) for a message of the ready topic. */
+  private judge (message: GossipMessage, from: string): Verdict {
+    if (message.type !== 'allreduce-ready' && message.type !== 'allreduce-group') return 'reject'
+    const view = this.policy?.view(message.job)
+    const verdict = view == null ? 'accept' : judgeReadyRound(message.round, from, view).verdict
+    if (verdict === 'accept' || verdict === 'ignore') {
+      // Active: an honest peer catching up sends stale rounds; one that sends impossible rounds is not waited for.
+      this.heard.delete(from)
+      this.heard.set(from, this.clock.now())
+      if (this.heard.size > 4 * MAX_GROUP_SIZE) this.heard.delete(this.heard.keys().next().value as string)
+    }
+    return verdict
   }
 
   leave (job: string): void {
@@ -137,9 +177,9 @@ export class Matchmaking {
       const tries = rounds.get(round) ?? new Map<number, RoundState>()
       rounds.set(round, tries)
       // A peer may flood attempts of one round: keep the newest 16 tries of a round, forgetting the oldest.
-      const oldestFirst = [...tries.keys()].sort((x, y) => x - y)
+      const oldestFirst = [...tries.keys()].filter(a => tries.get(a)?.inUse !== true).sort((x, y) => x - y)
       for (const a of oldestFirst.slice(0, Math.max(0, oldestFirst.length - 15))) tries.delete(a)
-      state = { ready: new Map(), confirmations: new Map(), onChange: new Set() }
+      state = { ready: new Map(), confirmations: new Map(), onChange: new Set(), inUse: false }
       tries.set(attempt, state)
       for (const r of rounds.keys()) if (r <= newest - this.retainRounds) rounds.delete(r)
     }
@@ -156,6 +196,8 @@ export class Matchmaking {
   }
 
   private record (message: ReadyAnnouncement | GroupConfirmation): void {
+    // Judged again on arrival (the gossip layer judged it when it came in; what this peer holds may have changed).
+    if (message.peerId !== this.peerId && this.judge(message, message.peerId) !== 'accept') return
     const state = this.roundState(message.job, message.round, message.attempt, true)
     if (state == null) return
     if (message.type === 'allreduce-ready') {
@@ -223,24 +265,55 @@ export class Matchmaking {
       at: Math.floor(this.clock.now())
     }
     state.ready.set(this.peerId, { announcement: self, receivedAt: this.clock.now() })
+    state.inUse = true
+    try {
+      return await this.form(opts, state, self, attempt)
+    } finally {
+      state.inUse = false
+    }
+  }
+
+  private async form (opts: FormGroupOptions, state: RoundState, self: ReadyAnnouncement, attempt: number): Promise<FormGroupResult> {
+    // Who may take part: the held round's members and the newcomers this round admits (admission.ts).
+    const policyView = this.policy?.view(opts.job)
+    const members = policyView?.members ?? new Set<string>()
+    const open = members.size === 0
+    /** Of the peers that announced compatibly, those that take part: members, this peer, the admitted newcomers. */
+    const admitted = (compatible: string[]): Set<string> => {
+      if (open) return new Set(compatible)
+      const newcomers = compatible.filter(p => p !== this.peerId && !members.has(p) && policyView?.barred(p) !== true)
+      return new Set(compatible.filter(p => members.has(p) || p === this.peerId)
+        .concat(admitNewcomers(opts.job, opts.round, newcomers, maxNewcomers(members.size))))
+    }
 
     // 1. Announce until the deadline, or until every expected peer has announced.
-    const expected = [...new Set([...(opts.expected ?? []), this.peerId])]
+    // Expected: the live members, and the newcomers this round would admit among the live peers that sent a ready
+    // message lately (of any round: a peer catching up does). A newcomer expected and silent at the close is not
+    // waited for again for a while: a peer that only subscribes holds no round up, one that sends only stale or
+    // impossible rounds holds up one round in a growing number.
+    const live = [...new Set([...(opts.expected ?? []), this.peerId])]
+    const active = (p: string): boolean => this.clock.now() - (this.heard.get(p) ?? -Infinity) <= ACTIVE_NEWCOMER_MS
+    const expectedNewcomers = open ? [] : admitNewcomers(opts.job, opts.round, live.filter(p => p !== this.peerId && !members.has(p) && active(p) && policyView?.barred(p) !== true && policyView?.quiet?.(p) !== true), maxNewcomers(members.size))
+    const expected = live.filter(p => open || members.has(p) || p === this.peerId).concat(expectedNewcomers)
     const earliest = this.clock.now() + (opts.minWaitMs ?? 0)
     const complete = (): boolean => opts.expected != null && expected.every(p => state.ready.has(p))
     const closed = (): boolean => this.clock.now() >= opts.deadline || (this.clock.now() >= earliest && complete())
     // Republishes until `closed()`: it only returns once closed (at the latest, at the deadline).
     await this.announceUntil(opts.job, self, opts.deadline, state, closed, opts.signal)
     const closedAt = this.clock.now()
+    for (const p of expectedNewcomers) if (!state.ready.has(p)) this.policy?.hush(opts.job, p, opts.round)
 
     // 2. The view at the close: compatible announcements received in time.
     const excluded = new Set<string>()
-    const viewPeers: string[] = []
+    const compatible: string[] = []
     for (const [peer, heard] of state.ready) {
       const a = heard.announcement
-      if (heard.receivedAt <= closedAt && a.vectorLength === opts.vectorLength && a.codec === opts.codec) viewPeers.push(peer)
+      if (heard.receivedAt <= closedAt && a.vectorLength === opts.vectorLength && a.codec === opts.codec) compatible.push(peer)
       else excluded.add(peer)
     }
+    const inRound = admitted(compatible)
+    const viewPeers = compatible.filter(p => inRound.has(p))
+    for (const p of compatible) if (!inRound.has(p)) excluded.add(p)
     const view = canonicalOrder(viewPeers).slice(0, MAX_GROUP_SIZE)
     const speeds = new Map(view.map(p => [p, state.ready.get(p)?.announcement.speedBps ?? 0]))
 
@@ -256,16 +329,19 @@ export class Matchmaking {
     if (!allConfirmed()) await this.publish(opts.job, confirmation)
 
     // 4. The group: members of our view that confirmed, and that every confirmer also saw.
-    let members = view.filter(p => state.confirmations.has(p))
-    for (const p of [...members]) {
+    let groupMembers = view.filter(p => state.confirmations.has(p))
+    for (const p of [...groupMembers]) {
       const theirs = new Set(state.confirmations.get(p)?.members ?? [])
-      members = members.filter(m => theirs.has(m))
+      groupMembers = groupMembers.filter(m => theirs.has(m))
     }
-    for (const p of state.ready.keys()) if (!members.includes(p)) excluded.add(p)
+    for (const p of state.ready.keys()) if (!groupMembers.includes(p)) excluded.add(p)
     excluded.delete(this.peerId)
-    const group = members.includes(this.peerId)
-      ? makeGroup({ job: opts.job, round: opts.round, attempt, members, vectorLength: opts.vectorLength, speeds })
+    // A newcomer that took a place in the view and did not make the group held the round up for nothing.
+    const newcomers = open ? [] : view.filter(p => !members.has(p) && p !== this.peerId)
+    for (const p of newcomers) if (!groupMembers.includes(p)) this.policy?.bar(opts.job, p, opts.round)
+    const group = groupMembers.includes(this.peerId)
+      ? makeGroup({ job: opts.job, round: opts.round, attempt, members: groupMembers, vectorLength: opts.vectorLength, speeds })
       : null
-    return { group, view, excluded: canonicalOrder(excluded) }
+    return { group, view, excluded: canonicalOrder(excluded), newcomers }
   }
 }

@@ -10,7 +10,9 @@
  *   evaluate  HeldOutEvaluator   held-out accuracy and loss at checkpoints and every `eval.every` rounds
  *   attest    (from the caller)  checkpoints attested on chain in the background (round/attest-step.ts)
  *
- * and before each round, catch up: NetworkState adopts the newest announced state when this peer is behind.
+ * and before each round, catch up: NetworkState adopts the newest state vouched for by a quorum of the held
+ * round's participants when this peer is behind. JobMembership (what this peer holds, who took part in it) is
+ * what matchmaking, catch-up and the shard assignment judge the job's peers by (ARCHITECTURE.md, "Round trust").
  */
 import type { Logger } from 'pino'
 import { CID } from 'multiformats/cid'
@@ -42,6 +44,7 @@ import { MAX_TIMER_MS, withTimeout } from '../time/clock.ts'
 import { jobRoundsTopic } from '../../protocol/topics.ts'
 import { loadStatePointer, type StoredJob } from './job-store.ts'
 import { NetworkState } from './network-state.ts'
+import { JobMembership } from './membership.ts'
 import { openJobData } from './shard-data.ts'
 import { loadState } from './state-snapshot.ts'
 
@@ -84,12 +87,14 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
   logger.info({ job: spec.id, dataset: spec.dataset, shards: data.shardCount, samples: data.manifest.totalSamples, parameters: size, evalSamples: evalSet?.count }, 'job data found')
   const resumed = await resumeLocalState(opts, size)
   const state = resumed?.state ?? { round: -1, weights: initial, momentum: new Float32Array(size) }
+  // What this peer holds and who took part in it: the initial state (open to anyone), or the resumed round's contributors.
+  const membership = new JobMembership(spec.id, spec.rounds)
+  if (resumed != null) membership.hold(resumed.state.round, resumed.weightsSha256, resumed.contributors)
 
-  // The job's peers this node is connected to (the ready topic's subscribers), itself included.
-  const livePeers = (): string[] => {
-    const subscribers = peer.libp2p.services.pubsub.getSubscribers(jobReadyTopic(spec.id)).map(String)
-    return [...new Set([self, ...subscribers])].sort()
-  }
+  // The job's peers this node is connected to (the ready topic's subscribers) that are members of the round it
+  // holds, itself included: a peer outside the membership neither gets shards nor is waited for.
+  const subscribers = (): string[] => [...new Set([self, ...peer.libp2p.services.pubsub.getSubscribers(jobReadyTopic(spec.id)).map(String)])].sort()
+  const livePeers = (): string[] => membership.participants(subscribers(), self)
   const pace = new MatchWindow()
   // Catching up: the job's round announcements; a state adopted from them becomes this peer's newest (publish.adopt).
   const network = new NetworkState({
@@ -99,6 +104,9 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
     peerId: self,
     modelSize: size,
     logger,
+    membership,
+    rounds: spec.rounds,
+    minPeers: spec.minPeers,
     onAdopt: async (adopted, cid, weightsSha256) => {
       logger.info({ round: adopted.round, cid, hash: weightsSha256.slice(0, 12) }, 'adopted the network state')
       await publish.adopt(adopted, cid, weightsSha256)
@@ -123,11 +131,11 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
   const buffers = new BufferPool()
   const encoder = updateEncoder(codecFor(spec.codec), { pool: buffers })
   const reduce = new AllReduceAverager({
-    matchmaking: new Matchmaking({ gossip: peer.gossip, peerId: self }),
+    matchmaking: new Matchmaking({ gossip: peer.gossip, peerId: self, policy: membership }),
     encoder,
     allReduce: new ButterflyAllReduce({ host: peer.libp2p, logger: logger.child({ component: 'allreduce' }) }, { bufferPool: buffers }),
     logger: logger.child({ component: 'averager' })
-  }, { job: spec.id, aggregation: spec.aggregation, sampleBound: sampleClaimBound({ job: spec.id, inner: spec.inner, capacities: shardSampleCapacities(data.manifest) }), minGroupSize: spec.minPeers, window: pace, livePeers, onExchange: exchangeRecorderFromEnv(self), completedElsewhere: async (round, until) => await network.waitForNewer(round - 1, MAX_TIMER_MS, until) })
+  }, { job: spec.id, aggregation: spec.aggregation, sampleBound: sampleClaimBound({ job: spec.id, inner: spec.inner, capacities: shardSampleCapacities(data.manifest) }), minGroupSize: spec.minPeers, window: pace, livePeers: subscribers, onExchange: exchangeRecorderFromEnv(self), completedElsewhere: async (round, until) => await network.waitForNewer(round - 1, MAX_TIMER_MS, until), barNewcomer: (p, round) => { membership.bar(spec.id, p, round) } })
   const apply = outerStep(spec.outer)
   const publish = new StatePublisher({ helia: peer.helia, model: stateModel, home: opts.home, job: spec.id, announcer: network, resumedCid: resumed?.cid, signal })
   const evaluate = new HeldOutEvaluator(stateModel, evalSet, spec.eval.every)
@@ -192,13 +200,13 @@ function attestingStep ({ attester, job: { spec } }: RunJobOptions, evalSet: Sam
 }
 
 /** Where this peer resumes after a restart: its own last state, read from its blockstore and checked against the recorded hash. */
-async function resumeLocalState ({ peer, home, job: { spec }, logger }: RunJobOptions, size: number): Promise<{ state: GlobalState, cid: string } | undefined> {
+async function resumeLocalState ({ peer, home, job: { spec }, logger }: RunJobOptions, size: number): Promise<{ state: GlobalState, cid: string, weightsSha256: string, contributors: string[] } | undefined> {
   const pointer = await loadStatePointer(home, spec.id)
   if (pointer == null) return undefined
   try {
     const local = await loadState(peer.helia, CID.parse(pointer.cid), { expectedWeightsSha256: pointer.weightsSha256, size, offline: true, timeoutMs: LOCAL_STATE_TIMEOUT_MS })
     logger.info({ round: local.round, cid: pointer.cid }, 'resumed from the local state')
-    return { state: { round: local.round, weights: local.weights, momentum: local.momentum.length > 0 ? local.momentum : new Float32Array(size) }, cid: pointer.cid }
+    return { state: { round: local.round, weights: local.weights, momentum: local.momentum.length > 0 ? local.momentum : new Float32Array(size) }, cid: pointer.cid, weightsSha256: pointer.weightsSha256, contributors: local.contributors }
   } catch (err) {
     logger.warn({ cid: pointer.cid, err: (err as Error).message }, 'local state unreadable; starting from the network or the initial weights')
     return undefined

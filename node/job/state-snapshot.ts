@@ -68,7 +68,7 @@ export interface LoadStateOptions {
 }
 
 /** Fetches (bounded, every file verified) and decodes a state snapshot; the round comes from its manifest. */
-export async function loadState (helia: Helia, cid: CID, opts: LoadStateOptions): Promise<GlobalState & { job: string }> {
+export async function loadState (helia: Helia, cid: CID, opts: LoadStateOptions): Promise<GlobalState & { job: string, contributors: string[] }> {
   const fetched = await getCheckpoint(helia, cid, {
     expectedWeightsSha256: opts.expectedWeightsSha256,
     maxBytes: opts.size * 8 + 16 * 1024 * 1024,
@@ -81,7 +81,9 @@ export async function loadState (helia: Helia, cid: CID, opts: LoadStateOptions)
   const momentumBytes = fetched.extraFiles.get(MOMENTUM_FILE)
   const momentum = momentumBytes != null ? float32FromLittleEndian(momentumBytes) : new Float32Array(0)
   if (momentum.length !== 0 && momentum.length !== opts.size) throw new InvalidContentError(cid, `state ${cid.toString()} has ${momentum.length} momentum values, the job's model ${opts.size}`)
-  return { job: fetched.manifest.job, round: fetched.manifest.round, weights, momentum }
+  // The round's participants, as the CID commits to them (round trust: who vouches for the next round).
+  const contributors = (fetched.manifest.contributions ?? []).map(c => c.peer)
+  return { job: fetched.manifest.job, round: fetched.manifest.round, weights, momentum, contributors }
 }
 
 function littleEndianBytes (v: Float32Array): Uint8Array {

@@ -37,6 +37,46 @@ export function peerScoreParams ({ ipColocationThreshold }: ScoreOptions): PeerS
   })
 }
 
+/**
+ * Penalties charged to the *author* of a message that this node judges harmful from what only it knows (its round,
+ * its job's membership): such a message is dropped with gossipsub's Ignore, and the author (not the peer that
+ * forwarded it, which may simply know less) loses score through gossipsub's application-specific score (P5).
+ * Messages that every honest peer judges alike (malformed, a round past the job's end) are rejected instead,
+ * which charges the forwarder: honest peers never forward those.
+ */
+export class AuthorPenalties {
+  private readonly points = new Map<string, { value: number, at: number }>()
+
+  constructor (private readonly halfLifeMs = AUTHOR_PENALTY_HALF_LIFE_MS, private readonly now: () => number = Date.now) {}
+
+  charge (peer: string, points = 1): void {
+    this.points.set(peer, { value: this.current(peer) + points, at: this.now() })
+    if (this.points.size > 4096) for (const p of [...this.points.keys()]) if (this.current(p) < 0.01) this.points.delete(p)
+  }
+
+  /** Points held against `peer` now (halving every half-life). */
+  current (peer: string): number {
+    const p = this.points.get(peer)
+    return p == null ? 0 : p.value * 0.5 ** ((this.now() - p.at) / this.halfLifeMs)
+  }
+
+  /** The application-specific score gossipsub weighs (APP_SPECIFIC_WEIGHT per point). */
+  score (peer: string): number {
+    return -this.current(peer)
+  }
+}
+
+/** A penalty point is −10 score (gossipsub's default application-specific weight): 8 of them graylist a peer (−80). */
+export const APP_SPECIFIC_WEIGHT = 10
+/** Penalty points halve in 70 s, as invalid-message counts decay. */
+export const AUTHOR_PENALTY_HALF_LIFE_MS = 70_000
+
+/** Makes gossipsub's application-specific score read `penalties`. */
+export function scoreAuthors (params: PeerScoreParams, penalties: AuthorPenalties): void {
+  params.appSpecificScore = (peer) => penalties.score(peer)
+  params.appSpecificWeight = APP_SPECIFIC_WEIGHT
+}
+
 /** Registers scoring for a topic the node joins at run time (job topics are not known at start). */
 export function scoreTopic (params: PeerScoreParams, topic: string): void {
   params.topics[topic] ??= topicScoreParams()

@@ -78,10 +78,13 @@ export interface AllReduceAveragerInit {
   onExchange?: (exchange: ExchangeRecord) => void
   /**
    * Resolves true once the job's peers announce a state of `round` or later (they completed it without this
-   * peer), false when `signal` aborts: the wait for a group then ends at once instead of lasting the window. A
+   * peer) under the catch-up quorum rule (node/job/round-trust.ts: one announcer, member or not, cannot end the
+   * wait), false when `signal` aborts: the wait for a group then ends at once instead of lasting the window. A
    * peer that restarted or fell behind otherwise waits out a whole window for a round that is already over.
    */
   completedElsewhere?: (round: number, signal: AbortSignal) => Promise<boolean>
+  /** A newcomer that took a place in the round's group and contributed nothing: barred for a while (node/job/membership.ts). */
+  barNewcomer?: (peer: string, round: number) => void
 }
 
 export interface ExchangeRecord {
@@ -174,7 +177,7 @@ export class AllReduceAverager implements RoundAverager {
     this.lastTry = { round, attempt }
 
     // 1. The group: who averages this round (given up as soon as the others announce they completed it).
-    const { group, view, excluded } = await this.formGroup(round, signal, {
+    const { group, view, excluded, newcomers } = await this.formGroup(round, signal, {
       job, round, vectorLength, codec: this.encoder.codec.id, speedBps: this.speedBps, deadline, expected, minWaitMs: MIN_READY_WAIT_MS, attempt
     })
     if (group == null) throw new RoundFailedError(`round ${round}: not in the group (saw ${view.length}, excluded ${excluded.length})`)
@@ -199,6 +202,8 @@ export class AllReduceAverager implements RoundAverager {
     const contributors = result.contributors.filter(c => c.fraction > 0)
     const rejected = rejectedMembers(group, result.parts, this.logger)
     const accepted = contributors.filter(c => !rejected.has(c.peer))
+    // A newcomer that took a place and gave nothing the round could use is left out of the next rounds.
+    for (const p of newcomers ?? []) if (group.members.includes(p) && !accepted.some(c => c.peer === p)) this.init.barNewcomer?.(p, round)
     if (accepted.length < min) {
       // Members dropped out during the exchange (or were rejected): a result from fewer peers than the job allows is a fork.
       throw new RoundFailedError(`round ${round}: only ${accepted.length} of the group's ${group.members.length} members contributed${rejected.size > 0 ? ` (${rejected.size} rejected)` : ''}, the job needs ${min}`)

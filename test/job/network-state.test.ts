@@ -11,7 +11,8 @@ import { buildModel } from '../../node/training/models.ts'
 import { parseModelSpec } from '../../node/training/model-spec.ts'
 import { weightsHash } from '../../node/training/outer-optimizer.ts'
 import type { GlobalState } from '../../node/round/steps.ts'
-import { NetworkState } from '../../node/job/network-state.ts'
+import { NetworkState, type AnchoredState, type NetworkStateOptions } from '../../node/job/network-state.ts'
+import { JobMembership } from '../../node/job/membership.ts'
 import { loadState, publishState } from '../../node/job/state-snapshot.ts'
 import { jobRoundsTopic } from '../../protocol/topics.ts'
 import { startTestNode, waitFor } from '../helpers/network.ts'
@@ -57,11 +58,16 @@ describe('job: round announcements and catching up (NetworkState)', function () 
   })
 
   /** One NetworkState per node on a fresh job (its own topic), once every node sees the others subscribed. */
-  async function join (opts: { fetchTimeoutMs?: number } = {}): Promise<{ job: string, states: NetworkState[], adopted: Adoption[][] }> {
+  async function join (opts: { fetchTimeoutMs?: number, members?: string[], anchors?: NetworkStateOptions['anchors'] } = {}): Promise<{ job: string, states: NetworkState[], adopted: Adoption[][] }> {
     const job = `ns-test-${++jobCounter}`
     const adopted: Adoption[][] = nodes.map(() => [])
+    // Every node took part in the round it holds (the job's founders): each other node's announcement is a quorum
+    // of one (3 members, f = 0; the round-trust rule's own tests are in round-trust.test.ts).
+    const ids = opts.members ?? nodes.map(n => n.peerId)
     const states = nodes.map((node, i) => new NetworkState({
       job,
+      anchors: opts.anchors,
+      membership: (() => { const m = new JobMembership(job, 100); m.hold(-1, undefined, ids); return m })(),
       gossip: node.gossip,
       helia: node.helia,
       peerId: node.peerId,
@@ -76,6 +82,11 @@ describe('job: round announcements and catching up (NetworkState)', function () 
     return { job, states, adopted }
   }
 
+  /** The round's contributions as an honest announcer lists them: all three nodes. */
+  function everyone (): Array<{ peer: string, samples: number }> {
+    return nodes.map(n => ({ peer: n.peerId, samples: 10 }))
+  }
+
   async function publish (i: number, job: string, state: GlobalState): Promise<{ cid: string, weightsSha256: string }> {
     const published = await publishState(nodes[i].helia, model, state, { job, provide: false })
     return { cid: published.cid.toString(), weightsSha256: published.weightsSha256 }
@@ -87,18 +98,21 @@ describe('job: round announcements and catching up (NetworkState)', function () 
     const recipients = await states[0].announce(2, weightsSha256, cid, [{ peer: nodes[0].peerId, samples: 10 }])
     assert.equal(recipients, 2, 'sent to both subscribed peers')
     for (const s of states.slice(1)) await waitFor('the announcement', () => s.newest()?.round === 2, 10_000)
-    for (const s of states) assert.deepEqual(s.newest(), { round: 2, weightsSha256, peers: 1, cids: [cid] })
+    for (const s of states.slice(1)) assert.deepEqual({ ...s.newest(), vouchers: undefined }, { round: 2, weightsSha256, cid, vouchers: undefined, contributors: [nodes[0].peerId] })
+    for (const s of states.slice(1)) assert.deepEqual(s.newest()?.vouchers, [nodes[0].peerId])
   })
 
   it('waitForNewer resolves as soon as a newer round is announced, and with false after its timeout', async () => {
     const { states } = await join()
+    // Nobody fetches it here: an announcement names a CID to be able to vouch for a state at all.
+    const someCid = CID.create(1, raw.code, await sha256.digest(new TextEncoder().encode('round 1')))
     let t = Date.now()
     assert.equal(await states[1].waitForNewer(0, 300), false)
     assert.ok(Date.now() - t >= 250, 'waited out the timeout')
 
     t = Date.now()
     const waiting = states[1].waitForNewer(0, 20_000)
-    setTimeout(() => { void states[0].announce(1, weightsHash(stateOf(1, 2).weights), undefined, []) }, 200)
+    setTimeout(() => { void states[0].announce(1, weightsHash(stateOf(1, 2).weights), someCid.toString(), everyone()) }, 200)
     assert.equal(await waiting, true)
     assert.ok(Date.now() - t < 10_000, `resolved on the announcement, not the 20 s timeout (${Date.now() - t} ms)`)
     assert.equal(await states[1].waitForNewer(0, 20_000), true, 'already newer: resolves at once')
@@ -109,7 +123,7 @@ describe('job: round announcements and catching up (NetworkState)', function () 
     const { job, states, adopted } = await join()
     const ahead = stateOf(3, 3)
     const { cid, weightsSha256 } = await publish(0, job, ahead)
-    await states[0].announce(3, weightsSha256, cid, [])
+    await states[0].announce(3, weightsSha256, cid, everyone())
     await waitFor('the announcement', () => states[1].newest()?.round === 3, 10_000)
 
     const behind = stateOf(-1, 4)
@@ -126,7 +140,7 @@ describe('job: round announcements and catching up (NetworkState)', function () 
   it('catchUp ignores announcements older than the current state', async () => {
     const { job, states, adopted } = await join()
     const { cid, weightsSha256 } = await publish(0, job, stateOf(3, 5))
-    await states[0].announce(3, weightsSha256, cid, [])
+    await states[0].announce(3, weightsSha256, cid, everyone())
     await waitFor('the announcement', () => states[1].newest()?.round === 3, 10_000)
     const current = stateOf(5, 6)
     assert.equal(await states[1].catchUp(current, new AbortController().signal), current)
@@ -141,10 +155,12 @@ describe('job: round announcements and catching up (NetworkState)', function () 
     const b = await publish(1, job, agreed)
     const c = await publish(2, job, forked)
     assert.notEqual(c.weightsSha256, a.weightsSha256)
-    await states[0].announce(4, a.weightsSha256, a.cid, [])
-    await states[1].announce(4, b.weightsSha256, b.cid, [])
-    await states[2].announce(4, c.weightsSha256, c.cid, [])
-    await waitFor('every node to see all three announcements', () => states.every(s => s.newest()?.peers === 2), 10_000)
+    await states[0].announce(4, a.weightsSha256, a.cid, everyone())
+    await states[1].announce(4, b.weightsSha256, b.cid, everyone())
+    await states[2].announce(4, c.weightsSha256, c.cid, everyone())
+    await waitFor('node 2 to see the two agreeing announcements', () => states[2].newest({ round: 4, weightsSha256: c.weightsSha256, members: new Set(nodes.map(n => n.peerId)) })?.vouchers.length === 2, 10_000)
+    const heardFrom = (i: number): boolean => states[0].newest({ round: 3, members: new Set([nodes[0].peerId, nodes[i].peerId]) })?.round === 4
+    await waitFor('node 0 to hear nodes 1 and 2', () => heardFrom(1) && heardFrom(2), 10_000)
 
     const mine = { ...agreed }
     assert.equal(await states[0].catchUp(mine, new AbortController().signal), mine, 'a peer in the majority keeps its state')
@@ -163,7 +179,7 @@ describe('job: round announcements and catching up (NetworkState)', function () 
   it('catchUp returns the current state when the announced CID cannot be fetched', async () => {
     const { states, adopted } = await join({ fetchTimeoutMs: 1_500 })
     const nowhere = CID.create(1, raw.code, await sha256.digest(new TextEncoder().encode(`nobody holds this ${Date.now()}`)))
-    await states[0].announce(6, weightsHash(stateOf(6, 9).weights), nowhere.toString(), [])
+    await states[0].announce(6, weightsHash(stateOf(6, 9).weights), nowhere.toString(), everyone())
     await waitFor('the announcement', () => states[1].newest()?.round === 6, 10_000)
     const current = stateOf(2, 10)
     const t = Date.now()
@@ -176,7 +192,7 @@ describe('job: round announcements and catching up (NetworkState)', function () 
     const { job, states, adopted } = await join()
     const real = stateOf(8, 11)
     const { cid, weightsSha256 } = await publish(0, job, real)
-    await states[0].announce(8, weightsHash(stateOf(8, 12).weights), cid, [])
+    await states[0].announce(8, weightsHash(stateOf(8, 12).weights), cid, everyone())
     await waitFor('the announcement', () => states[1].newest()?.round === 8, 10_000)
     const current = stateOf(7, 13)
     assert.equal(await states[1].catchUp(current, new AbortController().signal), current)
@@ -191,10 +207,45 @@ describe('job: round announcements and catching up (NetworkState)', function () 
     const { job, states, adopted } = await join()
     const real = stateOf(8, 14)
     const { cid, weightsSha256 } = await publish(0, job, real)
-    await states[0].announce(9, weightsSha256, cid, [])
+    await states[0].announce(9, weightsSha256, cid, everyone())
     await waitFor('the announcement', () => states[1].newest()?.round === 9, 10_000)
     const current = stateOf(7, 15)
     assert.equal(await states[1].catchUp(current, new AbortController().signal), current)
     assert.equal(adopted[1].length, 0)
+  })
+
+  it('a state announced only by a peer outside the held round\'s participants is never adopted, nor ends a wait', async () => {
+    const members = [nodes[0].peerId, nodes[1].peerId]
+    const { job, states, adopted } = await join({ members })
+    const forged = stateOf(5, 16)
+    const { cid, weightsSha256 } = await publish(2, job, forged)
+    await states[2].announce(5, weightsSha256, cid, everyone())
+    const current = stateOf(3, 17)
+    assert.equal(await states[1].waitForNewer(3, 1_500), false, 'one outsider does not end the wait')
+    assert.equal(await states[1].catchUp(current, new AbortController().signal), current)
+    assert.equal(adopted[1].length, 0)
+    // The same state announced by a participant of the held round is adopted.
+    await states[0].announce(5, weightsSha256, cid, everyone())
+    await waitFor('the participant\'s announcement', () => states[1].newest()?.round === 5, 10_000)
+    const next = await states[1].catchUp(current, new AbortController().signal)
+    assert.equal(next.round, 5)
+    assert.deepEqual(bits(next.weights), bits(forged.weights))
+  })
+
+  it('a state anchored on chain is adopted without announcements', async () => {
+    let anchor: AnchoredState | undefined
+    const { job, states, adopted } = await join({ anchors: async () => anchor })
+    const anchoredState = stateOf(6, 18)
+    const { cid, weightsSha256 } = await publish(0, job, anchoredState)
+    const current = stateOf(2, 19)
+    assert.equal(await states[1].catchUp(current, new AbortController().signal), current, 'no anchor yet')
+    anchor = { round: 6, weightsSha256, cid }
+    const next = await states[1].catchUp(current, new AbortController().signal)
+    assert.equal(next.round, 6)
+    assert.deepEqual(bits(next.weights), bits(anchoredState.weights))
+    assert.equal(adopted[1][0].weightsSha256, weightsSha256)
+    // An anchor whose content does not hash as anchored is not adopted.
+    anchor = { round: 7, weightsSha256: weightsHash(stateOf(7, 20).weights), cid }
+    assert.equal(await states[2].catchUp(current, new AbortController().signal), current)
   })
 })
