@@ -208,6 +208,12 @@ export class AllReduceAverager implements RoundAverager {
       // Members dropped out during the exchange (or were rejected): a result from fewer peers than the job allows is a fork.
       throw new RoundFailedError(`round ${round}: only ${accepted.length} of the group's ${group.members.length} members contributed${rejected.size > 0 ? ` (${rejected.size} rejected)` : ''}, the job needs ${min}`)
     }
+    // The same for every part: a peer cut off mid-round may hold parts it reduced (or stood in for, or kept) alone
+    // while the others completed the round without it. Its vector would then be one nobody else holds.
+    const thin = result.parts.filter(p => p.contributors.filter(c => !rejected.has(c.peer)).length < min)
+    if (thin.length > 0) {
+      throw new RoundFailedError(`round ${round}: part(s) ${thin.map(p => p.index).join(', ')} combined fewer than the ${min} members the job needs (this peer was cut off from the others mid-round)`)
+    }
     if (rejected.size > 0) this.logger.info({ event: 'rejected', round, attempt, peers: [...rejected.keys()], why: Object.fromEntries(rejected) }, 'updates rejected: weight 0 this round')
     // The average is accepted: what this round's encoding lost is carried into the next one.
     encoded.commit()

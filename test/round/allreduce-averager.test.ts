@@ -9,6 +9,7 @@ import { silentLogger } from '../../node/log/logger.ts'
 import { BufferPool } from '../../node/memory/buffer-pool.ts'
 import { InMemoryGroup, ManualClock, ScriptedMatchmaking } from './fakes.ts'
 import type { FormGroupOptions, FormGroupResult } from '../../node/allreduce/matchmaking.ts'
+import type { GroupAllReduce, PartReport } from '../../node/allreduce/all-reduce.ts'
 
 /** Rounds to whole numbers: a lossy codec whose error is known exactly. Counts its encodings. */
 function roundingCodec (): VectorCodec & { encodes: number } {
@@ -163,6 +164,23 @@ describe('AllReduceAverager (the reduce step) with in-memory matchmaking, all-re
     const [first, retry] = net2.sent.get('peer-a')!
     assert.deepEqual(retry, first)
     assert.ok(net.sent.size > 0)
+  })
+
+  it('fails the round when a part combined fewer members than the job needs (a peer cut off mid-round), even if every member counts somewhere', async () => {
+    const ids = ['peer-a', 'peer-b', 'peer-c']
+    // What a cut-off member's butterfly returns: part 0's result came in from its reducer before the cut (all three
+    // members), part 1 it stood in for alone, part 2 its own reduction of what had arrived (two members).
+    const cutOff: GroupAllReduce = {
+      start: async () => {},
+      stop: async () => {},
+      run: async (opts) => {
+        const report = (index: number, contributors: string[]): PartReport => ({ index, offset: index, elements: 1, reducer: ids[index], reducedBy: 'peer-c', standIn: index === 1, contributors: contributors.map(peer => ({ peer, weight: 1 })), localOnly: false })
+        const parts = [report(0, ids), report(1, ['peer-c']), report(2, ['peer-b', 'peer-c'])]
+        return { vector: new Float32Array(3), group: opts.group, parts, contributors: ids.map(peer => ({ peer, weight: 1, elements: 1, fraction: 1 / 3 })), dropped: ids, standIns: [], traffic: [], bytesSent: 1, bytesReceived: 1, durationMs: 1, complete: true, rejectedFrames: 0 }
+      }
+    }
+    const averager = new AllReduceAverager({ matchmaking: new ScriptedMatchmaking(ids), encoder: updateEncoder(int8Codec()), allReduce: cutOff, logger: silentLogger() }, { job: 'job', minGroupSize: 2 })
+    await assert.rejects(averager.average(0, { pseudoGradient: new Float32Array(3), samples: 1, loss: 0 }, signal), (err: Error) => err instanceof RoundFailedError && /part\(s\) 1 combined fewer than the 2 members/.test(err.message))
   })
 
   it('fails the round before encoding anything when this peer is not in the group, or the group is below the job\'s minimum', async () => {
