@@ -1,9 +1,9 @@
 /**
  * Large buffers reused from round to round. A round of the all-reduce makes the same big arrays every time
  * (the encoded parts, the error-feedback vectors, the payloads a reducer receives), and fresh memory is
- * expensive to touch for the first time: every new page faults into the kernel, which on these virtual machines
- * makes copying into a fresh 16 MB array ~40x slower than copying into one already touched (see
- * benchmarks/README.md). A pool hands back arrays of the exact sizes asked for before, already touched.
+ * expensive to touch for the first time: every new page faults into the kernel, which made writing a fresh 16 MB
+ * array 3.9x as slow as writing one already touched on a quiet 2-core machine, and slower under load
+ * (benchmarks/memory.ts). A pool hands back arrays of the exact sizes asked for before, already touched.
  *
  * Ownership is explicit: whoever takes a buffer gives it back once nothing reads or writes it any more (not
  * while a stream may still be sending it). A buffer is never handed out twice: giving back one that is
