@@ -24,8 +24,17 @@ export class JobMembership implements ReadyPolicy {
 
   /** This peer now holds the state of `round` (computed by itself, resumed, or adopted after verification). */
   hold (round: number, weightsSha256: string | undefined, contributors: Iterable<string>): void {
+    // A member left out of one round (a partition, a slow round) stays a member for the next one: it rejoins as a
+    // member, not as a newcomer waiting for admission. Catch-up's quorum still counts the held round's contributors only.
+    if (round > this.held.round) this.previous = round === this.held.round + 1 ? this.held.members : new Set()
     this.held = { round, weightsSha256, members: new Set(contributors) }
+    this.recent = new Set([...this.held.members, ...this.previous])
   }
+
+  /** The members of the round before the held one (when the held round followed it). */
+  private previous: ReadonlySet<string> = new Set()
+  /** Who counts as a member for the next round: the held round's contributors and the round's before them. */
+  private recent: ReadonlySet<string> = new Set()
 
   heldRound (): HeldRound {
     return { round: this.held.round, weightsSha256: this.held.weightsSha256, members: this.held.members }
@@ -36,7 +45,7 @@ export class JobMembership implements ReadyPolicy {
   }
 
   isMember (peer: string): boolean {
-    return this.held.members.size === 0 || this.held.members.has(peer)
+    return this.held.members.size === 0 || this.recent.has(peer)
   }
 
   barred (peer: string): boolean {
@@ -53,17 +62,17 @@ export class JobMembership implements ReadyPolicy {
   /** ReadyPolicy: what matchmaking judges ready messages of this job against. */
   view (job: string): RoundView | undefined {
     if (job !== this.job) return undefined
-    return { heldRound: this.held.round, rounds: this.rounds, members: this.held.members, barred: (p) => this.barred(p), quiet: (p) => this.quiet(p) }
+    return { heldRound: this.held.round, rounds: this.rounds, members: this.held.members.size === 0 ? this.held.members : this.recent, barred: (p) => this.barred(p), quiet: (p) => this.quiet(p) }
   }
 
   /** ReadyPolicy: a newcomer took a place in `round` and gave nothing: barred (left out of views) for 2, 4, 8 … rounds. */
   bar (job: string, peer: string, round: number): void {
-    if (job === this.job && !this.held.members.has(peer)) strike(this.bars, peer, round, this.held.round)
+    if (job === this.job && !this.recent.has(peer)) strike(this.bars, peer, round, this.held.round)
   }
 
   /** ReadyPolicy: a newcomer waited for in `round` never announced: not waited for during 2, 4, 8 … rounds. */
   hush (job: string, peer: string, round: number): void {
-    if (job === this.job && !this.held.members.has(peer)) strike(this.hushes, peer, round, this.held.round)
+    if (job === this.job && !this.recent.has(peer)) strike(this.hushes, peer, round, this.held.round)
   }
 
   /**

@@ -143,6 +143,23 @@ describe('round trust: the round-advance and membership rules of the ready topic
     assert.ok(orders.size > 1, 'the order changes with the round')
   })
 
+  it('a member left out of one round stays a member for the next (it rejoins without admission), not after two; catch-up counts the held round only', () => {
+    const m = new JobMembership(JOB, 100)
+    m.hold(3, H(3), ['A', 'B', 'C'])
+    m.hold(4, H(4), ['A', 'B'])
+    assert.equal(m.isMember('C'), true)
+    assert.ok(m.view(JOB)!.members.has('C'))
+    assert.deepEqual([...m.heldRound().members].sort(), ['A', 'B'], 'the quorum is of round 4\'s participants')
+    m.bar(JOB, 'C', 5)
+    assert.equal(m.barred('C'), false, 'a recent member is not barred as a newcomer')
+    m.hold(5, H(5), ['A', 'B'])
+    assert.equal(m.isMember('C'), false, 'left out of two rounds: a newcomer again')
+    m.hold(7, H(7), ['A', 'B', 'D'])
+    assert.equal(m.isMember('B'), true)
+    m.hold(9, H(9), ['A', 'B'])
+    assert.equal(m.isMember('D'), false, 'after a jump (adopted round 9 from 7) only the held round counts')
+  })
+
   it('bars a newcomer that took a place and gave nothing for 2, then 4 rounds; members are never barred', () => {
     const m = new JobMembership(JOB, 100)
     m.hold(3, H(3), ['A', 'B', 'C'])
