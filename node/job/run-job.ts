@@ -135,7 +135,7 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
     encoder,
     allReduce: new ButterflyAllReduce({ host: peer.libp2p, logger: logger.child({ component: 'allreduce' }) }, { bufferPool: buffers }),
     logger: logger.child({ component: 'averager' })
-  }, { job: spec.id, aggregation: spec.aggregation, sampleBound: sampleClaimBound({ job: spec.id, inner: spec.inner, capacities: shardSampleCapacities(data.manifest) }), minGroupSize: spec.minPeers, window: pace, livePeers: subscribers, onExchange: exchangeRecorderFromEnv(self), completedElsewhere: async (round, until) => await network.waitForNewer(round - 1, MAX_TIMER_MS, until), barNewcomer: (p, round) => { membership.bar(spec.id, p, round) } })
+  }, { job: spec.id, aggregation: spec.aggregation, sampleBound: sampleClaimBound({ job: spec.id, inner: spec.inner, capacities: shardSampleCapacities(data.manifest) }), minGroupSize: () => Math.max(spec.minPeers, Math.floor(membership.heldRound().members.size / 2) + 1), window: pace, livePeers: subscribers, onExchange: exchangeRecorderFromEnv(self), completedElsewhere: async (round, until) => await network.waitForNewer(round - 1, MAX_TIMER_MS, until), barNewcomer: (p, round) => { membership.bar(spec.id, p, round) } })
   const apply = outerStep(spec.outer)
   const publish = new StatePublisher({ helia: peer.helia, model: stateModel, home: opts.home, job: spec.id, announcer: network, resumedCid: resumed?.cid, signal })
   const evaluate = new HeldOutEvaluator(stateModel, evalSet, spec.eval.every)

@@ -61,7 +61,11 @@ export interface AllReduceAveragerInit {
   /** What travels and how a part is reduced, when it is not plaintext through the encoder's codec (a ciphertext sum). */
   aggregator?: PartAggregator<any>
   /** Fewer members than this and the round fails for this peer (a lone peer must not train a fork of its own). */
-  minGroupSize?: number
+  /**
+   * A number, or computed for each round (run-job: also more than half of the held round's members, so two disjoint
+   * groups can never both complete a round).
+   */
+  minGroupSize?: number | (() => number)
   /** How long the group waits for its peers (sized from this peer's training time). */
   window?: MatchWindow
   /**
@@ -166,7 +170,7 @@ export class AllReduceAverager implements RoundAverager {
 
   async average (round: number, update: LocalUpdate, signal: AbortSignal): Promise<AveragedUpdate> {
     const { job } = this.init
-    const min = this.init.minGroupSize ?? 1
+    const min = typeof this.init.minGroupSize === 'function' ? this.init.minGroupSize() : (this.init.minGroupSize ?? 1)
     const vectorLength = update.pseudoGradient.length
     const deadline = this.clock.now() + this.window.windowMs()
     const expected = this.init.livePeers?.()
