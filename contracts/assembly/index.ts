@@ -844,11 +844,7 @@ export function get_trainer (): void {
   const args = inputJson()
   const job = argJobId(args)
   const account = argAccount(args, 'account_id')
-  const rec = loadJob(job)
-  if (rec == null) { returnString('null'); return }
-  const tr = Trainer.load(job, account)
-  if (tr == null) { returnString('null'); return }
-  returnString(tr.view(job, account, jobUnbonding(rec)))
+  returnTrainerView(job, account)
 }
 
 /** The registration a peer id is bound to on a job, or null. */
@@ -856,10 +852,13 @@ export function get_trainer_by_peer (): void {
   const args = inputJson()
   const job = argJobId(args)
   const peer = argPeerId(args)
+  returnTrainerView(job, accountOfPeer(job, peer))
+}
+
+/** Returns `account`'s registration on `job` as the views show it, or null (no job, no account, not registered). */
+function returnTrainerView (job: string, account: string | null): void {
   const rec = loadJob(job)
-  if (rec == null) { returnString('null'); return }
-  const account = accountOfPeer(job, peer)
-  if (account == null) { returnString('null'); return }
+  if (rec == null || account == null) { returnString('null'); return }
   const tr = Trainer.load(job, account)
   if (tr == null) { returnString('null'); return }
   returnString(tr.view(job, account, jobUnbonding(rec)))
