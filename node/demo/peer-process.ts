@@ -46,7 +46,8 @@ export class PeerProcess {
     }
     this.child.stderr!.on('data', onData)
     this.child.stdout!.on('data', onData)
-    this.exited = new Promise(resolve => this.child.once('exit', (code, signal) => { for (const w of [...this.waiters]) w(); file?.end(); resolve(code ?? (signal != null ? -1 : null)) }))
+    // 'close' (the process ended and its pipes are read to the end), not 'exit': the last lines would be lost.
+    this.exited = new Promise(resolve => this.child.once('close', (code: number | null, signal: NodeJS.Signals | null) => { for (const w of [...this.waiters]) w(); file?.end(); resolve(code ?? (signal != null ? -1 : null)) }))
   }
 
   get pid (): number | undefined { return this.child.pid }

@@ -29,7 +29,7 @@ export function startCli (args: string[], env: NodeJS.ProcessEnv = {}): RunningC
     }
     waiters.splice(0).forEach(w => { w() })
   })
-  const exited = new Promise<number | null>(resolve => child.once('exit', code => { resolve(code) }))
+  const exited = new Promise<number | null>(resolve => child.once('close', (code: number | null) => { resolve(code) }))
   const waitForLog = async (msg: string, timeoutMs = 60_000): Promise<Record<string, any>> => {
     const deadline = Date.now() + timeoutMs
     while (true) {
@@ -59,7 +59,9 @@ export async function runCliWith (node: string, args: string[], opts: { env?: No
   child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
   // A command that hangs is a failure to report, not a test that never ends.
   const timer = opts.timeoutMs != null ? setTimeout(() => { stderr += `\n[killed after ${opts.timeoutMs} ms]`; child.kill('SIGKILL') }, opts.timeoutMs) : undefined
-  const code = await new Promise<number | null>(resolve => child.once('exit', resolve))
+  // 'close', not 'exit': a process can exit before its pipes are read to the end, and the last line on
+  // stderr (often the one a test checks) would be lost.
+  const code = await new Promise<number | null>(resolve => child.once('close', (c: number | null) => { resolve(c) }))
   clearTimeout(timer)
   return { code, stdout, stderr }
 }

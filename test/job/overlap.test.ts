@@ -7,7 +7,10 @@ import assert from 'node:assert/strict'
 import type { LogLine } from '../../node/demo/peer-process.ts'
 import { startTestNetwork, type TestNetwork } from './network.ts'
 
-const ROUNDS = 5
+const ROUNDS = 4
+// Inner steps long enough that a round's all-reduce (about 1 s of matchmaking and 1 s of exchange here) fits
+// inside the next round's training with room to spare on a loaded 2-core machine.
+const STEPS = 150
 
 describe('job: overlapped rounds (delayed outer update) between peer processes', function () {
   this.timeout(300_000)
@@ -17,7 +20,7 @@ describe('job: overlapped rounds (delayed outer update) between peer processes',
   })
 
   it('completes with identical weights every round; round t is reduced while round t+1 trains', async () => {
-    net = await startTestNetwork({ peers: 2, trainDigits: 2000, job: { rounds: ROUNDS, checkpointEvery: ROUNDS, overlap: 'delayed-outer', inner: { steps: 60, lr: 1e-3, weightDecay: 0.01, batchSize: 64 }, eval: { every: ROUNDS, maxSamples: 500 } } })
+    net = await startTestNetwork({ peers: 2, trainDigits: 2000, job: { rounds: ROUNDS, checkpointEvery: ROUNDS, overlap: 'delayed-outer', inner: { steps: STEPS, lr: 1e-3, weightDecay: 0.01, batchSize: 64 }, eval: { every: ROUNDS, maxSamples: 500 } } })
     for (let i = 0; i < 2; i++) net.start(i)
     const done = await Promise.all(net.peers.map(async p => await p.waitFor(l => l.event === 'job-done', 240_000, 'job-done')))
     assert.equal(new Set(done.map(d => d.hash as string)).size, 1, `final hashes differ: ${done.map(d => d.hash as string).join(', ')}`)

@@ -4,6 +4,9 @@
  * asking for the bytes. The parts of a chunk are kept as they came and copied once, into the buffer a
  * read returns (a block's bytes), never joined on the way.
  */
+import type { MessageStream } from '@libp2p/interface'
+import { isMessageStream, streamChunks } from '../../network/stream-chunks.ts'
+
 type Chunk = Uint8Array | Iterable<Uint8Array>
 
 export class StreamEndedError extends Error {
@@ -17,8 +20,9 @@ export class ByteReader {
   private offset = 0
   private buffered = 0
   /** `onChunk` runs for every chunk that arrives (inactivity timers hang on it). */
-  constructor (stream: AsyncIterable<Chunk>, private readonly onChunk?: () => void) {
-    this.iterator = stream[Symbol.asyncIterator]()
+  constructor (stream: MessageStream | AsyncIterable<Chunk>, private readonly onChunk?: () => void) {
+    // A libp2p stream is read through streamChunks: its own iterator can miss an end that came before the first read.
+    this.iterator = isMessageStream(stream) ? streamChunks(stream) as AsyncIterator<Chunk> : stream[Symbol.asyncIterator]()
   }
 
   private async more (): Promise<boolean> {
