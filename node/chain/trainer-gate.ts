@@ -6,21 +6,43 @@
  */
 import type { NodeConfig } from '../config/schema.ts'
 import type { Logger } from '../log/logger.ts'
+import type { Ledger } from './ledger.ts'
+import { TrainerRoster } from './trainer-roster.ts'
 import { requireTrainerRegistration, type TrainerGate } from './trainers.ts'
 
-export async function checkTrainerBond (chain: NodeConfig['chain'], home: string, job: string, peerId: string, logger: Logger): Promise<TrainerGate | undefined> {
+/**
+ * The ledger a training peer reads the job's trainers from, or undefined: no chain account on the embedded dev
+ * chain, or a ledger that cannot be opened (no credentials, the embedded chain held by `nearai chain serve`).
+ * As the checkpoint attester does, that is logged and does not stop training.
+ */
+async function openTrainerLedger (chain: NodeConfig['chain'], home: string, job: string, logger: Logger, consequence: string): Promise<Ledger | undefined> {
   if (chain.network === 'dev' && chain.accountId == null) return undefined
   const [{ openLedger }, { ledgerConfigFrom }] = await Promise.all([import('./index.ts'), import('./auto-attest.ts')])
-  let ledger
   try {
-    ledger = await openLedger(ledgerConfigFrom({ ...chain, attest: false }, home))
+    return await openLedger(ledgerConfigFrom({ ...chain, attest: false }, home))
   } catch (err) {
-    // As the checkpoint attester does: a ledger that cannot be opened (no credentials, the embedded chain held by
-    // `nearai chain serve`) does not stop training. This check keeps honest peers from training unregistered; the
-    // network's own defence is the round's membership (registeredTrainers), not this node's good will.
-    logger.warn({ job, network: chain.network, err: (err as Error).message }, 'cannot open the ledger: the job\'s trainer bond is not checked')
+    logger.warn({ job, network: chain.network, err: (err as Error).message }, `cannot open the ledger: ${consequence}`)
     return undefined
   }
+}
+
+/**
+ * The job's trainer roster, read now and refreshed while the job runs (node/chain/trainer-roster.ts), or undefined
+ * when no ledger can be opened (then the round's membership admits by the network's rules alone).
+ */
+export async function openTrainerRoster (chain: NodeConfig['chain'], home: string, job: string, logger: Logger): Promise<{ roster: TrainerRoster, close: () => Promise<void> } | undefined> {
+  const ledger = await openTrainerLedger(chain, home, job, logger, 'the round\'s membership does not follow the job\'s trainer roster')
+  if (ledger == null) return undefined
+  const roster = new TrainerRoster(ledger, job, { logger })
+  await roster.start()
+  return { roster, close: async () => { roster.stop(); await ledger.close() } }
+}
+
+export async function checkTrainerBond (chain: NodeConfig['chain'], home: string, job: string, peerId: string, logger: Logger): Promise<TrainerGate | undefined> {
+  // This check keeps honest peers from training unregistered; the network's own defence is the round's
+  // membership (openTrainerRoster below), not this node's good will.
+  const ledger = await openTrainerLedger(chain, home, job, logger, 'the job\'s trainer bond is not checked')
+  if (ledger == null) return undefined
   try {
     const gate = await requireTrainerRegistration(ledger, job, peerId)
     if (gate.kind === 'registered') logger.info({ job, account: ledger.accountId, peerId, bond: gate.trainer.bond }, 'registered trainer of the job (bond on chain)')

@@ -17,8 +17,13 @@ export class JobMembership implements ReadyPolicy {
   private readonly bars = new Map<string, { strikes: number, untilRound: number }>()
   private readonly hushes = new Map<string, { strikes: number, untilRound: number }>()
 
-  /** `rounds`: the job's length. Starts at the job's initial state (round −1, open membership) unless told otherwise. */
-  constructor (readonly job: string, readonly rounds: number) {
+  /**
+   * `rounds`: the job's length. Starts at the job's initial state (round −1, open membership) unless told otherwise.
+   * `admits`: whether a peer may train the job at all (an on-chain job's trainer roster: registered with a bond
+   * when the job requires one, never slashed; node/chain/trainer-roster.ts). A peer it refuses is no member and is
+   * barred, whatever rounds it took part in: a trainer slashed by the job's validators is out from the next round.
+   */
+  constructor (readonly job: string, readonly rounds: number, private readonly admits: (peer: string) => boolean = () => true) {
     this.held = { round: -1, members: new Set() }
   }
 
@@ -45,10 +50,11 @@ export class JobMembership implements ReadyPolicy {
   }
 
   isMember (peer: string): boolean {
-    return this.held.members.size === 0 || this.recent.has(peer)
+    return this.admits(peer) && (this.held.members.size === 0 || this.recent.has(peer))
   }
 
   barred (peer: string): boolean {
+    if (!this.admits(peer)) return true
     const bar = this.bars.get(peer)
     return bar != null && this.held.round + 1 <= bar.untilRound
   }
@@ -62,7 +68,8 @@ export class JobMembership implements ReadyPolicy {
   /** ReadyPolicy: what matchmaking judges ready messages of this job against. */
   view (job: string): RoundView | undefined {
     if (job !== this.job) return undefined
-    return { heldRound: this.held.round, rounds: this.rounds, members: this.held.members.size === 0 ? this.held.members : this.recent, barred: (p) => this.barred(p), quiet: (p) => this.quiet(p) }
+    const members = this.held.members.size === 0 ? this.held.members : new Set([...this.recent].filter(p => this.admits(p)))
+    return { heldRound: this.held.round, rounds: this.rounds, members, barred: (p) => this.barred(p), quiet: (p) => this.quiet(p) }
   }
 
   /** ReadyPolicy: a newcomer took a place in `round` and gave nothing: barred (left out of views) for 2, 4, 8 … rounds. */

@@ -66,6 +66,8 @@ export interface RunJobOptions {
   joinWaitMs?: number
   /** The chain attester (round/attest-step.ts's openChainAttester), when this node attests checkpoints on chain. */
   attester?: CheckpointAttesterLike
+  /** Who may train the job, as the chain says (node/chain/trainer-roster.ts); without it, anyone the round's rules admit. */
+  roster?: { allows: (peer: string) => boolean }
   /** Called with each completed round's result, after its `event: 'round'` log line (tests, dashboards). */
   onRound?: (result: RoundResult) => void
 }
@@ -88,7 +90,8 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
   const resumed = await resumeLocalState(opts, size)
   const state = resumed?.state ?? { round: -1, weights: initial, momentum: new Float32Array(size) }
   // What this peer holds and who took part in it: the initial state (open to anyone), or the resumed round's contributors.
-  const membership = new JobMembership(spec.id, spec.rounds)
+  const roster = opts.roster
+  const membership = new JobMembership(spec.id, spec.rounds, roster != null ? (p) => roster.allows(p) : undefined)
   if (resumed != null) membership.hold(resumed.state.round, resumed.weightsSha256, resumed.contributors)
 
   // The job's peers this node is connected to (the ready topic's subscribers) that are members of the round it
