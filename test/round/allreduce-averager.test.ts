@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { AllReduceAverager } from '../../node/round/allreduce-averager.ts'
+import { AllReduceAverager, updateCommitments } from '../../node/round/allreduce-averager.ts'
 import { MatchWindow } from '../../node/round/match-window.ts'
 import { RoundFailedError } from '../../node/round/round-loop.ts'
 import type { AveragedUpdate } from '../../node/round/steps.ts'
@@ -66,6 +66,7 @@ describe('AllReduceAverager (the reduce step) with in-memory matchmaking, all-re
       assert.deepEqual([...r.average], expected)
       assert.deepEqual(r.contributions, [{ peer: 'peer-a', samples: 1 }, { peer: 'peer-b', samples: 3 }])
       assert.deepEqual(r.dropped, [])
+      assert.equal(r.updates, undefined, 'the in-memory reducers list no digests: no update commitments')
     }
     assert.equal(a.matchmaking.calls[0].codec, 'int8', 'the group is formed for the encoder\'s codec')
   })
@@ -250,6 +251,23 @@ describe('AllReduceAverager (the reduce step) with in-memory matchmaking, all-re
     assert.equal(codec.encodes, 0, 'nothing was encoded for a round that is over')
     assert.equal(listeners.size, 0, 'the watch on announcements ended with the round')
     assert.equal(signal.aborted, false, 'the job\'s own signal is untouched')
+  })
+})
+
+describe('updateCommitments (each contributor\'s part digests from the reducers\' listings)', () => {
+  const part = (index: number, elements: number, contributors: PartReport['contributors']): PartReport =>
+    ({ index, offset: 0, elements, reducer: 'r', reducedBy: 'r', standIn: false, contributors, localOnly: false })
+  const d = (c: string): string => c.repeat(64)
+
+  it('lists a peer\'s digests in part order when every part lists one for it, and no update otherwise', () => {
+    const parts = [
+      part(1, 5, [{ peer: 'a', weight: 1, digest: d('c') }, { peer: 'b', weight: 2, digest: d('d') }]),
+      part(0, 6, [{ peer: 'a', weight: 1, digest: d('a') }, { peer: 'b', weight: 2 }, { peer: 'c', weight: 3, digest: d('e') }])
+    ]
+    const out = updateCommitments(parts)
+    assert.deepEqual(out.parts, [6, 5], 'element counts in part order')
+    assert.deepEqual([...out.update], [['a', [d('a'), d('c')]]], 'b lacks a digest in part 0, c is missing from part 1')
+    assert.deepEqual(updateCommitments([]), { update: new Map(), parts: [] })
   })
 })
 
