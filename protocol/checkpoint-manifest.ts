@@ -9,11 +9,16 @@
 import { z } from 'zod'
 import { parseWith, decodeJson } from './codec.ts'
 import { PeerIdString, Sha256Hex } from './primitives.ts'
+import { MAX_GROUP_SIZE } from './allreduce.ts'
+import { UpdateCodecId } from './update-parts.ts'
 
 export const CHECKPOINT_MANIFEST_TYPE = 'nearai/checkpoint'
-/** Version 2 added `contributions`; version 1 manifests (without them) are still read. */
-export const CHECKPOINT_MANIFEST_VERSION = 2
-export const CHECKPOINT_MANIFEST_VERSIONS = [1, 2] as const
+/**
+ * Version 2 added `contributions`, version 3 each contribution's `update` and the manifest's `updates`;
+ * versions 1 and 2 are still read.
+ */
+export const CHECKPOINT_MANIFEST_VERSION = 3
+export const CHECKPOINT_MANIFEST_VERSIONS = [1, 2, 3] as const
 /** More contributors than a round announcement can carry (1024) never happen in one round. */
 export const MAX_CHECKPOINT_CONTRIBUTIONS = 2048
 export const CHECKPOINT_MANIFEST_FILE = 'checkpoint.json'
@@ -58,11 +63,24 @@ export const CheckpointExtraFile = CheckpointFile.extend({
 }).strict()
 export type CheckpointExtraFile = z.infer<typeof CheckpointExtraFile>
 
-/** One peer's accepted samples in the round (protocol/contributions.ts). */
+/**
+ * One peer's accepted samples in the round (protocol/contributions.ts) and, from version 3, its update: the
+ * SHA-256 (lowercase hex) of the contribution payload it sent to each part of the all-reduce, in part order,
+ * as the parts' reducers listed them. Each digest names a raw block (protocol/update-parts.ts updatePartCid).
+ */
 export const CheckpointContribution = z.object({
   peer: PeerIdString,
-  samples: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
+  samples: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  update: z.array(Sha256Hex).min(1).max(MAX_GROUP_SIZE).optional()
 }).strict()
+export type CheckpointContribution = z.infer<typeof CheckpointContribution>
+
+/** How the round's update parts are laid out: the codec that encoded them and each part's element count, in part order. */
+export const CheckpointUpdates = z.object({
+  codec: UpdateCodecId,
+  parts: z.array(z.number().int().positive().max(Number.MAX_SAFE_INTEGER)).min(1).max(MAX_GROUP_SIZE)
+}).strict()
+export type CheckpointUpdates = z.infer<typeof CheckpointUpdates>
 
 export const CheckpointManifest = z.object({
   type: z.literal(CHECKPOINT_MANIFEST_TYPE),
@@ -85,6 +103,8 @@ export const CheckpointManifest = z.object({
    * to them, so every validator derives the same `contributions_root` from the checkpoint alone.
    */
   contributions: z.array(CheckpointContribution).max(MAX_CHECKPOINT_CONTRIBUTIONS).optional(),
+  /** The layout of the contributions' `update` digests (version 3): present whenever any contribution has one. */
+  updates: CheckpointUpdates.optional(),
   /** Sum of every file's bytes, manifest excluded: the bound a fetcher checks before downloading. */
   totalBytes: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
 }).strict().superRefine((m, ctx) => {
@@ -97,6 +117,15 @@ export const CheckpointManifest = z.object({
   const peers = m.contributions?.map(c => c.peer) ?? []
   for (let i = 1; i < peers.length; i++) {
     if (!(peers[i - 1] < peers[i])) { ctx.addIssue({ code: 'custom', path: ['contributions', i], message: 'contributions must be in peer-id order, one a peer' }); break }
+  }
+  const parts = m.updates?.parts.length
+  for (const [i, c] of (m.contributions ?? []).entries()) {
+    if (c.update == null) continue
+    if (parts == null) { ctx.addIssue({ code: 'custom', path: ['contributions', i, 'update'], message: 'a contribution lists an update but the manifest has no `updates` (codec and part sizes)' }); break }
+    if (c.update.length !== parts) { ctx.addIssue({ code: 'custom', path: ['contributions', i, 'update'], message: `the update lists ${c.update.length} part digest(s), the round has ${parts} part(s)` }); break }
+  }
+  if (m.version < 3 && (m.updates != null || m.contributions?.some(c => c.update != null) === true)) {
+    ctx.addIssue({ code: 'custom', path: ['version'], message: `update commitments need manifest version 3, this one is version ${m.version}` })
   }
 })
 export type CheckpointManifest = z.infer<typeof CheckpointManifest>

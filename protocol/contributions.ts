@@ -32,6 +32,7 @@
 import { sha256 } from '@noble/hashes/sha2.js'
 import { InvalidMessageError } from './errors.ts'
 import { PEER_ID_PATTERN as PEER_ID, SHA256_HEX_PATTERN as HEX32 } from './primitives.ts'
+import { MAX_GROUP_SIZE } from './allreduce.ts'
 
 export const CONTRIBUTIONS_LEAF_TAG = 'nearai/contributions/v1/leaf'
 export const CONTRIBUTIONS_NODE_TAG = 'nearai/contributions/v1/node'
@@ -44,6 +45,12 @@ export interface Contribution {
   /** libp2p peer id (base58btc string). */
   peer: string
   samples: number
+  /**
+   * SHA-256 (lowercase hex) of the payload this peer contributed to each all-reduce part, in part order
+   * (protocol/update-parts.ts). Carried beside the leaf, never in it: the leaf and the root commit to peer and
+   * samples only, so the chain's `contributions_root` does not depend on it.
+   */
+  update?: string[]
 }
 
 /** What a leaf commits to. */
@@ -74,11 +81,21 @@ function checkJobRound (job: unknown, round: unknown): void {
   checkUint(round, 'round')
 }
 
+function checkUpdate (update: unknown, where: string): string[] {
+  if (!Array.isArray(update) || update.length < 1 || update.length > MAX_GROUP_SIZE) {
+    throw new InvalidContributionsError(`${where} must be an array of 1..${MAX_GROUP_SIZE} part digests`)
+  }
+  update.forEach((d, k) => { if (typeof d !== 'string' || !HEX32.test(d)) throw new InvalidContributionsError(`${where}[${k}] must be 64 lowercase hex characters (SHA-256), got ${JSON.stringify(d)}`) })
+  return [...update as string[]]
+}
+
 function checkContribution (c: unknown, where: string): Contribution {
   if (c == null || typeof c !== 'object') throw new InvalidContributionsError(`${where} must be an object { peer, samples }`)
-  const { peer, samples } = c as Record<string, unknown>
+  const { peer, samples, update } = c as Record<string, unknown>
   if (typeof peer !== 'string' || !PEER_ID.test(peer)) throw new InvalidContributionsError(`${where}.peer must be a libp2p peer id, got ${JSON.stringify(peer)}`)
-  return { peer, samples: checkUint(samples, `${where}.samples`) }
+  const checked: Contribution = { peer, samples: checkUint(samples, `${where}.samples`) }
+  if (update !== undefined) checked.update = checkUpdate(update, `${where}.update`)
+  return checked
 }
 
 function hexOf (bytes: Uint8Array): string { return Buffer.from(bytes).toString('hex') }

@@ -47,6 +47,8 @@ import { NetworkState } from './network-state.ts'
 import { JobMembership } from './membership.ts'
 import { openJobData } from './shard-data.ts'
 import { loadState } from './state-snapshot.ts'
+import { UpdatePartsKeeper } from '../storage/update-parts.ts'
+import { MAX_BLOCK_BYTES } from '../../protocol/shard-stream.ts'
 
 /** How long a starting peer listens for newer announced state before its first round. */
 export const JOIN_WAIT_MS = 5_000
@@ -133,12 +135,23 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
   // One pool for the round's big arrays: the encode step's and the payloads this peer reduces, reused every round.
   const buffers = new BufferPool()
   const encoder = updateEncoder(codecFor(spec.codec), { pool: buffers })
+  // This peer's contribution to each round, as raw blocks by their digests: validators fetch them over bitswap.
+  const updateParts = new UpdatePartsKeeper(peer.helia)
+  let warnedOversize = false
+  const keepOwnPayloads = (round: number, payloads: readonly Uint8Array[]): void => {
+    const largest = Math.max(...payloads.map(p => p.byteLength))
+    if (largest > MAX_BLOCK_BYTES && !warnedOversize) {
+      warnedOversize = true
+      logger.warn({ round, bytes: largest, limit: MAX_BLOCK_BYTES }, 'update parts larger than one bitswap block: stored, but no peer can fetch them over bitswap')
+    }
+    updateParts.store(round, payloads, { signal }).catch((err: Error) => { logger.warn({ round, err: err.message }, 'could not store this round\'s update parts') })
+  }
   const reduce = new AllReduceAverager({
     matchmaking: new Matchmaking({ gossip: peer.gossip, peerId: self, policy: membership }),
     encoder,
     allReduce: new ButterflyAllReduce({ host: peer.libp2p, logger: logger.child({ component: 'allreduce' }) }, { bufferPool: buffers }),
     logger: logger.child({ component: 'averager' })
-  }, { job: spec.id, aggregation: spec.aggregation, sampleBound: sampleClaimBound({ job: spec.id, inner: spec.inner, capacities: shardSampleCapacities(data.manifest) }), minGroupSize: () => Math.max(spec.minPeers, Math.floor(membership.heldRound().members.size / 2) + 1), window: pace, livePeers: subscribers, onExchange: exchangeRecorderFromEnv(self), completedElsewhere: async (round, until) => await network.waitForNewer(round - 1, MAX_TIMER_MS, until), barNewcomer: (p, round) => { membership.bar(spec.id, p, round) } })
+  }, { job: spec.id, aggregation: spec.aggregation, sampleBound: sampleClaimBound({ job: spec.id, inner: spec.inner, capacities: shardSampleCapacities(data.manifest) }), minGroupSize: () => Math.max(spec.minPeers, Math.floor(membership.heldRound().members.size / 2) + 1), window: pace, livePeers: subscribers, onExchange: exchangeRecorderFromEnv(self), completedElsewhere: async (round, until) => await network.waitForNewer(round - 1, MAX_TIMER_MS, until), barNewcomer: (p, round) => { membership.bar(spec.id, p, round) }, self, onOwnPayloads: keepOwnPayloads })
   const apply = outerStep(spec.outer)
   const publish = new StatePublisher({ helia: peer.helia, model: stateModel, home: opts.home, job: spec.id, announcer: network, resumedCid: resumed?.cid, signal })
   const evaluate = new HeldOutEvaluator(stateModel, evalSet, spec.eval.every)
@@ -241,7 +254,9 @@ function logRound (logger: Logger, rounds: number, result: RoundResult): void {
     loss: result.loss,
     samples: result.samples,
     peers: result.contributions.length,
-    contributions: result.contributions,
+    // Peer and samples only: the update digests (a group's members × parts of them) are in the checkpoint.
+    contributions: result.contributions.map(({ peer, samples }) => ({ peer, samples })),
+    ...(result.updates != null ? { updateParts: result.updates.parts.length } : {}),
     dropped: result.dropped,
     standIns: result.standIns,
     bytesSent: result.bytesSent,

@@ -16,6 +16,7 @@ import { setFlatWeights } from '../training/weights.ts'
 import { weightsHash } from '../training/outer-optimizer.ts'
 import type { GlobalState } from '../round/steps.ts'
 import type { Contribution } from '../../protocol/contributions.ts'
+import type { CheckpointUpdates } from '../../protocol/checkpoint-manifest.ts'
 
 export const MOMENTUM_FILE = 'outer-momentum.bin'
 export const MOMENTUM_ROLE = 'diloco-outer-momentum'
@@ -28,6 +29,8 @@ export interface PublishStateOptions {
   metrics?: Record<string, number>
   /** The round's accepted samples per peer: written into checkpoint.json, so validators read them from the checkpoint. */
   contributions?: readonly Contribution[]
+  /** The layout of the contributions' `update` digests (codec, part sizes): written as checkpoint.json's `updates`. */
+  updates?: CheckpointUpdates
   signal?: AbortSignal
 }
 
@@ -45,6 +48,7 @@ export async function publishState (helia: Helia, model: tf.LayersModel, state: 
     metrics: opts.metrics,
     extraFiles,
     contributions: opts.contributions,
+    updates: opts.updates,
     provide: opts.provide,
     signal: opts.signal
   })

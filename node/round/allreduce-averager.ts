@@ -23,6 +23,8 @@ import type { GroupAllReduce, PartReport } from '../allreduce/all-reduce.ts'
 import type { FormGroupOptions, FormGroupResult } from '../allreduce/matchmaking.ts'
 import type { UpdateEncoder } from '../compression/update-encoder.ts'
 import { systemClock, type Clock } from '../time/clock.ts'
+import { payloadDigest } from '../allreduce/audit-state.ts'
+import type { Contribution } from '../../protocol/contributions.ts'
 import { MatchWindow } from './match-window.ts'
 import { RoundFailedError } from './round-loop.ts'
 import type { AveragedUpdate, LocalUpdate, RoundAverager } from './steps.ts'
@@ -89,6 +91,17 @@ export interface AllReduceAveragerInit {
   completedElsewhere?: (round: number, signal: AbortSignal) => Promise<boolean>
   /** A newcomer that took a place in the round's group and contributed nothing: barred for a while (node/job/membership.ts). */
   barNewcomer?: (peer: string, round: number) => void
+  /**
+   * This peer's id: with it, the digests the reducers listed for this peer's own contribution are checked against
+   * its payloads (a mismatch is logged; the reducer audits deal with a misreported input).
+   */
+  self?: string
+  /**
+   * Called synchronously once a round's average is accepted, with this peer's own contribution payloads (one a
+   * part, in part order: the bytes whose SHA-256 the round's `update` digests are). The buffers return to a pool
+   * after the round: copy what you keep (node/storage/update-parts.ts storeUpdateParts does). Must not throw.
+   */
+  onOwnPayloads?: (round: number, payloads: readonly Uint8Array[]) => void
 }
 
 export interface ExchangeRecord {
@@ -234,15 +247,54 @@ export class AllReduceAverager implements RoundAverager {
         this.init.onExchange({ round, attempt, members: group.members, weight: update.samples, sent, average: result.vector, parts: result.parts })
       }
     }
+    const commitments = this.init.aggregator == null ? updateCommitments(result.parts) : undefined
+    if (commitments != null && this.init.self != null) this.checkOwnDigests(round, this.init.self, encoded.payloads, commitments.update.get(this.init.self))
+    if (this.init.onOwnPayloads != null) {
+      try {
+        this.init.onOwnPayloads(round, encoded.payloads)
+      } catch (err) {
+        this.logger.info({ round, err: (err as Error).message }, 'the own-payloads hook failed')
+      }
+    }
     return {
       average: result.vector,
-      contributions: contributors.map(c => ({ peer: c.peer, samples: rejected.has(c.peer) ? 0 : c.weight })),
+      contributions: contributors.map(c => withUpdate({ peer: c.peer, samples: rejected.has(c.peer) ? 0 : c.weight }, commitments?.update.get(c.peer))),
+      ...(commitments != null && contributors.some(c => commitments.update.has(c.peer)) ? { updates: { codec: this.encoder.codec.id, parts: commitments.parts } } : {}),
       dropped: result.dropped,
       standIns: result.standIns,
       bytesSent: result.bytesSent,
       bytesReceived: result.bytesReceived
     }
   }
+
+  /** The reducers' digests of this peer's own contribution should be those of its payloads: log when not. */
+  private checkOwnDigests (round: number, self: string, payloads: readonly Uint8Array[], listed: string[] | undefined): void {
+    if (listed == null) return
+    const own = payloads.map(p => payloadDigest(p))
+    const differ = listed.flatMap((d, k) => d !== own[k] ? [k] : [])
+    if (differ.length > 0 || own.length !== listed.length) {
+      this.logger.info({ event: 'update-digest-mismatch', round, self, parts: differ }, 'reducers listed other digests for this peer\'s contribution than its payloads have')
+    }
+  }
+}
+
+function withUpdate (c: Contribution, update: string[] | undefined): Contribution {
+  return update != null ? { ...c, update } : c
+}
+
+/**
+ * Each contributor's update digests (its payload's SHA-256 in every part, in part order), for the contributors
+ * every part lists with a digest (the reducer audits are on), and each part's element count.
+ */
+export function updateCommitments (parts: readonly PartReport[]): { update: Map<string, string[]>, parts: number[] } {
+  const ordered = [...parts].sort((a, b) => a.index - b.index)
+  const update = new Map<string, string[]>()
+  if (ordered.length === 0) return { update, parts: [] }
+  for (const { peer } of ordered[0].contributors) {
+    const digests = ordered.map(p => p.contributors.find(c => c.peer === peer)?.digest)
+    if (digests.every((d): d is string => d != null)) update.set(peer, digests)
+  }
+  return { update, parts: ordered.map(p => p.elements) }
 }
 
 /**

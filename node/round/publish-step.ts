@@ -42,7 +42,7 @@ export class StatePublisher implements RoundPublisher {
   async publish (next: GlobalState, result: Omit<RoundResult, 'stateCid' | 'evaluation'>): Promise<string> {
     const { helia, model, home, job, signal } = this.opts
     const totalSamples = result.contributions.reduce((s, c) => s + c.samples, 0)
-    const published = await publishState(helia, model, next, { job, parent: this.lastCid, provide: result.checkpoint, metrics: { samples: totalSamples }, contributions: result.contributions, signal })
+    const published = await publishState(helia, model, next, { job, parent: this.lastCid, provide: result.checkpoint, metrics: { samples: totalSamples }, contributions: result.contributions, updates: result.updates, signal })
     const cid = published.cid.toString()
     await saveStatePointer(home, job, { round: next.round, cid, weightsSha256: published.weightsSha256 })
     // Keep the newest state and every checkpoint; earlier in-between snapshots are unpinned.

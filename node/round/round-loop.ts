@@ -64,6 +64,7 @@ export async function completeRound (state: GlobalState, round: number, update: 
     loss: update.loss,
     samples: update.samples,
     contributions: averaged.contributions,
+    ...(averaged.updates != null ? { updates: averaged.updates } : {}),
     dropped: averaged.dropped,
     standIns: averaged.standIns,
     bytesSent: averaged.bytesSent,

@@ -14,6 +14,7 @@
  * `train` and round-loop.ts's `completeRound` differently; the steps share no state but what they are passed.
  */
 import type { Contribution } from '../../protocol/contributions.ts'
+import type { CheckpointUpdates } from '../../protocol/checkpoint-manifest.ts'
 import type { Evaluation } from '../training/local-trainer.ts'
 
 /** The global state every honest peer holds identically after a round. */
@@ -43,6 +44,12 @@ export interface RoundTrainer {
 /** One peer's accepted samples in a round: what rewards are computed from (protocol/contributions.ts). */
 export type { Contribution }
 
+/**
+ * How a round's update commitments (each contribution's `update` digests) are laid out: the codec that encoded
+ * the payloads and each part's element count, in part order. Written into checkpoint.json as `updates`.
+ */
+export type UpdateLayout = CheckpointUpdates
+
 /** A part of the all-reduce whose reducer failed, reduced by another member instead. */
 export interface StandIn { part: number, failed: string, standIn: string }
 
@@ -52,7 +59,10 @@ export interface AveragedUpdate {
    * through the next round: the averager assembles the round after next in the same memory.
    */
   average: Float32Array
+  /** With `update` (this peer's payload digests per part) where every part's reducer listed one. */
   contributions: Contribution[]
+  /** Present when any contribution has `update`. */
+  updates?: UpdateLayout
   dropped: string[]
   /** Parts whose reducer failed and another member reduced (from the survivors' contributions). */
   standIns: StandIn[]
@@ -78,6 +88,8 @@ export interface RoundResult {
   loss: number
   samples: number
   contributions: Contribution[]
+  /** The layout of the contributions' update digests, when any has them (see AveragedUpdate). */
+  updates?: UpdateLayout
   dropped: string[]
   standIns: StandIn[]
   bytesSent: number

@@ -10,7 +10,7 @@ import type { CID } from 'multiformats/cid'
 import type { io } from '@tensorflow/tfjs'
 import {
   CHECKPOINT_MANIFEST_FILE, CHECKPOINT_MANIFEST_TYPE, CHECKPOINT_MANIFEST_VERSION, CHECKPOINT_MODEL_FILE, MAX_CHECKPOINT_MANIFEST_BYTES, MAX_MODEL_JSON_BYTES,
-  decodeCheckpointManifest, notACheckpointReason, parseCheckpointManifest, type CheckpointExtraFile, type CheckpointFile, type CheckpointManifest
+  decodeCheckpointManifest, notACheckpointReason, parseCheckpointManifest, type CheckpointExtraFile, type CheckpointFile, type CheckpointManifest, type CheckpointUpdates
 } from '../../protocol/checkpoint-manifest.ts'
 import { InvalidMessageError } from '../../protocol/errors.ts'
 import { ContentTooLargeError, HashMismatchError, InvalidContentError, StorageError } from './errors.ts'
@@ -47,6 +47,8 @@ export interface PublishCheckpointOptions {
   extraFiles?: ExtraFileInput[]
   /** The round's accepted samples per peer, written in peer-id order: the CID commits to them. */
   contributions?: readonly Contribution[]
+  /** The layout of the contributions' `update` digests (codec, part element counts); needed when any has one. */
+  updates?: CheckpointUpdates
   weightFileBytes?: number
   provide?: boolean
   signal?: AbortSignal
@@ -97,6 +99,7 @@ export async function publishCheckpoint (helia: Helia, opts: PublishCheckpointOp
     weights: { sha256: sha256Hex(weights), bytes: weights.byteLength, files: weightFiles.map(f => fileEntry(f.path, f.bytes)) },
     extraFiles: extras.map(e => ({ ...fileEntry(e.path, e.bytes), role: e.role, ...(e.dtype != null ? { dtype: e.dtype } : {}), ...(e.shape != null ? { shape: e.shape } : {}) })),
     ...(opts.contributions != null ? { contributions: canonicalContributions(opts.contributions) } : {}),
+    ...(opts.updates != null ? { updates: opts.updates } : {}),
     totalBytes: modelJson.byteLength + weights.byteLength + extras.reduce((s, e) => s + e.bytes.byteLength, 0)
   }, 'checkpoint manifest')
   const files = [

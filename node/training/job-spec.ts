@@ -2,6 +2,7 @@
 import { z } from 'zod'
 import { JOB_ID_PATTERN } from '../../protocol/topics.ts'
 import { MAX_ROUND_SAMPLES } from '../../protocol/allreduce.ts'
+import { UpdateCodecId } from '../../protocol/update-parts.ts'
 import { InvalidSpecError, ModelSpec, formatIssues } from './model-spec.ts'
 
 /**
@@ -70,7 +71,7 @@ export const JobSpec = z.object({
     momentum: z.number().min(0).lt(1).default(0.9),
     nesterov: z.boolean().default(true)
   }).strict().default({ lr: 0.7, momentum: 0.9, nesterov: true }),
-  codec: z.enum(['none', 'fp16', 'int8']).default('fp16'),
+  codec: UpdateCodecId.default('fp16'),
   aggregation: Aggregation.default({ rule: 'mean', trim: 1, maxNormRatio: 5 }),
   /**
    * Whether a round's all-reduce overlaps the next round's training. `none`: train, then reduce and apply, in

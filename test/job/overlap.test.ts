@@ -4,7 +4,12 @@
  * round trained (in the trainer worker thread).
  */
 import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
+import { CID } from 'multiformats/cid'
 import type { LogLine } from '../../node/demo/peer-process.ts'
+import { codecFor } from '../../node/compression/index.ts'
+import { getCheckpointManifest } from '../../node/storage/checkpoints.ts'
+import { fetchUpdatePart } from '../../node/storage/update-parts.ts'
 import { startTestNetwork, type TestNetwork } from './network.ts'
 
 const ROUNDS = 4
@@ -24,6 +29,27 @@ describe('job: overlapped rounds (delayed outer update) between peer processes',
     for (let i = 0; i < 2; i++) net.start(i)
     const done = await Promise.all(net.peers.map(async p => await p.waitFor(l => l.event === 'job-done', 240_000, 'job-done')))
     assert.equal(new Set(done.map(d => d.hash as string)).size, 1, `final hashes differ: ${done.map(d => d.hash as string).join(', ')}`)
+
+    // The final checkpoint commits to each peer's update (audits are on by default), and the peers, still
+    // lingering, serve every part by its digest: the bootstrap node stands in for a validator.
+    const stateCid = done[0].stateCid as string
+    const { manifest } = await getCheckpointManifest(net.boot.helia, CID.parse(stateCid), { timeoutMs: 15_000 })
+    assert.equal(manifest.version, 3)
+    assert.ok(manifest.updates != null, 'the checkpoint has the update layout')
+    assert.deepEqual(manifest.contributions?.map(c => c.peer), [...net.peerIds].sort())
+    const codec = codecFor(manifest.updates.codec)
+    for (const c of manifest.contributions ?? []) {
+      assert.equal(c.update?.length, manifest.updates.parts.length, `${c.peer} lists a digest for every part`)
+      let values = 0
+      for (const [k, d] of (c.update ?? []).entries()) {
+        const bytes = await fetchUpdatePart(net.boot.helia, d, { timeoutMs: 15_000 })
+        assert.equal(createHash('sha256').update(bytes).digest('hex'), d)
+        const part = codec.decode(bytes)
+        assert.equal(part.length, manifest.updates.parts[k])
+        values += part.length
+      }
+      assert.equal(values, manifest.updates.parts.reduce((s, n) => s + n, 0))
+    }
 
     // Every round's global state is the same at both peers, and both peers averaged in it.
     const byRound = net.peers.map(p => new Map(p.rounds().map(r => [r.round as number, r])))

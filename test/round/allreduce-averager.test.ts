@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
-import { AllReduceAverager } from '../../node/round/allreduce-averager.ts'
+import { createHash } from 'node:crypto'
+import { AllReduceAverager, updateCommitments } from '../../node/round/allreduce-averager.ts'
 import { MatchWindow } from '../../node/round/match-window.ts'
 import { RoundFailedError } from '../../node/round/round-loop.ts'
 import type { AveragedUpdate } from '../../node/round/steps.ts'
@@ -66,6 +67,7 @@ describe('AllReduceAverager (the reduce step) with in-memory matchmaking, all-re
       assert.deepEqual([...r.average], expected)
       assert.deepEqual(r.contributions, [{ peer: 'peer-a', samples: 1 }, { peer: 'peer-b', samples: 3 }])
       assert.deepEqual(r.dropped, [])
+      assert.equal(r.updates, undefined, 'the in-memory reducers list no digests: no update commitments')
     }
     assert.equal(a.matchmaking.calls[0].codec, 'int8', 'the group is formed for the encoder\'s codec')
   })
@@ -250,6 +252,59 @@ describe('AllReduceAverager (the reduce step) with in-memory matchmaking, all-re
     assert.equal(codec.encodes, 0, 'nothing was encoded for a round that is over')
     assert.equal(listeners.size, 0, 'the watch on announcements ended with the round')
     assert.equal(signal.aborted, false, 'the job\'s own signal is untouched')
+  })
+})
+
+describe('AllReduceAverager: update commitments and the own-payloads hook', () => {
+  const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
+
+  it('gives each contribution its listed digests, hands this peer its own payloads, and logs (never fails) a misreported own digest', async () => {
+    const net = new InMemoryGroup()
+    // The reducers list true digests, except peer-b's in part 1 (a misreported input, which the audits deal with).
+    net.listDigest = (peer, part, payload) => peer === 'peer-b' && part === 1 ? 'f'.repeat(64) : sha(payload)
+    const logged: string[] = []
+    const own = new Map<string, Uint8Array[]>()
+    const ids = ['peer-a', 'peer-b']
+    const averagers = ids.map(id => new AllReduceAverager(
+      { matchmaking: new ScriptedMatchmaking(ids), encoder: updateEncoder(roundingCodec(), { pool: new BufferPool() }), allReduce: net.member(id), logger: { info: (obj: object) => { logged.push(`${id}:${String((obj as { event?: string }).event)}`) } } },
+      { job: 'job', self: id, onOwnPayloads: (_round, payloads) => { own.set(id, payloads.map(p => p.slice())) } }
+    ))
+    const results = await Promise.all(averagers.map(async (a, i) => await a.average(0, { pseudoGradient: Float32Array.from([[1, 2, 3, 4], [5, 6, 7, 8]][i]), samples: 1 + i, loss: 0 }, signal)))
+    for (const r of results) {
+      assert.deepEqual(r.updates, { codec: 'int8', parts: [2, 2] })
+      assert.deepEqual(r.contributions.map(c => c.update), [own.get('peer-a')!.map(sha), [sha(own.get('peer-b')![0]), 'f'.repeat(64)]])
+    }
+    assert.deepEqual(own.get('peer-a')!.map(p => [...roundingCodec().decode(p)]), [[1, 2], [3, 4]], 'the hook gets exactly what was sent')
+    assert.ok(logged.includes('peer-b:update-digest-mismatch') && !logged.includes('peer-a:update-digest-mismatch'), logged.join(', '))
+  })
+
+  it('a hook that throws does not fail the round', async () => {
+    const net = new InMemoryGroup()
+    net.listDigest = (_peer, _part, payload) => sha(payload)
+    const ids = ['peer-a', 'peer-b']
+    const averagers = ids.map(id => new AllReduceAverager(
+      { matchmaking: new ScriptedMatchmaking(ids), encoder: updateEncoder(roundingCodec()), allReduce: net.member(id), logger: silentLogger() },
+      { job: 'job', onOwnPayloads: () => { throw new Error('disk full') } }
+    ))
+    const results = await Promise.all(averagers.map(async a => await a.average(0, { pseudoGradient: Float32Array.from([1, 2, 3, 4]), samples: 1, loss: 0 }, signal)))
+    assert.deepEqual(results.map(r => r.contributions.every(c => c.update?.length === 2)), [true, true])
+  })
+})
+
+describe('updateCommitments (each contributor\'s part digests from the reducers\' listings)', () => {
+  const part = (index: number, elements: number, contributors: PartReport['contributors']): PartReport =>
+    ({ index, offset: 0, elements, reducer: 'r', reducedBy: 'r', standIn: false, contributors, localOnly: false })
+  const d = (c: string): string => c.repeat(64)
+
+  it('lists a peer\'s digests in part order when every part lists one for it, and no update otherwise', () => {
+    const parts = [
+      part(1, 5, [{ peer: 'a', weight: 1, digest: d('c') }, { peer: 'b', weight: 2, digest: d('d') }]),
+      part(0, 6, [{ peer: 'a', weight: 1, digest: d('a') }, { peer: 'b', weight: 2 }, { peer: 'c', weight: 3, digest: d('e') }])
+    ]
+    const out = updateCommitments(parts)
+    assert.deepEqual(out.parts, [6, 5], 'element counts in part order')
+    assert.deepEqual([...out.update], [['a', [d('a'), d('c')]]], 'b lacks a digest in part 0, c is missing from part 1')
+    assert.deepEqual(updateCommitments([]), { update: new Map(), parts: [] })
   })
 })
 

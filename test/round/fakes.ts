@@ -39,6 +39,8 @@ export class InMemoryGroup {
   readonly crashesAfter = new Map<string, number[]>()
   /** Every payload each member sent, round after round. */
   readonly sent = new Map<string, Uint8Array[][]>()
+  /** What a part's listing says each contribution's digest is (as reducers with audits on do); none by default. */
+  listDigest?: (peer: string, part: number, payload: Uint8Array) => string | undefined
   private readonly rounds = new Map<string, { joined: Map<string, RunOptions<any>>, done: Promise<void>, release: () => void }>()
 
   member (peer: string): GroupAllReduce {
@@ -74,12 +76,12 @@ export class InMemoryGroup {
     for (let k = 0; k < g.members.length; k++) {
       const length = partition.lengths[k]
       const from = [...round.joined].filter(([m]) => this.crashesAfter.get(m)?.includes(k) ?? true)
-      const contributions = inCanonicalOrder(from.map(([m, o]) => ({ peer: m, weight: o.weight, value: opts.aggregator.decodeContribution(o.payloads![k], length) })))
+      const contributions = inCanonicalOrder(from.map(([m, o]) => ({ peer: m, weight: o.weight, value: opts.aggregator.decodeContribution(o.payloads![k], length), digest: this.listDigest?.(m, k, o.payloads![k]) })))
       const reduced = await opts.aggregator.reduce(contributions, length, undefined, { job: g.job, round: g.round, members: g.members, part: k })
       vector.set(opts.aggregator.decodeResult(reduced.payload, length), partition.offsets[k])
       for (const c of contributions) elements.set(c.peer, (elements.get(c.peer) ?? 0) + length)
       const reducedBy = g.members.find((m, i) => i >= k && !this.crashed.has(m) && !this.crashesAfter.has(m)) ?? g.members.find(m => !this.crashed.has(m))!
-      parts.push({ index: k, offset: partition.offsets[k], elements: length, reducer: g.members[k], reducedBy, standIn: reducedBy !== g.members[k], contributors: contributions.map(c => ({ peer: c.peer, weight: c.weight })), meta: reduced.meta, localOnly: false })
+      parts.push({ index: k, offset: partition.offsets[k], elements: length, reducer: g.members[k], reducedBy, standIn: reducedBy !== g.members[k], contributors: contributions.map(c => c.digest != null ? { peer: c.peer, weight: c.weight, digest: c.digest } : { peer: c.peer, weight: c.weight }), meta: reduced.meta, localOnly: false })
     }
     const contributors = inCanonicalOrder([...elements].map(([m, n]) => ({ peer: m, weight: round.joined.get(m)!.weight, elements: n, fraction: n / g.vectorLength })))
     const dropped = g.members.filter(m => (elements.get(m) ?? 0) < g.vectorLength)
