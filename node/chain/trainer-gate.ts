@@ -6,6 +6,7 @@
  */
 import type { NodeConfig } from '../config/schema.ts'
 import type { Logger } from '../log/logger.ts'
+import type { AnchorSource } from '../job/network-state.ts'
 import type { Ledger } from './ledger.ts'
 import { TrainerRoster } from './trainer-roster.ts'
 import { requireTrainerRegistration, type TrainerGate } from './trainers.ts'
@@ -26,16 +27,29 @@ async function openTrainerLedger (chain: NodeConfig['chain'], home: string, job:
   }
 }
 
+/** What a training peer reads from the chain while it trains an on-chain job. */
+export interface TrainerChainView {
+  /** Who may train the job (node/chain/trainer-roster.ts), refreshed while the job runs. */
+  roster: TrainerRoster
+  /** The job's newest finalised anchor, for catch-up (node/job/network-state.ts: adopted without a quorum). */
+  anchors: AnchorSource
+  close: () => Promise<void>
+}
+
 /**
- * The job's trainer roster, read now and refreshed while the job runs (node/chain/trainer-roster.ts), or undefined
- * when no ledger can be opened (then the round's membership admits by the network's rules alone).
+ * The job's trainer roster (read now, then refreshed) and its finalised anchors, or undefined when no ledger can
+ * be opened: then the round's membership admits by the network's rules alone and catch-up needs a quorum.
  */
-export async function openTrainerRoster (chain: NodeConfig['chain'], home: string, job: string, logger: Logger): Promise<{ roster: TrainerRoster, close: () => Promise<void> } | undefined> {
-  const ledger = await openTrainerLedger(chain, home, job, logger, 'the round\'s membership does not follow the job\'s trainer roster')
+export async function openTrainerChainView (chain: NodeConfig['chain'], home: string, job: string, logger: Logger): Promise<TrainerChainView | undefined> {
+  const ledger = await openTrainerLedger(chain, home, job, logger, 'the round\'s membership does not follow the job\'s trainer roster, and catch-up does not read its anchors')
   if (ledger == null) return undefined
   const roster = new TrainerRoster(ledger, job, { logger })
   await roster.start()
-  return { roster, close: async () => { roster.stop(); await ledger.close() } }
+  const anchors: AnchorSource = async (signal) => {
+    const a = await ledger.latestAnchor(job, { signal })
+    return a == null ? undefined : { round: a.round, weightsSha256: a.weights_sha256, cid: a.checkpoint_cid }
+  }
+  return { roster, anchors, close: async () => { roster.stop(); await ledger.close() } }
 }
 
 export async function checkTrainerBond (chain: NodeConfig['chain'], home: string, job: string, peerId: string, logger: Logger): Promise<TrainerGate | undefined> {

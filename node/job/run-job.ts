@@ -43,7 +43,7 @@ import * as tf from '@tensorflow/tfjs'
 import { MAX_TIMER_MS, withTimeout } from '../time/clock.ts'
 import { jobRoundsTopic } from '../../protocol/topics.ts'
 import { loadStatePointer, type StoredJob } from './job-store.ts'
-import { NetworkState } from './network-state.ts'
+import { NetworkState, type AnchorSource } from './network-state.ts'
 import { JobMembership } from './membership.ts'
 import { openJobData } from './shard-data.ts'
 import { loadState } from './state-snapshot.ts'
@@ -70,6 +70,8 @@ export interface RunJobOptions {
   attester?: CheckpointAttesterLike
   /** Who may train the job, as the chain says (node/chain/trainer-roster.ts); without it, anyone the round's rules admit. */
   roster?: { allows: (peer: string) => boolean }
+  /** The job's finalised chain anchors (trainer-gate.ts openTrainerChainView): catch-up adopts them without a quorum. */
+  anchors?: AnchorSource
   /** Called with each completed round's result, after its `event: 'round'` log line (tests, dashboards). */
   onRound?: (result: RoundResult) => void
 }
@@ -112,6 +114,7 @@ export async function runJob (opts: RunJobOptions): Promise<JobOutcome> {
     membership,
     rounds: spec.rounds,
     minPeers: spec.minPeers,
+    anchors: opts.anchors,
     onAdopt: async (adopted, cid, weightsSha256) => {
       logger.info({ round: adopted.round, cid, hash: weightsSha256.slice(0, 12) }, 'adopted the network state')
       await publish.adopt(adopted, cid, weightsSha256)

@@ -12,6 +12,7 @@ import { deterministicWeightLayout, evaluateDeterministic, type DeterministicEva
 import type { JobSpec } from '../training/job-spec.ts'
 import type { Samples } from '../training/local-trainer.ts'
 import type { Contribution } from '../../protocol/contributions.ts'
+import type { UpdateLayout } from './contribution-scores.ts'
 
 /** The checkpoint is not one this validator will attest; `retry` says whether fetching again could help. */
 export class CheckpointRejectedError extends Error {
@@ -23,8 +24,14 @@ export interface CheckpointClaim {
   round: number
   checkpointCid: string
   weightsSha256: string
-  /** From the checkpoint's checkpoint.json: the CID commits to them. */
+  /** From the checkpoint's checkpoint.json: the CID commits to them (with each contributor's update commitment). */
   contributions: Contribution[]
+  /** How the round's updates were cut into parts, when the checkpoint commits to them. */
+  updates?: UpdateLayout
+  /** CID of the state the round started from (checkpoint.json `parent`); null for the first round. */
+  parent: string | null
+  /** The checkpoint's flat weights (what was evaluated). */
+  weights: Float32Array
   evaluation: DeterministicEvaluation
 }
 
@@ -90,5 +97,5 @@ export async function checkCheckpoint (helia: Helia, cid: CID, opts: CheckCheckp
     throw new CheckpointRejectedError(`checkpoint ${cid.toString()} cannot be evaluated: ${(err as Error).message}`, false, { cause: err })
   }
   if (!Number.isFinite(evaluation.loss)) throw new CheckpointRejectedError(`checkpoint ${cid.toString()} evaluates to a loss of ${evaluation.loss}`, false)
-  return { round: manifest.round, checkpointCid: cid.toString(), weightsSha256: manifest.weights.sha256, contributions: manifest.contributions, evaluation }
+  return { round: manifest.round, checkpointCid: cid.toString(), weightsSha256: manifest.weights.sha256, contributions: manifest.contributions, updates: manifest.updates, parent: manifest.parent, weights, evaluation }
 }

@@ -13,6 +13,8 @@
  *             later announced state's checkpoint.json, then the candidates other validators put on chain
  *   check     checkCheckpoint: files verified, job and round, model shape, deterministic eval
  *   attest    CheckpointAttester (storage deposit, retries of transient chain errors, "already attested")
+ *   score     RoundScorer: each contributor's committed update evaluated on a held-out batch; the consistently
+ *             harmful reported on chain (round-scoring.ts)
  *   done      after the job's last round, unless `follow`
  *
  * It trusts the chain's job record (validator set, spec and evaluation-set CIDs) and content addressing;
@@ -34,7 +36,9 @@ import { jobRoundsTopic } from '../../protocol/topics.ts'
 import { checkCheckpoint, CheckpointRejectedError, maxCheckpointBytes, type CheckpointClaim } from './checkpoint-check.ts'
 import { loadEvaluationSet } from './evaluation-set.ts'
 import { requireValidatable } from './job-requirements.ts'
+import type { RoundScores } from './contribution-scores.ts'
 import { RoundAnnouncements } from './round-announcements.ts'
+import { RoundScorer } from './round-scoring.ts'
 
 /** The parts of a PeerNode a validator uses. */
 export interface ValidatorNode {
@@ -58,6 +62,8 @@ export interface JobValidatorOptions {
   /** How often to look again (chain, retries) while a round has no checkpoint to check (ms, default 10 s). */
   pollMs?: number
   retry?: Partial<RetryOptions>
+  /** How much a contributor's update may raise the held-out loss (relative) before it counts as harmful (default 0.05). */
+  harmTolerance?: number
   /** Called after each round is done (attested now or before). */
   onRound?: (done: RoundDone) => void
 }
@@ -66,6 +72,8 @@ export interface RoundDone {
   round: number
   claim?: CheckpointClaim
   outcome: AttestOutcome
+  /** Each contributor's verdict (round-scoring.ts), when the round was scored. */
+  scores?: RoundScores
 }
 
 export interface ValidatorResult { rounds: RoundDone[] }
@@ -102,6 +110,7 @@ export class JobValidator {
   private readonly prefetched = new Map<string, Promise<void>>()
   private readonly wakers = new Set<() => void>()
   private evalSet?: Samples
+  private scorer?: RoundScorer
 
   constructor (opts: JobValidatorOptions) {
     this.opts = opts
@@ -119,6 +128,7 @@ export class JobValidator {
     const { node } = this.opts
     await this.checkChainJob()
     this.evalSet = await this.loadEvalSet()
+    this.scorer = new RoundScorer({ helia: node.helia, spec, evalSet: this.evalSet, ledger: this.opts.ledger, logger: this.log, fetchTimeoutMs: this.fetchTimeoutMs, signal: this.signal, tolerance: this.opts.harmTolerance })
     this.log.info({ event: 'validator-ready', evalSamples: this.evalSet.count, evalDataset: spec.evalDataset }, 'evaluation set loaded; following the job')
 
     const rounds = checkpointRounds(spec.rounds, spec.checkpointEvery)
@@ -217,7 +227,11 @@ export class JobValidator {
       if (claim != null) {
         const outcome = await this.attester.attest({ round, checkpointCid: claim.checkpointCid, weightsSha256: claim.weightsSha256, contributions: claim.contributions, evalLoss: claim.evaluation.loss })
         this.logOutcome(claim, outcome)
-        if (outcome.outcome === 'attested' || outcome.outcome === 'already') return { round, claim, outcome }
+        if (outcome.outcome === 'attested' || outcome.outcome === 'already') {
+          // After the attestation: scoring fetches every contributor's update and must not delay the anchor.
+          const scores = await this.scorer!.score(claim).catch((err: Error) => { this.log.warn({ round, err: err.message }, 'scoring the round failed'); return undefined })
+          return { round, claim, outcome, scores }
+        }
         if (outcome.outcome !== 'failed') throw new ValidatorSetupError(`the chain no longer lets ${this.opts.ledger.accountId} attest job ${spec.id}: ${outcome.outcome}`)
       }
       // Nothing to check yet, or the chain call failed: wait for news (an announcement) or the next poll.

@@ -150,6 +150,27 @@ describe('validators that do not train: every checkpoint anchor finalizes', func
     }
   })
 
+  it('each validator scored every contributor of every checkpoint round from its committed update: the honest trainers helped, with the same loss change at every validator', async () => {
+    const trainerIds = new Set(trainers.flatMap(t => t.rounds().flatMap(l => (l.contributions as Array<{ peer: string }>).map(c => c.peer))))
+    assert.equal(trainerIds.size, 2)
+    for (const round of rounds.keys()) {
+      const logged = validators.map(v => v.logs.find(l => l.event === 'validator-scores' && l.round === round))
+      const byValidator = logged.map((l, i) => {
+        assert.ok(l != null && l.scored === true, `${validators[i].name} scored round ${round}: ${JSON.stringify(l)}`)
+        return l.scores as Array<{ peer: string, verdict: string, delta: number }>
+      })
+      for (const scores of byValidator) {
+        assert.deepEqual(scores.map(s => s.peer).sort(), [...trainerIds].sort(), `round ${round}: every contributor scored`)
+        assert.ok(scores.every(s => s.verdict === 'helpful' && s.delta < 0), `round ${round}: ${JSON.stringify(scores)}`)
+      }
+      // Three processes, each with its own fetch of the parent state and of every update part: the same bits.
+      assert.deepEqual(byValidator[1], byValidator[0])
+      assert.deepEqual(byValidator[2], byValidator[0])
+      const committed = checkpoints.get(round)?.manifest.contributions
+      if (committed != null) assert.ok(committed.every(c => c.update?.length === checkpoints.get(round)!.manifest.updates?.parts.length), 'the checkpoint commits to each update')
+    }
+  })
+
   it('a validator that attests a wrong hash is outvoted: the anchor finalizes and its vote is recorded as dissent', async () => {
     for (const [round, anchors] of rounds) {
       assert.notEqual(anchors!.final!.weights_sha256, WRONG_HASH)

@@ -65,14 +65,15 @@ export function registerNode (program: Command): void {
         throw err
       }
       ctx.logger.info({ job: job.spec.id, specCid: job.specCid }, 'training job')
-      let rostered: { roster: { allows: (peer: string) => boolean }, close: () => Promise<void> } | undefined
+      let onChain: import('../../chain/trainer-gate.ts').TrainerChainView | undefined
       try {
         // A job on chain that requires a trainer bond is trained only by a registered peer (this node's peer id).
         const gate = await import('../../chain/trainer-gate.ts')
         await gate.checkTrainerBond(ctx.config.chain, ctx.home, job.spec.id, peer.peerId, ctx.logger)
-        // Who may train it, as the chain says while it runs: peers its validators slash drop out of the rounds.
-        rostered = await gate.openTrainerRoster(ctx.config.chain, ctx.home, job.spec.id, ctx.logger)
-        if (rostered != null) shutdown.defer(rostered.close)
+        // Who may train it and its finalised anchors, as the chain says while it runs: peers its validators
+        // slash drop out of the rounds, and catch-up adopts an anchored state without a quorum.
+        onChain = await gate.openTrainerChainView(ctx.config.chain, ctx.home, job.spec.id, ctx.logger)
+        if (onChain != null) shutdown.defer(onChain.close)
       } catch (err) {
         await shutdown.unwind()
         throw err
@@ -81,7 +82,7 @@ export function registerNode (program: Command): void {
       if (attesting != null) shutdown.defer(attesting.close)
       try {
         const { runJob } = await import('../../job/run-job.ts')
-        const outcome = await runJob({ peer, home: ctx.home, job, logger: ctx.logger, signal: shutdown.signal, joinWaitMs: opts.joinWait * 1000, attester: attesting?.attester, roster: rostered?.roster })
+        const outcome = await runJob({ peer, home: ctx.home, job, logger: ctx.logger, signal: shutdown.signal, joinWaitMs: opts.joinWait * 1000, attester: attesting?.attester, roster: onChain?.roster, anchors: onChain?.anchors })
         if (!shutdown.requested) {
           ctx.logger.info({ event: 'job-done', job: job.spec.id, round: outcome.state.round, hash: outcome.weightsSha256, stateCid: outcome.stateCid, evalAccuracy: outcome.evaluation?.accuracy, evalLoss: outcome.evaluation?.loss }, 'job finished')
           await sleep(opts.linger * 1000, { signal: shutdown.signal }).catch(() => {}) // Ctrl-C ends the linger
