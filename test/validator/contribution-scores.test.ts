@@ -66,6 +66,9 @@ describe('validator: scoring each contributor by the loss change of its update',
       { peer: peers[5], samples: 960, update: [...commit(honest).slice(0, 2), 'e'.repeat(64)] } // a part nobody serves
     ]
     scores = await scoreRound({ round: 3, model: MODEL, from, contributions, layout, heldOut, fetchPart })
+    const [h, f] = scores.scores
+    console.log(`      held-out loss ${scores.baseLoss.toFixed(4)} at the round's start (${heldOut.count} samples); honest update → ${h.loss?.toFixed(4)} (${h.delta?.toFixed(4)}, ${h.verdict}); ` +
+      `the same update sign-flipped → ${f.loss?.toFixed(4)} (+${f.delta?.toFixed(4)}, ${f.verdict}; harmful above +${(scores.tolerance * scores.baseLoss).toFixed(4)})`)
   })
 
   it('finds the honest update helpful: its local model is better on the held-out batch than where it started', () => {
