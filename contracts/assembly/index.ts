@@ -41,10 +41,11 @@
  * reverts the call) when the balance does not cover it, so the contract cannot be drained.
  */
 import * as env from './env'
+import { registrationMessage, requirePeerSignature } from './peer-proof'
 import { U128 } from './u128'
 import { JValue, JsonParser, Kind, ObjWriter, quote, strArray } from './json'
 import {
-  attachedDeposit, inputJson, log, panic, predecessor, returnString, storageHas, storageRead,
+  attachedDeposit, currentAccount, inputJson, log, panic, predecessor, returnString, storageHas, storageRead,
   storageReadString, storageRemove, storageWrite, storageWriteString, transfer
 } from './near'
 
@@ -715,6 +716,7 @@ export function register_trainer (): void {
   const account = predecessor()
   const job = argJobId(args)
   const peer = argPeerId(args)
+  const signature = argString(args, 'peer_signature')
   const rec = requireJob(job)
   const bond = jobBond(rec)
   const deposit = attachedDeposit()
@@ -723,6 +725,8 @@ export function register_trainer (): void {
   if (existing != null) panic(account + ' is already registered as a trainer of job ' + job + ' (' + existing.status() + ', peer ' + existing.peer + ')')
   const holder = accountOfPeer(job, peer)
   if (holder != null) panic('peer ' + peer + ' is already registered on job ' + job + ' by ' + holder)
+  // The peer's key signs (contract, job, account): nobody binds a peer id it does not hold (peer-proof.ts).
+  requirePeerSignature(peer, registrationMessage(currentAccount(), job, account), signature)
   ensureVersion()
   const before = env.storage_usage()
   const index = trainerCount(job)

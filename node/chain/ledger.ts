@@ -39,7 +39,14 @@ export interface CreateJobInput {
   /** Blocks a deregistered trainer waits before withdraw_bond (contract default: 86 400). */
   unbondingBlocks?: number
 }
-export interface RegisterTrainerInput { job: string, peerId: string, /** attached deposit: at least the job's bond */ bondYocto: bigint }
+export interface RegisterTrainerInput {
+  job: string
+  peerId: string
+  /** Hex ed25519 signature by the peer's key of protocol/trainer-registration.ts's message (signTrainerRegistration). */
+  peerSignature: string
+  /** attached deposit: at least the job's bond */
+  bondYocto: bigint
+}
 export interface ReportCheatInput { job: string, accountId: string, round: number, reason: string }
 export interface AttestInput { job: string, round: number, checkpointCid: string, weightsSha256: string, contributionsRoot: string, evalLoss: number }
 
@@ -88,7 +95,7 @@ export abstract class ContractLedger implements Ledger {
   }
 
   async registerTrainer (i: RegisterTrainerInput, o: LedgerCallOptions = {}): Promise<Trainer> {
-    return parseChainResult(trainerSchema, await abortable(async () => await this.call('register_trainer', { job: i.job, peer_id: i.peerId }, i.bondYocto), o.signal), 'register_trainer result')
+    return parseChainResult(trainerSchema, await abortable(async () => await this.call('register_trainer', { job: i.job, peer_id: i.peerId, peer_signature: i.peerSignature }, i.bondYocto), o.signal), 'register_trainer result')
   }
 
   async deregisterTrainer (job: string, o: LedgerCallOptions = {}): Promise<Trainer> {

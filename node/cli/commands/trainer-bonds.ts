@@ -8,7 +8,6 @@ import { commandContext, flagsToOverrides, type CommandContext } from '../contex
 import { int } from '../arg-parsers.ts'
 import { outputFor, withJsonFlag } from '../output.ts'
 import { ConfigError } from '../../config/load.ts'
-import { PEER_ID_PATTERN } from '../../../protocol/primitives.ts'
 import { formatNear, parseNear } from '../../chain/near-amount.ts'
 import type { Ledger, Trainer } from '../../chain/index.ts'
 
@@ -21,11 +20,6 @@ export function nearAmount (value: string): bigint {
   } catch {
     throw new InvalidArgumentError('expected an amount of NEAR, e.g. 1 or 0.5 (at most 24 decimals)')
   }
-}
-
-function peerIdArg (value: string): string {
-  if (!PEER_ID_PATTERN.test(value)) throw new InvalidArgumentError('expected a libp2p peer id (40..100 base58 characters, e.g. 12D3KooW...)')
-  return value
 }
 
 function reasonArg (value: string): string {
@@ -73,17 +67,18 @@ export function registerTrainerBondCommands (job: Command): void {
       'agree a trainer cheated burn its bond. Leave with `job deregister-trainer`, then `job withdraw-bond` after the delay.')
     .requiredOption('--job <id>', 'the job\'s id on chain (required)')
     .addOption(new Option('--bond <NEAR>', 'the deposit to bond (default: the job\'s trainer bond; more is allowed and all of it is bonded)').argParser(nearAmount))
-    .addOption(new Option('--peer-id <id>', 'the peer id to bind (default: this home\'s identity)').argParser(peerIdArg))
     .addOption(accountOption()))
-    .action(async (opts: { job: string, bond?: bigint, peerId?: string, account?: string, json?: boolean }, cmd: Command) => {
+    .action(async (opts: { job: string, bond?: bigint, account?: string, json?: boolean }, cmd: Command) => {
       const ctx = await commandContext(cmd, flagsToOverrides(opts, { account: ['chain', 'accountId'] }))
-      const peerId = opts.peerId ?? await homePeerId(ctx.home)
+      // The home's identity key signs the binding: only the holder of a peer id can register it.
+      const key = await loadIdentity(ctx.home)
       const trainer = await withLedger(ctx, 'nearai job register-trainer', async (ledger) => {
+        const { peerId, peerSignature } = await signTrainerRegistration(key, ledger.contractId, opts.job, ledger.accountId)
         const onChain = await requireOnChainJob(ledger, opts.job)
         const bond = opts.bond ?? BigInt(onChain.trainer_bond)
         if (bond < BigInt(onChain.trainer_bond)) throw new Error(`job ${opts.job} requires a bond of ${formatNear(onChain.trainer_bond)} NEAR; --bond ${formatNear(bond)} is less`)
         if (await ledger.storageBalanceOf() == null) await ledger.storageDeposit() // the registration's storage is paid from it
-        return await ledger.registerTrainer({ job: opts.job, peerId, bondYocto: bond })
+        return await ledger.registerTrainer({ job: opts.job, peerId, peerSignature, bondYocto: bond })
       })
       outputFor(opts).result({ job: opts.job, ...toDoc(trainer) },
         `registered ${trainer.account_id} as a trainer of job ${opts.job} with peer id ${trainer.peer_id}, bond ${formatNear(trainer.bond)} NEAR`)
@@ -150,7 +145,11 @@ export function registerReportCheat (validator: Command): void {
     })
 }
 
-async function homePeerId (home: string): Promise<string> {
-  const [{ loadIdentity }, { peerIdFromPrivateKey }] = await Promise.all([import('../../config/home.ts'), import('@libp2p/peer-id')])
-  return peerIdFromPrivateKey(await loadIdentity(home)).toString()
+/** The home's libp2p identity key, loaded only by the command that signs with it. */
+async function loadIdentity (home: string): Promise<import('@libp2p/interface').PrivateKey> {
+  return await (await import('../../config/home.ts')).loadIdentity(home)
+}
+
+async function signTrainerRegistration (...args: Parameters<typeof import('../../chain/trainers.ts').signTrainerRegistration>): ReturnType<typeof import('../../chain/trainers.ts').signTrainerRegistration> {
+  return await (await import('../../chain/trainers.ts')).signTrainerRegistration(...args)
 }
