@@ -106,3 +106,19 @@ export function on_both (): void {
   }
   returnString('[' + parts.join(',') + ']')
 }
+
+/**
+ * NEP-141 receiver for the token tests: `msg` says what to do. "keep" uses everything (returns "0"),
+ * "return:<amount>" returns that unused amount, "panic" fails, "garbage" returns something that is not a U128.
+ */
+export function ft_on_transfer (): void {
+  const args = inputJson()
+  const m = args.get('msg')
+  if (m == null || m.kind != Kind.Str) panic('ft_on_transfer needs msg')
+  const msg = m!.text
+  if (msg == 'panic') panic('the receiver refused the tokens')
+  if (msg == 'keep') { returnString('"0"'); return }
+  if (msg == 'garbage') { returnString('{"not":"an amount"}'); return }
+  if (msg.startsWith('return:')) { returnString('"' + msg.substring(7) + '"'); return }
+  panic('unknown msg ' + msg)
+}
