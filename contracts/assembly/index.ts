@@ -3,7 +3,8 @@
  *
  * What it holds today: training jobs (each names its evaluation set), validator attestations of round
  * checkpoints, final anchors with the attestations that disagreed with them (dissent), trainer bonds
- * (registration, cheat reports, slashing, unbonding), and NEP-145 storage balances that pay for all of it.
+ * (registration, cheat reports, slashing, unbonding), the DAO token and the DAO's proposals and votes, and
+ * NEP-145 storage balances that pay for all of it.
  *
  * State layout. Every key starts with a short prefix and a '/', so features added later get their
  * own prefixes and never collide or need a migration of existing records:
@@ -24,11 +25,9 @@
  *   tc/<job>/<account>/<registration block:20 digits>/<validator> one cheat report (JSON: round, reason, block);
  *                              reports stay after the trainer withdraws (their validators paid for them)
  *   tb/slashed                 u128 total of slashed bonds (burnt: locked here, never paid out)
+ *   ft/b/<account>, ft/supply, ft/meta   the DAO token (NEP-141/148): token.ts
+ *   dao/...    DAO parameters, proposals, votes and vote locks: dao.ts, votelock.ts
  * Reserved for the next issues (not written yet):
- *   ft/...    NEP-141 DAO token: ft/b/<account> balances, ft/supply, ft/meta (NEP-148). Methods ft_*,
- *             storage for holders already goes through the NEP-145 balances below.
- *   dao/...   proposals (dao/p/<id>), token-weighted votes (dao/v/<id>/<account>) and policy; an
- *             approved "start job" proposal calls the same internal createJob as create_job.
  *   rw/...    Merkle-claimed rewards: rw/<job>/<round>/<account> claimed flags; a claim proves
  *             (account, accepted samples) against the round's final anchor's `contributions_root`.
  *   rev/...   stablecoin revenue per token (rev/acc cumulative per-token index, rev/u/<account>),
