@@ -121,6 +121,20 @@ describe('contract: DAO proposals and token-weighted votes', () => {
     assert.deepEqual([await w.balance('alice.test'), await w.balance('eve.test')], [0n, 450n])
   })
 
+  it('a receiver that votes with tokens from ft_transfer_call keeps them: the refund never moves locked tokens', async () => {
+    const w = await setup()
+    await w.call('alice.test', 'storage_deposit', { account_id: 'echo.test' }, { deposit: NEAR / 10n })
+    const p = await w.propose({ kind: 'text' })
+    // echo.test votes with the 100 it received, then returns something that is not an amount (a full refund claim)
+    const { value } = await w.call('alice.test', 'ft_transfer_call', { receiver_id: 'echo.test', amount: '100', msg: `vote:${p.id as number}` }, { ...ONE_YOCTO, gas: 200n * 10n ** 12n })
+    assert.equal(value, '100')
+    assert.deepEqual([await w.balance('alice.test'), await w.balance('echo.test')], [300n, 100n])
+    assert.equal(await w.view('dao_locked_balance_of', { account_id: 'echo.test' }), '100')
+    assert.equal((await w.view('dao_get_proposal', { id: p.id })).yes, '100')
+    // alice's remaining 300 vote; the 100 echo.test voted with are not counted again
+    assert.equal((await w.vote(p.id, 'alice.test', 'yes')).yes, '400')
+  })
+
   it('finalizing early releases the votes\' locks', async () => {
     const w = await setup()
     const p = await w.propose({ kind: 'text' })
