@@ -1,9 +1,14 @@
 /**
  * The DAO through the node's Ledger on the embedded dev chain: the contract account initialises the token,
- * holders transfer and vote, a passed train proposal puts an active job on chain.
+ * holders transfer and vote, a passed train proposal puts an active job on chain; and the same through `nearai dao`.
  */
 import assert from 'node:assert/strict'
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { DevChain, DevChainLedger, LedgerCallError } from '../../node/chain/index.ts'
+import { runCli } from '../helpers/cli.ts'
+import { removeDir } from '../helpers/temp-dir.ts'
 import { devGenesis } from './helpers.ts'
 
 const NEAR = 10n ** 24n
@@ -47,5 +52,58 @@ describe('the DAO through the Ledger on the dev chain', function () {
     assert.equal(await as('bob.test').daoGetProposal(7), null)
     await as('alice.test').ftTransfer('bob.test', 500n)
     assert.equal(await as('bob.test').ftBalanceOf(), 900n)
+  })
+})
+
+describe('nearai dao init / balance / transfer / propose / vote / finalize / proposals', function () {
+  this.timeout(180_000)
+  let dir: string
+  let home: string
+  const cli = async (...args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> => await runCli(['--home', home, '--log-level', 'warn', ...args])
+  const ok = async (...args: string[]): Promise<string> => {
+    const r = await cli(...args)
+    assert.equal(r.code, 0, r.stderr)
+    return r.stdout
+  }
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'nearai-dao-cli-'))
+    home = join(dir, 'home')
+    assert.equal((await runCli(['--home', home, 'init'])).code, 0)
+  })
+  after(async () => { await removeDir(dir) })
+
+  it('the contract account mints, holders propose a job, vote it through, and the job is on chain', async () => {
+    // holders need a storage deposit before they can hold tokens
+    const early = await cli('dao', 'init', '--account', CONTRACT, '--holder', 'alice.test=700')
+    assert.equal(early.code, 1)
+    assert.match(early.stderr, /receiver alice\.test is not registered/)
+    assert.match(await ok('dao', 'register', '--account', 'alice.test'), /^alice\.test: storage balance 0\.1 NEAR/m)
+    await ok('dao', 'register', '--account', 'alice.test', '--for', 'bob.test')
+    await ok('dao', 'init', '--account', CONTRACT, '--holder', 'alice.test=700', '--holder', 'bob.test=300', '--proposal-bond', '0.5', '--quorum-bps', '5000')
+    assert.match(await ok('dao', 'balance', '--of', 'alice.test'), /^alice\.test: 700 of 1000 tokens$/m)
+    await ok('dao', 'propose', '--kind', 'text', '--description', 'hello', '--account', 'alice.test')
+    await ok('dao', 'propose', '--kind', 'text', '--description', 'hello again', '--account', 'bob.test')
+    const bad = await cli('dao', 'transfer', '--to', 'bob.test', '--amount', '0', '--account', 'alice.test')
+    assert.equal(bad.code, 1)
+    assert.match(bad.stderr, /expected a positive whole number of tokens/)
+    assert.match(await ok('dao', 'transfer', '--to', 'bob.test', '--amount', '100', '--account', 'alice.test'), /sent 100 tokens to bob\.test; 600 left/)
+
+    const missing = await cli('dao', 'propose', '--kind', 'train', '--description', 'x', '--account', 'bob.test')
+    assert.equal(missing.code, 1)
+    assert.match(missing.stderr, /a train proposal needs --validators/)
+    const proposed = JSON.parse(await ok('dao', 'propose', '--kind', 'train', '--description', 'train it', '--job', 'cli-dao-job', '--spec-cid', 'bafyspec',
+      '--eval-cid', 'bafyeval', '--validators', 'validator-1.test,validator-2.test', '--account', 'bob.test', '--json'))
+    assert.deepEqual([proposed.id, proposed.kind, proposed.bond, proposed.action.threshold], [2, 'train', (NEAR / 2n).toString(), 2])
+    assert.match(await ok('dao', 'vote', '--id', '2', '--vote', 'yes', '--account', 'alice.test'), /voted yes on #2: yes 600, no 0 of 1000 votable tokens/)
+    const locked = await cli('dao', 'transfer', '--to', 'bob.test', '--amount', '1', '--account', 'alice.test')
+    assert.equal(locked.code, 1)
+    assert.match(locked.stderr, /locked by open DAO votes/)
+    assert.match(await ok('dao', 'finalize', '--id', '2', '--account', 'bob.test'), /^#2\ttrain\tyes 600\tno 0\tpassed at block \d+, job cli-dao-job created\ttrain it$/m)
+    const job = JSON.parse(await ok('job', 'trainers', '--job', 'cli-dao-job', '--json'))
+    assert.deepEqual([job.job, job.trainers], ['cli-dao-job', []])
+    const list = await ok('dao', 'proposals')
+    assert.equal(list.trim().split('\n').length, 3)
+    assert.match(list, /^#0\ttext\tyes 0\tno 0\topen until block \d+\thello$/m)
   })
 })
