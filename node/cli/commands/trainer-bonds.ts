@@ -27,10 +27,10 @@ function reasonArg (value: string): string {
   return value
 }
 
-const accountOption = (): Option => new Option('--account <id>', 'the NEAR account that signs (default: chain.accountId)')
+export const accountOption = (): Option => new Option('--account <id>', 'the NEAR account that signs (default: chain.accountId)')
 
 /** Runs `fn` with the configured chain's ledger, signing as chain.accountId (or --account) when `signs`. */
-async function withLedger<T> (ctx: CommandContext, signs: string | undefined, fn: (ledger: Ledger) => Promise<T>): Promise<T> {
+export async function withLedger<T> (ctx: CommandContext, signs: string | undefined, fn: (ledger: Ledger) => Promise<T>): Promise<T> {
   if (signs != null && ctx.config.chain.accountId == null) throw new ConfigError(`${signs} signs a transaction: set chain.accountId (or --account) to your NEAR account`)
   const { openLedger, ledgerConfigFrom } = await chainLib()
   const ledger = await openLedger(ledgerConfigFrom({ ...ctx.config.chain, attest: false }, ctx.home))
