@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { daoWorld, eventLogs, NEAR, CONTRACT } from './helpers.ts'
+import { TrainerKeys } from '../helpers/trainer-keys.ts'
 
 // votable supply 1000 (the treasury's 100 cannot vote); quorum 50%, yes must exceed 50%, 30-block votes, 1 NEAR bond
 const HOLDERS: Array<[string, bigint]> = [['alice.test', 400n], ['bob.test', 300n], ['carol.test', 200n], ['dave.test', 100n], [CONTRACT, 100n]]
@@ -168,7 +169,8 @@ describe('contract: DAO proposals and token-weighted votes', () => {
     const usedAfter = await w.view('storage_balance_of', { account_id: 'alice.test' })
     assert.ok(BigInt(usedAfter.available) < BigInt(usedBefore.available))
     // the job is live: a trainer registers with its bond and validators attest
-    await w.call('eve.test', 'register_trainer', { job: 'dao-mnist', peer_id: `12D3KooW${'e'.repeat(44)}` }, { deposit: NEAR })
+    const keys = await new TrainerKeys().make('e')
+    await w.call('eve.test', 'register_trainer', await keys.args('e', CONTRACT, 'dao-mnist', 'eve.test'), { deposit: NEAR })
     assert.equal((await w.view('get_trainer', { job: 'dao-mnist', account_id: 'eve.test' })).status, 'active')
     assert.equal((await w.finalize(no.id)).value.status, 'rejected')
     assert.equal(await w.view('get_job', { job: 'dao-rejected' }), null)
