@@ -119,14 +119,22 @@ describe('dev chain JSON-RPC: the methods near-cli and wallets call', function (
     const status = await provider.viewNodeStatus()
     assert.equal(status.sync_info.latest_block_hash, chain.head.hash)
     assert.equal((status as any).genesis_hash, chain.blocks[0].hash)
+    const block = await provider.viewBlock({ finality: 'final' })
     const validators: any = await provider.viewValidators()
-    for (const k of ['current_validators', 'next_validators', 'current_proposals', 'prev_epoch_kickout']) assert.deepEqual(validators[k], [], k)
+    // The one block producer (the blocks' author), staking nothing, made every block.
+    assert.equal(validators.current_validators.length, 1)
+    const producer = validators.current_validators[0]
+    assert.equal(producer.account_id, block.author)
+    assert.deepEqual([producer.stake, producer.num_produced_blocks, producer.num_expected_blocks], ['0', Number(chain.head.height), Number(chain.head.height)])
+    assert.deepEqual(validators.next_validators.map((v: any) => v.account_id), [block.author])
+    for (const k of ['current_proposals', 'prev_epoch_kickout', 'current_fishermen']) assert.deepEqual(validators[k], [], k)
     assert.equal(typeof validators.epoch_start_height, 'number')
     const genesis = (await rpc('EXPERIMENTAL_genesis_config', null)).result
     assert.equal(genesis.chain_id, 'nearai-dev')
     assert.equal(genesis.genesis_time, new Date(chain.genesis.genesisTimeMs).toISOString())
     assert.equal(BigInt(genesis.total_supply), chain.genesis.accounts.reduce((s, a) => s + BigInt(a.balance), 0n))
     assert.equal(genesis.transaction_validity_period, 86_400)
+    assert.deepEqual(genesis.validators.map((v: any) => v.account_id), [block.author])
     const protocol: any = await provider.experimental_protocolConfig({ finality: 'final' })
     assert.equal(protocol.chain_id, 'nearai-dev')
     assert.equal(protocol.runtime_config.storage_amount_per_byte, (10n ** 19n).toString())

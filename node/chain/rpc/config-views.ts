@@ -1,17 +1,25 @@
 /**
  * The dev chain's configuration in NEAR's JSON shapes: `EXPERIMENTAL_genesis_config`,
  * `EXPERIMENTAL_protocol_config` (the genesis fields plus `runtime_config`), `validators` and `status`.
- * Values are the dev chain's own: one shard, no staking (so no validators), a fixed gas price, NEAR's
+ * Values are the dev chain's own: one shard, one block producer that stakes nothing, a fixed gas price, NEAR's
  * storage price per byte and transaction validity period.
  */
 import { STORAGE_PRICE_PER_BYTE } from '../../../contracts/harness/index.ts'
 import type { DevChain } from '../dev-chain/chain.ts'
 import { TX_VALIDITY_BLOCKS } from '../dev-chain/chain.ts'
+import { devPublicKey } from '../dev-chain/genesis.ts'
 
 /** The NEAR protocol version whose RPC shapes the server follows. */
 export const PROTOCOL_VERSION = 73
 export const GAS_PRICE = '100000000'
 export const EPOCH_ID = '11111111111111111111111111111111'
+/**
+ * The dev chain's one block producer (the `author` of its blocks). It is not an account and stakes nothing:
+ * it is reported so that tools which expect a validator set (near-cli's `validators` sums it) work.
+ */
+export const BLOCK_PRODUCER = 'dev-chain'
+const producerKey = (): string => devPublicKey(BLOCK_PRODUCER)
+
 /** The dev chain never changes epoch: one epoch spans every block it will make. */
 const EPOCH_LENGTH = 1_000_000_000
 
@@ -23,8 +31,8 @@ export function genesisConfigView (chain: DevChain): Record<string, unknown> {
     genesis_time: new Date(chain.genesis.genesisTimeMs).toISOString(),
     chain_id: chain.chainId,
     genesis_height: 0,
-    num_block_producer_seats: 0,
-    num_block_producer_seats_per_shard: [0],
+    num_block_producer_seats: 1,
+    num_block_producer_seats_per_shard: [1],
     avg_hidden_validator_seats_per_shard: [0],
     dynamic_resharding: false,
     protocol_upgrade_stake_threshold: [4, 5],
@@ -37,7 +45,7 @@ export function genesisConfigView (chain: DevChain): Record<string, unknown> {
     online_min_threshold: [90, 100],
     online_max_threshold: [99, 100],
     gas_price_adjustment_rate: [0, 1],
-    validators: [],
+    validators: [{ account_id: BLOCK_PRODUCER, public_key: producerKey(), amount: '0' }],
     transaction_validity_period: Number(TX_VALIDITY_BLOCKS),
     protocol_reward_rate: [0, 1],
     max_inflation_rate: [0, 1],
@@ -67,11 +75,16 @@ export function protocolConfigView (chain: DevChain): Record<string, unknown> {
   }
 }
 
-/** NEAR's EpochValidatorInfo. The dev chain makes its blocks itself and nobody stakes, so every set is empty. */
-export function validatorsView (): Record<string, unknown> {
+/** NEAR's EpochValidatorInfo: the one block producer, staking nothing, which made every block; no proposals, no kickouts. */
+export function validatorsView (chain: DevChain): Record<string, unknown> {
+  const made = Number(chain.head.height)
   return {
-    current_validators: [], next_validators: [], current_fishermen: [], next_fishermen: [], current_proposals: [],
-    prev_epoch_kickout: [], epoch_start_height: 0, epoch_height: 1
+    current_validators: [{
+      account_id: BLOCK_PRODUCER, public_key: producerKey(), is_slashed: false, stake: '0', shards: [0],
+      num_produced_blocks: made, num_expected_blocks: made, num_produced_chunks: made, num_expected_chunks: made
+    }],
+    next_validators: [{ account_id: BLOCK_PRODUCER, public_key: producerKey(), stake: '0', shards: [0] }],
+    current_fishermen: [], next_fishermen: [], current_proposals: [], prev_epoch_kickout: [], epoch_start_height: 0, epoch_height: 1
   }
 }
 
@@ -80,7 +93,7 @@ export function statusView (chain: DevChain, startedAtMs: number, now: () => num
   const first = chain.blocks[0]
   return {
     chain_id: chain.chainId, protocol_version: PROTOCOL_VERSION, latest_protocol_version: PROTOCOL_VERSION,
-    rpc_addr: null, validators: [], node_key: null, node_public_key: null, validator_account_id: null, validator_public_key: null,
+    rpc_addr: null, validators: [{ account_id: BLOCK_PRODUCER, is_slashed: false }], node_key: null, node_public_key: null, validator_account_id: BLOCK_PRODUCER, validator_public_key: producerKey(),
     genesis_hash: first.hash, uptime_sec: Math.max(0, Math.floor((now() - startedAtMs) / 1000)),
     version: { version: 'nearai-dev-chain', build: 'nearai', rustc_version: '' },
     sync_info: {

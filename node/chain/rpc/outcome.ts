@@ -2,12 +2,13 @@
 import { sha256 } from '@noble/hashes/sha2.js'
 import type { Block, CommittedTransaction, DevChain } from '../dev-chain/chain.ts'
 import { b58, type DecodedTransaction } from '../dev-chain/transaction.ts'
+import { BLOCK_PRODUCER } from './config-views.ts'
 import type { AccessKeyPermission, ChainAction } from '../dev-chain/transaction.ts'
 
 export function blockView (b: Block, chainId: string): Record<string, unknown> {
   const ns = BigInt(b.timestampMs) * 1_000_000n
   return {
-    author: 'dev-chain',
+    author: BLOCK_PRODUCER,
     header: {
       height: Number(b.height), hash: b.hash, prev_hash: b.prevHash, timestamp: Number(ns), timestamp_nanosec: ns.toString(),
       epoch_id: '11111111111111111111111111111111', next_epoch_id: '11111111111111111111111111111111', chain_id: chainId,
@@ -35,7 +36,7 @@ function chunkHeaderView (b: Block): Record<string, unknown> {
 
 export function chunkView (b: Block, chain: DevChain): Record<string, unknown> {
   return {
-    author: 'dev-chain', header: chunkHeaderView(b),
+    author: BLOCK_PRODUCER, header: chunkHeaderView(b),
     transactions: b.txHashes.map(h => chain.transaction(h)).filter(c => c != null).map(c => transactionView(c.tx)),
     receipts: []
   }

@@ -13,7 +13,7 @@ import { InvalidTransactionError, UnknownBlockError } from '../dev-chain/errors.
 import { blockView, chunkHash, chunkView, finalExecutionOutcome, receiptViews } from './outcome.ts'
 import { handlerError, internalError, methodNotFound, params, parseError, RpcFailure } from './errors.ts'
 import { query } from './query.ts'
-import { GAS_PRICE, genesisConfigView, protocolConfigView, statusView, validatorsView } from './config-views.ts'
+import { EPOCH_ID, GAS_PRICE, genesisConfigView, protocolConfigView, statusView, validatorsView } from './config-views.ts'
 
 const MAX_BODY = 8 * 1024 * 1024
 
@@ -91,8 +91,8 @@ export async function startRpcServer (opts: RpcServerOptions): Promise<{ url: st
       const ref = params(validatorsRef, p)
       const id = Array.isArray(ref) ? ref[0] : ref != null && 'block_id' in ref ? ref.block_id : undefined
       if (id != null) findBlock({ block_id: id })
-      if (ref != null && !Array.isArray(ref) && 'epoch_id' in ref && ref.epoch_id !== '11111111111111111111111111111111') throw handlerError('UNKNOWN_EPOCH', { error_message: `epoch ${ref.epoch_id} is unknown` })
-      return validatorsView()
+      if (ref != null && !Array.isArray(ref) && 'epoch_id' in ref && ref.epoch_id !== EPOCH_ID) throw handlerError('UNKNOWN_EPOCH', { error_message: `epoch ${ref.epoch_id} is unknown` })
+      return validatorsView(chain)
     },
     EXPERIMENTAL_genesis_config: async (p) => { params(noParams, p); return genesisConfigView(chain) },
     EXPERIMENTAL_protocol_config: async (p) => {
