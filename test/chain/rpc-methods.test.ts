@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { base58btc } from 'multiformats/bases/base58'
-import { Account, JsonRpcProvider, KeyPair, KeyPairSigner, type KeyPairString } from 'near-api-js'
+import { Account, JsonRpcProvider, KeyPair, KeyPairSigner, actions, type KeyPairString } from 'near-api-js'
 import { ensureContractBuilt } from '../../contracts/build.ts'
 import { DevChain, NearLedger, devPublicKey, devSecretKey, startRpcServer } from '../../node/chain/index.ts'
 import { devGenesis, steppingClock, tempDir } from './helpers.ts'
@@ -65,6 +65,20 @@ describe('dev chain JSON-RPC: the methods near-cli and wallets call', function (
     await alice.deleteKey(extra.getPublicKey())
     assert.deepEqual((await provider.viewAccessKeyList({ accountId: 'alice.test' })).keys.map((k: any) => k.public_key), [devPublicKey('alice.test')])
     await assert.rejects(account('alice.test', extra.toString()).transfer({ receiverId: 'bob.test', amount: 5n }), /access key|AccessKeyNotFound|does not exist/i)
+  })
+
+  it('creates an account with a key in one transaction (CreateAccount, Transfer, AddKey); the new account signs', async () => {
+    const key = KeyPair.fromRandom('ed25519')
+    await account('bob.test').createAccount({ newAccountId: 'sub.bob.test', publicKey: key.getPublicKey(), nearToTransfer: 10n ** 24n })
+    const keys = await provider.viewAccessKeyList({ accountId: 'sub.bob.test' })
+    assert.deepEqual(keys.keys.map((k: any) => [k.public_key, k.access_key.permission]), [[key.getPublicKey().toString(), 'FullAccess']])
+    assert.equal((await provider.viewAccount({ accountId: 'sub.bob.test' })).amount, 10n ** 24n)
+    await account('sub.bob.test', key.toString()).transfer({ receiverId: 'bob.test', amount: 10n ** 20n })
+    assert.equal((await provider.viewAccount({ accountId: 'sub.bob.test' })).amount, 10n ** 24n - 10n ** 20n)
+    // Adding a key to someone else's account is NEAR's ActorNoPermission; nothing is added.
+    const stranger = KeyPair.fromRandom('ed25519')
+    await assert.rejects(account('eve.test').signAndSendTransaction({ receiverId: 'sub.bob.test', actions: [actions.addFullAccessKey(stranger.getPublicKey())] }), /ActorNoPermission|permission/i)
+    assert.equal((await provider.viewAccessKeyList({ accountId: 'sub.bob.test' })).keys.length, 1)
   })
 
   it('a function-call key calls only its contract and methods, without a deposit', async () => {

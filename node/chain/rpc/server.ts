@@ -8,7 +8,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { z } from 'zod'
-import type { Block, DevChain } from '../dev-chain/chain.ts'
+import type { Block, CommittedTransaction, DevChain } from '../dev-chain/chain.ts'
 import { InvalidTransactionError, UnknownBlockError } from '../dev-chain/errors.ts'
 import { blockView, chunkHash, chunkView, finalExecutionOutcome, receiptViews } from './outcome.ts'
 import { handlerError, internalError, methodNotFound, params, parseError, RpcFailure } from './errors.ts'
@@ -47,6 +47,13 @@ export async function startRpcServer (opts: RpcServerOptions): Promise<{ url: st
     }
   }
 
+  // Chunk hash -> block, filled as blocks are asked about (blocks are only ever appended).
+  const chunks = new Map<string, Block>()
+  const chunkBlock = (hash: string): Block | undefined => {
+    for (let h = chunks.size; h < chain.blocks.length; h++) chunks.set(chunkHash(chain.blocks[h]), chain.blocks[h])
+    return chunks.get(hash)
+  }
+
   const submit = async (b64: string): Promise<Record<string, unknown>> => {
     try {
       const committed = await chain.submit(Buffer.from(b64, 'base64'))
@@ -59,7 +66,7 @@ export async function startRpcServer (opts: RpcServerOptions): Promise<{ url: st
     }
   }
 
-  const committedTx = (p: unknown): ReturnType<DevChain['transaction']> & object => {
+  const committedTx = (p: unknown): CommittedTransaction => {
     const raw = Array.isArray(p) ? { tx_hash: p[0], sender_account_id: p[1] } : p
     const q = params(txStatus, raw)
     const c = chain.transaction(q.tx_hash)
@@ -74,7 +81,7 @@ export async function startRpcServer (opts: RpcServerOptions): Promise<{ url: st
     chunk: async (p) => {
       const ref = params(chunkRef, Array.isArray(p) ? { chunk_id: p[0] } : p)
       if ('chunk_id' in ref) {
-        const b = chain.blocks.find(b => chunkHash(b) === ref.chunk_id)
+        const b = chunkBlock(ref.chunk_id)
         if (b == null) throw handlerError('UNKNOWN_CHUNK', { chunk_hash: ref.chunk_id })
         return chunkView(b, chain)
       }
