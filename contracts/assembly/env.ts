@@ -38,3 +38,4 @@
 @external("env", "storage_read") export declare function storage_read(key_len: u64, key_ptr: u64, register_id: u64): u64
 @external("env", "storage_remove") export declare function storage_remove(key_len: u64, key_ptr: u64, register_id: u64): u64
 @external("env", "storage_has_key") export declare function storage_has_key(key_len: u64, key_ptr: u64): u64
+@external("env", "ed25519_verify") export declare function ed25519_verify(signature_len: u64, signature_ptr: u64, message_len: u64, message_ptr: u64, public_key_len: u64, public_key_ptr: u64): u64

@@ -3,7 +3,8 @@
  *
  * What it holds today: training jobs (each names its evaluation set), validator attestations of round
  * checkpoints, final anchors with the attestations that disagreed with them (dissent), trainer bonds
- * (registration, cheat reports, slashing, unbonding), and NEP-145 storage balances that pay for all of it.
+ * (registration, cheat reports, slashing, unbonding), the DAO token and the DAO's proposals and votes, and
+ * NEP-145 storage balances that pay for all of it.
  *
  * State layout. Every key starts with a short prefix and a '/', so features added later get their
  * own prefixes and never collide or need a migration of existing records:
@@ -24,11 +25,9 @@
  *   tc/<job>/<account>/<registration block:20 digits>/<validator> one cheat report (JSON: round, reason, block);
  *                              reports stay after the trainer withdraws (their validators paid for them)
  *   tb/slashed                 u128 total of slashed bonds (burnt: locked here, never paid out)
+ *   ft/b/<account>, ft/supply, ft/meta   the DAO token (NEP-141/148): token.ts
+ *   dao/...    DAO parameters, proposals, votes and vote locks: dao.ts, votelock.ts
  * Reserved for the next issues (not written yet):
- *   ft/...    NEP-141 DAO token: ft/b/<account> balances, ft/supply, ft/meta (NEP-148). Methods ft_*,
- *             storage for holders already goes through the NEP-145 balances below.
- *   dao/...   proposals (dao/p/<id>), token-weighted votes (dao/v/<id>/<account>) and policy; an
- *             approved "start job" proposal calls the same internal createJob as create_job.
  *   rw/...    Merkle-claimed rewards: rw/<job>/<round>/<account> claimed flags; a claim proves
  *             (account, accepted samples) against the round's final anchor's `contributions_root`.
  *   rev/...   stablecoin revenue per token (rev/acc cumulative per-token index, rev/u/<account>),
@@ -41,180 +40,30 @@
  * reverts the call) when the balance does not cover it, so the contract cannot be drained.
  */
 import * as env from './env'
+import { registrationMessage, requirePeerSignature } from './peer-proof'
 import { U128 } from './u128'
-import { JValue, JsonParser, Kind, ObjWriter, quote, strArray } from './json'
+import { JValue, Kind, ObjWriter, quote, strArray } from './json'
 import {
-  attachedDeposit, inputJson, log, panic, predecessor, returnString, storageHas, storageRead,
+  attachedDeposit, currentAccount, inputJson, panic, predecessor, returnString, storageHas, storageRead,
   storageReadString, storageRemove, storageWrite, storageWriteString, transfer
 } from './near'
+import { argAccount, argCid, argFloat, argHex32, argIndex, argJobId, argString, field, optString, parseStored, validAccount } from './args'
+import { BYTE_COST, STATE_VERSION, StorageBalance, chargeStorage, emit, ensureVersion, loadBalance, requireOneYocto, saveBalance } from './storage'
+import { createJob, jobUnbonding, jobBond, jobView, loadJob, parseJobSpec } from './jobs'
+import { tokenBalance } from './token'
 
-const STATE_VERSION = '1'
-/** NEAR's storage price: 10^19 yoctoNEAR per byte (1 NEAR per 100 kB). */
-const BYTE_COST = new U128(10000000000000000000, 0)
+// The DAO token (NEP-141/148) and the DAO's proposals and votes live in their own modules; these are their methods.
+export { ft_transfer, ft_transfer_call, ft_resolve_transfer, ft_total_supply, ft_balance_of, ft_metadata } from './token'
+export {
+  dao_init, dao_propose, dao_vote, dao_finalize, dao_get_proposal, dao_list_proposals, dao_get_vote, dao_params, dao_locked_balance_of
+} from './dao'
+
 /** Conservative NEP-145 minimum: the registration record of a 64-character account id. */
 const REGISTRATION_BYTES: u64 = 2 + 64 + 24 + 40
-const MAX_VALIDATORS = 100
-const MAX_CID = 128
-
-// ---------- argument helpers ----------
-
-function field (args: JValue, key: string): JValue {
-  const v = args.get(key)
-  if (v == null) { panic('missing argument: ' + key); return new JValue() }
-  return v
-}
-
-function argString (args: JValue, key: string): string {
-  const v = field(args, key)
-  if (v.kind != Kind.Str) panic('argument ' + key + ' must be a string')
-  return v.text
-}
-
-function optString (args: JValue, key: string): string | null {
-  const v = args.get(key)
-  if (v == null || v.kind == Kind.Null) return null
-  if (v.kind != Kind.Str) panic('argument ' + key + ' must be a string')
-  return v.text
-}
-
-/** Non-negative integer up to 2^53 - 1 (exact in JavaScript), given as a JSON number or digit string. */
-function argIndex (args: JValue, key: string): u64 {
-  const v = field(args, key)
-  if (v.kind != Kind.Num && v.kind != Kind.Str) panic('argument ' + key + ' must be an integer')
-  const t = v.text
-  if (t.length == 0 || t.length > 16) panic('argument ' + key + ' must be an integer below 2^53')
-  let n: u64 = 0
-  for (let i = 0; i < t.length; i++) {
-    const c = t.charCodeAt(i)
-    if (c < 48 || c > 57) panic('argument ' + key + ' must be a non-negative integer')
-    n = n * 10 + <u64>(c - 48)
-  }
-  if (n > 9007199254740991) panic('argument ' + key + ' must be an integer below 2^53')
-  return n
-}
-
-function isIdChar (c: i32): bool {
-  return (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c == 45 || c == 95 || c == 46
-}
-
-/** NEAR account id rules: 2..64 chars of [a-z0-9-_.], separators not doubled nor at the ends. */
-function validAccount (s: string): bool {
-  if (s.length < 2 || s.length > 64) return false
-  let prevSep = true
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i)
-    if (!isIdChar(c)) return false
-    const sep = c == 45 || c == 95 || c == 46
-    if (sep && prevSep) return false
-    prevSep = sep
-  }
-  return !prevSep
-}
-
-function argAccount (args: JValue, key: string): string {
-  const s = argString(args, key)
-  if (!validAccount(s)) panic('argument ' + key + ' is not a valid account id')
-  return s
-}
-
-function argJobId (args: JValue): string {
-  const s = argString(args, 'job')
-  if (s.length < 1 || s.length > 64) panic('job id must be 1..64 characters')
-  for (let i = 0; i < s.length; i++) if (!isIdChar(s.charCodeAt(i))) panic('job id may hold only [a-z0-9-_.]')
-  return s
-}
-
-function argCid (args: JValue, key: string): string {
-  const s = argString(args, key)
-  if (s.length < 1 || s.length > MAX_CID) panic('argument ' + key + ' must be 1..128 characters')
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i)
-    const ok = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)
-    if (!ok) panic('argument ' + key + ' must be a base-encoded CID')
-  }
-  return s
-}
-
-function argHex32 (args: JValue, key: string): string {
-  const s = argString(args, key)
-  if (s.length != 64) panic('argument ' + key + ' must be 64 lowercase hex characters')
-  for (let i = 0; i < 64; i++) {
-    const c = s.charCodeAt(i)
-    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) panic('argument ' + key + ' must be 64 lowercase hex characters')
-  }
-  return s
-}
-
-function argFloat (args: JValue, key: string): string {
-  const v = field(args, key)
-  if (v.kind != Kind.Num) panic('argument ' + key + ' must be a number')
-  const f = parseFloat(v.text)
-  if (!isFinite(f)) panic('argument ' + key + ' must be finite')
-  return v.text
-}
-
-function parseStored (text: string): JValue {
-  const p = new JsonParser(text)
-  const v = p.parseDocument()
-  if (v == null) { panic('corrupt state: ' + p.error); return new JValue() }
-  return v
-}
 
 function roundKey (round: u64): string {
   const s = round.toString()
   return '00000000000000000000'.substring(0, 20 - s.length) + s
-}
-
-function ensureVersion (): void {
-  const v = storageReadString('v')
-  if (v == null) storageWriteString('v', STATE_VERSION)
-  else if (v != STATE_VERSION) panic('state version ' + v + ' needs a migration')
-}
-
-function emit (event: string, data: string): void {
-  log('EVENT_JSON:{"standard":"nearai","version":"1.0.0","event":' + quote(event) + ',"data":[' + data + ']}')
-}
-
-// ---------- NEP-145 storage balances ----------
-
-class StorageBalance {
-  constructor (public total: U128, public used: u64) {}
-  available (): U128 {
-    const locked = BYTE_COST.mulU64(this.used)
-    return this.total.cmp(locked) > 0 ? this.total.sub(locked) : new U128()
-  }
-  json (): string {
-    return new ObjWriter().str('total', this.total.toString()).str('available', this.available().toString()).toString()
-  }
-}
-
-function loadBalance (account: string): StorageBalance | null {
-  const b = storageRead('s/' + account)
-  if (b == null) return null
-  if (b.byteLength != 24) panic('corrupt storage balance')
-  const p = changetype<usize>(b)
-  return new StorageBalance(U128.load(p), load<u64>(p + 16))
-}
-
-function saveBalance (account: string, bal: StorageBalance): void {
-  const b = new ArrayBuffer(24)
-  const p = changetype<usize>(b)
-  bal.total.store(p)
-  store<u64>(p + 16, bal.used)
-  storageWrite('s/' + account, b)
-}
-
-/** Charges the bytes added since `before` to `account`, or panics if its deposit does not cover them. */
-function chargeStorage (account: string, before: u64): void {
-  const after = env.storage_usage()
-  const bal = loadBalance(account)
-  if (bal == null) { panic('account ' + account + ' has no storage deposit; call storage_deposit first'); return }
-  if (after >= before) bal.used += after - before
-  else bal.used = bal.used > before - after ? bal.used - (before - after) : 0
-  if (bal.total.cmp(BYTE_COST.mulU64(bal.used)) < 0) {
-    panic('insufficient storage balance: ' + account + ' needs ' + BYTE_COST.mulU64(bal.used).toString() + ' yoctoNEAR deposited, has ' + bal.total.toString())
-  }
-  saveBalance(account, bal)
 }
 
 export function storage_deposit (): void {
@@ -259,11 +108,6 @@ export function storage_balance_bounds (): void {
   returnString(new ObjWriter().str('min', BYTE_COST.mulU64(REGISTRATION_BYTES).toString()).raw('max', 'null').toString())
 }
 
-function requireOneYocto (): void {
-  const d = attachedDeposit()
-  if (!(d.lo == 1 && d.hi == 0)) panic('requires an attached deposit of exactly 1 yoctoNEAR')
-}
-
 export function storage_withdraw (): void {
   requireOneYocto()
   const args = inputJson()
@@ -294,6 +138,8 @@ export function storage_unregister (): void {
   const account = predecessor()
   const bal = loadBalance(account)
   if (bal == null) { returnString('false'); return }
+  const tokens = tokenBalance(account)
+  if (!tokens.isZero()) panic(account + ' holds ' + tokens.toString() + ' DAO tokens; transfer them before unregistering')
   const before = env.storage_usage()
   storageRemove('s/' + account)
   const freed = before - env.storage_usage()
@@ -302,80 +148,10 @@ export function storage_unregister (): void {
   returnString('true')
 }
 
-// ---------- jobs ----------
-
-function loadJob (job: string): JValue | null {
-  const t = storageReadString('j/' + job)
-  return t == null ? null : parseStored(t)
-}
-
-function latestFinal (job: string): string {
-  const l = storageReadString('l/' + job)
-  return l == null ? 'null' : l
-}
-
-function jobView (job: string, rec: JValue): string {
-  const validators = field(rec, 'validators')
-  const evalCid = rec.get('eval_cid')
-  const names: string[] = []
-  for (let i = 0; i < validators.items.length; i++) names.push(validators.items[i].text)
-  return new ObjWriter()
-    .str('job', job)
-    .str('owner', field(rec, 'owner').text)
-    .str('spec_cid', field(rec, 'spec_cid').text)
-    .raw('eval_cid', evalCid == null ? 'null' : quote(evalCid.text))
-    .raw('validators', strArray(names))
-    .raw('threshold', field(rec, 'threshold').text)
-    .raw('created_at_block', field(rec, 'created_at_block').text)
-    .raw('latest_final_round', latestFinal(job))
-    .str('trainer_bond', jobBond(rec).toString())
-    .raw('unbonding_blocks', jobUnbonding(rec).toString())
-    .toString()
-}
-
 export function create_job (): void {
   const args = inputJson()
   const owner = predecessor()
-  const job = argJobId(args)
-  const specCid = argCid(args, 'spec_cid')
-  // Validators attest an evaluation loss: without a named evaluation set there is nothing they could agree on.
-  if (args.get('eval_cid') == null) panic('missing argument: eval_cid (the CID of the evaluation dataset validators evaluate each checkpoint on)')
-  const evalCid = argCid(args, 'eval_cid')
-  const vs = field(args, 'validators')
-  if (vs.kind != Kind.Arr || vs.items.length == 0) panic('validators must be a non-empty array of account ids')
-  if (vs.items.length > MAX_VALIDATORS) panic('at most 100 validators')
-  const validators: string[] = []
-  for (let i = 0; i < vs.items.length; i++) {
-    const v = vs.items[i]
-    if (v.kind != Kind.Str || !validAccount(v.text)) panic('validators must be a non-empty array of account ids')
-    if (validators.includes(v.text)) panic('duplicate validator ' + v.text)
-    validators.push(v.text)
-  }
-  const threshold = argIndex(args, 'threshold')
-  if (threshold < 1 || threshold > <u64>validators.length) panic('threshold must be between 1 and the number of validators')
-  // Trainer bonds: 0 (the default) is an open job; the unbonding delay only matters for a bonded one.
-  const bond = args.get('trainer_bond') == null ? new U128() : argYocto(args, 'trainer_bond')
-  if (bond.cmp(MAX_TRAINER_BOND) > 0) panic('trainer_bond must be at most ' + MAX_TRAINER_BOND.toString() + ' yoctoNEAR (10^6 NEAR)')
-  const unbonding = args.get('unbonding_blocks') == null ? DEFAULT_UNBONDING_BLOCKS : argIndex(args, 'unbonding_blocks')
-  if (unbonding < 1 || unbonding > MAX_UNBONDING_BLOCKS) panic('unbonding_blocks must be between 1 and ' + MAX_UNBONDING_BLOCKS.toString())
-  if (storageHas('j/' + job)) panic('job ' + job + ' already exists')
-  ensureVersion()
-  const before = env.storage_usage()
-  const rec = new ObjWriter()
-    .str('owner', owner)
-    .str('spec_cid', specCid)
-    .str('eval_cid', evalCid)
-    .raw('validators', strArray(validators))
-    .raw('threshold', threshold.toString())
-    .raw('created_at_block', env.block_index().toString())
-    .str('trainer_bond', bond.toString())
-    .raw('unbonding_blocks', unbonding.toString())
-    .toString()
-  storageWriteString('j/' + job, rec)
-  chargeStorage(owner, before)
-  const view = jobView(job, parseStored(rec))
-  emit('job_created', view)
-  returnString(view)
+  returnString(createJob(parseJobSpec(args), owner, owner))
 }
 
 export function get_job (): void {
@@ -568,12 +344,6 @@ export function state_version (): void {
 
 /** Longest cheat-report reason kept on chain, in characters. */
 const MAX_REASON = 256
-/** Upper bound for a job's trainer bond: 10^6 NEAR. */
-const MAX_TRAINER_BOND = U128.parse('1000000000000000000000000000000')!
-/** Default unbonding delay: ~1 day of NEAR blocks (~1 block per second). */
-const DEFAULT_UNBONDING_BLOCKS: u64 = 86400
-/** Longest unbonding delay a job may set: ~1 year of blocks. */
-const MAX_UNBONDING_BLOCKS: u64 = 31536000
 /** Most trainers one get_trainers page returns. */
 const MAX_TRAINERS_PAGE: u64 = 100
 
@@ -590,26 +360,6 @@ function argPeerId (args: JValue): string {
   return s
 }
 
-function argYocto (args: JValue, key: string): U128 {
-  const v = field(args, key)
-  if (v.kind != Kind.Str) panic('argument ' + key + ' must be a decimal string of yoctoNEAR')
-  const parsed = U128.parse(v.text)
-  if (parsed == null) { panic('argument ' + key + ' must be a decimal string of yoctoNEAR'); return new U128() }
-  return parsed
-}
-
-function jobBond (rec: JValue): U128 {
-  const b = rec.get('trainer_bond')
-  if (b == null) return new U128() // jobs stored before bonds existed are open
-  const parsed = U128.parse(b.text)
-  if (parsed == null) { panic('corrupt job record: trainer_bond'); return new U128() }
-  return parsed
-}
-
-function jobUnbonding (rec: JValue): u64 {
-  const u = rec.get('unbonding_blocks')
-  return u == null ? DEFAULT_UNBONDING_BLOCKS : <u64>parseInt(u.text)
-}
 
 function isJobValidator (rec: JValue, account: string): bool {
   const validators = field(rec, 'validators').items
@@ -715,6 +465,7 @@ export function register_trainer (): void {
   const account = predecessor()
   const job = argJobId(args)
   const peer = argPeerId(args)
+  const signature = argString(args, 'peer_signature')
   const rec = requireJob(job)
   const bond = jobBond(rec)
   const deposit = attachedDeposit()
@@ -723,6 +474,8 @@ export function register_trainer (): void {
   if (existing != null) panic(account + ' is already registered as a trainer of job ' + job + ' (' + existing.status() + ', peer ' + existing.peer + ')')
   const holder = accountOfPeer(job, peer)
   if (holder != null) panic('peer ' + peer + ' is already registered on job ' + job + ' by ' + holder)
+  // The peer's key signs (contract, job, account): nobody binds a peer id it does not hold (peer-proof.ts).
+  requirePeerSignature(peer, registrationMessage(currentAccount(), job, account), signature)
   ensureVersion()
   const before = env.storage_usage()
   const index = trainerCount(job)

@@ -23,7 +23,7 @@ import { credentialsPath, readCredentials } from './credentials.ts'
 import { startRpcServer } from './rpc/server.ts'
 import type { Ledger } from './ledger.ts'
 
-export type { Ledger, CreateJobInput, AttestInput, Job, RoundAnchors, CheckpointAnchor, Attestation, StorageBalance, RegisterTrainerInput, ReportCheatInput, Trainer, CheatReport, BondWithdrawal } from './ledger.ts'
+export type { Ledger, CreateJobInput, AttestInput, Job, RoundAnchors, CheckpointAnchor, Attestation, StorageBalance, RegisterTrainerInput, ReportCheatInput, Trainer, CheatReport, BondWithdrawal, DaoProposal, DaoParams, DaoProposalInput, DaoInitInput, DaoParamsInput } from './ledger.ts'
 export { registeredTrainers, requireTrainerRegistration, registerCommand, TrainerNotRegisteredError, type TrainerGate } from './trainers.ts'
 export { checkTrainerBond } from './trainer-gate.ts'
 export { parseNear, formatNear, YOCTO_PER_NEAR } from './near-amount.ts'

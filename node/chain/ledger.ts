@@ -7,12 +7,13 @@
 import { z } from 'zod'
 import { abortable } from '../time/clock.ts'
 import {
-  anchorSchema, attestationSchema, bondWithdrawalSchema, jobSchema, parseChainResult, roundAnchorsSchema, storageBalanceSchema,
-  trainerSchema, trainersPageSchema,
-  type Attestation, type BondWithdrawal, type CheckpointAnchor, type Job, type RoundAnchors, type StorageBalance, type Trainer
+  anchorSchema, attestationSchema, bondWithdrawalSchema, daoParamsSchema, daoProposalSchema, daoProposalsPageSchema, jobSchema,
+  parseChainResult, roundAnchorsSchema, storageBalanceSchema, tokenAmountSchema, trainerSchema, trainersPageSchema,
+  type Attestation, type BondWithdrawal, type CheckpointAnchor, type DaoParams, type DaoProposal, type Job, type RoundAnchors,
+  type StorageBalance, type Trainer
 } from './schemas.ts'
 
-export type { Attestation, BondWithdrawal, CheatReport, CheckpointAnchor, Job, RoundAnchors, StorageBalance, Trainer } from './schemas.ts'
+export type { Attestation, BondWithdrawal, CheatReport, CheckpointAnchor, DaoParams, DaoProposal, Job, RoundAnchors, StorageBalance, Trainer } from './schemas.ts'
 
 export const DEFAULT_CALL_GAS = 100_000_000_000_000n // 100 Tgas
 /** Deposit for storage_deposit when none is given: 0.1 NEAR covers a job or many attestations. */
@@ -20,6 +21,8 @@ export const DEFAULT_STORAGE_DEPOSIT = 10n ** 23n
 
 /** get_trainers' largest page. */
 const TRAINERS_PAGE = 100
+/** dao_list_proposals' largest page. */
+const PROPOSALS_PAGE = 50
 
 /** A contract call that executed and failed (a panic, out of gas): `message` carries the chain's reason. */
 export class LedgerCallError extends Error {
@@ -39,9 +42,32 @@ export interface CreateJobInput {
   /** Blocks a deregistered trainer waits before withdraw_bond (contract default: 86 400). */
   unbondingBlocks?: number
 }
-export interface RegisterTrainerInput { job: string, peerId: string, /** attached deposit: at least the job's bond */ bondYocto: bigint }
+export interface RegisterTrainerInput {
+  job: string
+  peerId: string
+  /** Hex ed25519 signature by the peer's key of protocol/trainer-registration.ts's message (signTrainerRegistration). */
+  peerSignature: string
+  /** attached deposit: at least the job's bond */
+  bondYocto: bigint
+}
 export interface ReportCheatInput { job: string, accountId: string, round: number, reason: string }
 export interface AttestInput { job: string, round: number, checkpointCid: string, weightsSha256: string, contributionsRoot: string, evalLoss: number }
+
+/** DAO parameters to set: quorum and threshold in basis points, the voting period in blocks, the proposal bond. */
+export interface DaoParamsInput { quorumBps?: number, thresholdBps?: number, votingPeriodBlocks?: number, proposalBondYocto?: bigint }
+/** What a DAO proposal asks for: a job (`create_job`'s arguments), new parameters, a treasury payment, or only text. */
+export type DaoProposalInput = { description: string } & (
+  | { kind: 'text' }
+  | { kind: 'train', job: CreateJobInput }
+  | { kind: 'params', params: DaoParamsInput }
+  | { kind: 'transfer', receiverId: string, amount: bigint, memo?: string }
+)
+/** dao_init's arguments: the initial token distribution (the contract's own entry is the treasury) and parameters. */
+export interface DaoInitInput {
+  initial: Array<[string, bigint]>
+  params?: DaoParamsInput
+  metadata?: { name?: string, symbol?: string, decimals?: number, icon?: string }
+}
 
 /** An abort releases the caller; a transaction already sent may still land on chain. */
 export interface LedgerCallOptions { signal?: AbortSignal }
@@ -68,7 +94,48 @@ export interface Ledger {
   rewardEligible: (job: string, peerId: string, options?: LedgerCallOptions) => Promise<boolean>
   storageDeposit: (amountYocto?: bigint, accountId?: string, options?: LedgerCallOptions) => Promise<StorageBalance>
   storageBalanceOf: (accountId?: string, options?: LedgerCallOptions) => Promise<StorageBalance | null>
+  /** NEP-141 balance of the DAO token (this account's by default). */
+  ftBalanceOf: (accountId?: string, options?: LedgerCallOptions) => Promise<bigint>
+  ftTotalSupply: (options?: LedgerCallOptions) => Promise<bigint>
+  /** ft_transfer with the 1 yoctoNEAR NEP-141 requires. */
+  ftTransfer: (receiverId: string, amount: bigint, memo?: string, options?: LedgerCallOptions) => Promise<void>
+  /** One-time DAO set-up; only a ledger signing as the contract account itself can call it. */
+  daoInit: (input: DaoInitInput, options?: LedgerCallOptions) => Promise<{ total_supply: string, params: DaoParams }>
+  daoParams: (options?: LedgerCallOptions) => Promise<DaoParams>
+  /** Attaches `bondYocto` (at least the DAO's proposal_bond; the whole deposit is the bond). */
+  daoPropose: (input: DaoProposalInput, bondYocto: bigint, options?: LedgerCallOptions) => Promise<DaoProposal>
+  daoVote: (id: number, vote: 'yes' | 'no', options?: LedgerCallOptions) => Promise<DaoProposal>
+  daoFinalize: (id: number, options?: LedgerCallOptions) => Promise<DaoProposal>
+  daoGetProposal: (id: number, options?: LedgerCallOptions) => Promise<DaoProposal | null>
+  /** Every proposal, in id order (all pages). */
+  daoListProposals: (options?: LedgerCallOptions) => Promise<DaoProposal[]>
   close: () => Promise<void>
+}
+
+function createJobArgs (i: CreateJobInput): Record<string, unknown> {
+  const args: Record<string, unknown> = { job: i.job, spec_cid: i.specCid, eval_cid: i.evalCid, validators: i.validators, threshold: i.threshold }
+  if (i.trainerBondYocto != null) args.trainer_bond = i.trainerBondYocto.toString()
+  if (i.unbondingBlocks != null) args.unbonding_blocks = i.unbondingBlocks
+  return args
+}
+
+function daoParamsArgs (p: DaoParamsInput): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  if (p.quorumBps != null) out.quorum_bps = p.quorumBps
+  if (p.thresholdBps != null) out.threshold_bps = p.thresholdBps
+  if (p.votingPeriodBlocks != null) out.voting_period_blocks = p.votingPeriodBlocks
+  if (p.proposalBondYocto != null) out.proposal_bond = p.proposalBondYocto.toString()
+  return out
+}
+
+function proposalArgs (i: DaoProposalInput): Record<string, unknown> {
+  const base = { kind: i.kind, description: i.description }
+  switch (i.kind) {
+    case 'text': return base
+    case 'train': return { ...base, job: createJobArgs(i.job) }
+    case 'params': return { ...base, params: daoParamsArgs(i.params) }
+    case 'transfer': return { ...base, receiver_id: i.receiverId, amount: i.amount.toString(), ...(i.memo != null ? { memo: i.memo } : {}) }
+  }
 }
 
 /** Shared method naming and result validation over `call` and `view`. */
@@ -81,14 +148,11 @@ export abstract class ContractLedger implements Ledger {
   abstract close (): Promise<void>
 
   async createJob (i: CreateJobInput, o: LedgerCallOptions = {}): Promise<Job> {
-    const args: Record<string, unknown> = { job: i.job, spec_cid: i.specCid, eval_cid: i.evalCid, validators: i.validators, threshold: i.threshold }
-    if (i.trainerBondYocto != null) args.trainer_bond = i.trainerBondYocto.toString()
-    if (i.unbondingBlocks != null) args.unbonding_blocks = i.unbondingBlocks
-    return parseChainResult(jobSchema, await abortable(async () => await this.call('create_job', args, 0n), o.signal), 'create_job result')
+    return parseChainResult(jobSchema, await abortable(async () => await this.call('create_job', createJobArgs(i), 0n), o.signal), 'create_job result')
   }
 
   async registerTrainer (i: RegisterTrainerInput, o: LedgerCallOptions = {}): Promise<Trainer> {
-    return parseChainResult(trainerSchema, await abortable(async () => await this.call('register_trainer', { job: i.job, peer_id: i.peerId }, i.bondYocto), o.signal), 'register_trainer result')
+    return parseChainResult(trainerSchema, await abortable(async () => await this.call('register_trainer', { job: i.job, peer_id: i.peerId, peer_signature: i.peerSignature }, i.bondYocto), o.signal), 'register_trainer result')
   }
 
   async deregisterTrainer (job: string, o: LedgerCallOptions = {}): Promise<Trainer> {
@@ -158,5 +222,55 @@ export abstract class ContractLedger implements Ledger {
 
   async storageBalanceOf (accountId = this.accountId, o: LedgerCallOptions = {}): Promise<StorageBalance | null> {
     return parseChainResult(storageBalanceSchema.nullable(), await abortable(async () => await this.view('storage_balance_of', { account_id: accountId }), o.signal), 'storage balance')
+  }
+
+  async ftBalanceOf (accountId = this.accountId, o: LedgerCallOptions = {}): Promise<bigint> {
+    return BigInt(parseChainResult(tokenAmountSchema, await abortable(async () => await this.view('ft_balance_of', { account_id: accountId }), o.signal), 'token balance'))
+  }
+
+  async ftTotalSupply (o: LedgerCallOptions = {}): Promise<bigint> {
+    return BigInt(parseChainResult(tokenAmountSchema, await abortable(async () => await this.view('ft_total_supply', {}), o.signal), 'token supply'))
+  }
+
+  async ftTransfer (receiverId: string, amount: bigint, memo?: string, o: LedgerCallOptions = {}): Promise<void> {
+    const args = { receiver_id: receiverId, amount: amount.toString(), ...(memo != null ? { memo } : {}) }
+    await abortable(async () => await this.call('ft_transfer', args, 1n), o.signal)
+  }
+
+  async daoInit (i: DaoInitInput, o: LedgerCallOptions = {}): Promise<{ total_supply: string, params: DaoParams }> {
+    const args: Record<string, unknown> = { initial: i.initial.map(([a, n]) => [a, n.toString()]) }
+    if (i.params != null) args.params = daoParamsArgs(i.params)
+    if (i.metadata != null) args.metadata = i.metadata
+    const schema = z.object({ total_supply: tokenAmountSchema, params: daoParamsSchema })
+    return parseChainResult(schema, await abortable(async () => await this.call('dao_init', args, 0n), o.signal), 'dao_init result')
+  }
+
+  async daoParams (o: LedgerCallOptions = {}): Promise<DaoParams> {
+    return parseChainResult(daoParamsSchema, await abortable(async () => await this.view('dao_params', {}), o.signal), 'DAO parameters')
+  }
+
+  async daoPropose (i: DaoProposalInput, bondYocto: bigint, o: LedgerCallOptions = {}): Promise<DaoProposal> {
+    return parseChainResult(daoProposalSchema, await abortable(async () => await this.call('dao_propose', proposalArgs(i), bondYocto), o.signal), 'dao_propose result')
+  }
+
+  async daoVote (id: number, vote: 'yes' | 'no', o: LedgerCallOptions = {}): Promise<DaoProposal> {
+    return parseChainResult(daoProposalSchema, await abortable(async () => await this.call('dao_vote', { id, vote }, 0n), o.signal), 'dao_vote result')
+  }
+
+  async daoFinalize (id: number, o: LedgerCallOptions = {}): Promise<DaoProposal> {
+    return parseChainResult(daoProposalSchema, await abortable(async () => await this.call('dao_finalize', { id }, 0n), o.signal), 'dao_finalize result')
+  }
+
+  async daoGetProposal (id: number, o: LedgerCallOptions = {}): Promise<DaoProposal | null> {
+    return parseChainResult(daoProposalSchema.nullable(), await abortable(async () => await this.view('dao_get_proposal', { id }), o.signal), 'DAO proposal')
+  }
+
+  async daoListProposals (o: LedgerCallOptions = {}): Promise<DaoProposal[]> {
+    const out: DaoProposal[] = []
+    for (;;) {
+      const page = parseChainResult(daoProposalsPageSchema, await abortable(async () => await this.view('dao_list_proposals', { from_index: out.length, limit: PROPOSALS_PAGE }), o.signal), 'DAO proposals')
+      out.push(...page.proposals)
+      if (page.proposals.length < PROPOSALS_PAGE || out.length >= page.total) return out
+    }
   }
 }

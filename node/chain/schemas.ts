@@ -78,6 +78,43 @@ export type BondWithdrawal = z.infer<typeof bondWithdrawalSchema>
 export const storageBalanceSchema = z.object({ total: yocto, available: yocto })
 export type StorageBalance = z.infer<typeof storageBalanceSchema>
 
+/** The DAO's parameters (`dao_params`): quorum and threshold in basis points of the votable supply and of the votes cast. */
+export const daoParamsSchema = z.object({
+  quorum_bps: z.number().int().min(1).max(10000),
+  threshold_bps: z.number().int().min(0).max(9999),
+  voting_period_blocks: z.number().int().positive(),
+  proposal_bond: yocto
+})
+export type DaoParams = z.infer<typeof daoParamsSchema>
+
+/** A DAO proposal (`dao_get_proposal`); `action` is the kind's arguments (null for text), token amounts are U128 strings. */
+export const daoProposalSchema = z.object({
+  id: z.number().int().nonnegative(),
+  proposer: account,
+  kind: z.enum(['train', 'params', 'transfer', 'text']),
+  description: z.string().min(1).max(2000),
+  action: z.record(z.string(), z.unknown()).nullable(),
+  bond: yocto,
+  status: z.enum(['open', 'passed', 'rejected', 'expired', 'failed']),
+  yes: yocto,
+  no: yocto,
+  votes: z.number().int().nonnegative(),
+  votable_supply: yocto,
+  quorum_bps: z.number().int().min(1).max(10000),
+  threshold_bps: z.number().int().min(0).max(9999),
+  created_at_block: block,
+  voting_ends_at_block: block,
+  finalized_at_block: block.nullable(),
+  reason: z.string().nullable(),
+  job: z.string().min(1).max(64).nullable()
+})
+export type DaoProposal = z.infer<typeof daoProposalSchema>
+
+export const daoProposalsPageSchema = z.object({ total: z.number().int().nonnegative(), proposals: z.array(daoProposalSchema) })
+
+/** A NEP-141 amount (`ft_balance_of`, `ft_total_supply`): a U128 decimal string. */
+export const tokenAmountSchema = yocto
+
 /** Parses `value` with `schema`, or throws InvalidMessageError naming what the chain returned. */
 export function parseChainResult<T> (schema: z.ZodType<T>, value: unknown, what: string): T {
   const r = schema.safeParse(value)

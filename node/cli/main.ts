@@ -25,6 +25,7 @@ const GROUPS: Group[] = [
   { name: 'job', description: 'training jobs on this node', load: async () => (await import('./commands/job.ts')).registerJob },
   { name: 'checkpoint', description: 'model checkpoints on IPFS, anchored on chain', load: async () => (await import('./commands/chain.ts')).registerChain },
   { name: 'chain', description: 'the ledger: the embedded NEAR-compatible dev chain', load: async () => (await import('./commands/chain.ts')).registerChain },
+  { name: 'dao', description: 'the DAO: its token and the proposals and votes that start jobs, pay from the treasury or change parameters', load: async () => (await import('./commands/dao.ts')).registerDao },
   { name: 'validator', description: 'validate jobs: check and attest their checkpoints on chain without training', load: async () => (await import('./commands/validator.ts')).registerValidator },
   { name: 'demo', description: 'run a whole NearAI network on 127.0.0.1 and train an MNIST model together', load: async () => (await import('./commands/demo.ts')).registerDemo }
 ]

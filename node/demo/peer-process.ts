@@ -61,7 +61,13 @@ export class PeerProcess {
     while (true) {
       const hit = this.logs.find(match)
       if (hit != null) return hit
-      if (!this.running) throw new Error(`${this.name} exited before ${what}; last lines: ${JSON.stringify(this.logs.slice(-6))}`)
+      if (!this.running) {
+        // Its last lines may still be in the pipe when the exit is seen: read them to the end before judging.
+        await this.exited
+        const last = this.logs.find(match)
+        if (last != null) return last
+        throw new Error(`${this.name} exited before ${what}; last lines: ${JSON.stringify(this.logs.slice(-6))}`)
+      }
       const left = deadline - Date.now()
       if (left <= 0) throw new Error(`${this.name}: no ${what} within ${timeoutMs} ms; last lines: ${JSON.stringify(this.logs.slice(-6))}`)
       await new Promise<void>(resolve => {

@@ -16,16 +16,21 @@ import { InvalidMessageError } from '../../protocol/errors.ts'
 import { runCli } from '../helpers/cli.ts'
 import { removeDir } from '../helpers/temp-dir.ts'
 import { devGenesis } from './helpers.ts'
+import { TrainerKeys } from '../helpers/trainer-keys.ts'
 
 const NEAR = 10n ** 24n
-const B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
-const peer = (i: number): string => '12D3KooW' + B58[i % 58] + 'y'.repeat(43)
+const keys = new TrainerKeys()
+const peer = (i: number): string => keys.peer(String(i))
+/** registerTrainer's input for `ledger`'s account, signed by peer `i`'s key. */
+const reg = async (ledger: { contractId: string, accountId: string }, job: string, i: number, bondYocto: bigint): Promise<{ job: string, peerId: string, peerSignature: string, bondYocto: bigint }> =>
+  ({ job, ...await keys.signed(String(i), ledger.contractId, job, ledger.accountId), bondYocto })
 const VALIDATORS = ['validator-1.test', 'validator-2.test', 'validator-3.test']
 const EVAL = 'bafyreihsu2cunbgsjnxsv6s2dd2gtkdbiq23tyjuh7wlkbsjs35ztw2jdi'
 const DATA = 'bafyreidwl7hrnylfystqgg5yf6qklfndkl4sbnqhqhztk62wyanfg7ce7a'
 
 describe('trainer bonds through the Ledger on the dev chain', function () {
   this.timeout(60_000)
+  before(async () => { await keys.make(...Array.from({ length: 13 }, (_, i) => String(i))) })
   let chain: DevChain
   const as = (accountId: string): DevChainLedger => new DevChainLedger({ chain, accountId })
 
@@ -40,10 +45,10 @@ describe('trainer bonds through the Ledger on the dev chain', function () {
   it('register, reports by the threshold of validators, slashed: the peer leaves the trainer set and loses its reward eligibility', async () => {
     const job = await as('bob.test').getJob('bonded')
     assert.deepEqual([job?.trainer_bond, job?.unbonding_blocks], [(2n * NEAR).toString(), 3])
-    await assert.rejects(as('bob.test').registerTrainer({ job: 'bonded', peerId: peer(1), bondYocto: NEAR }), (e: Error) => e instanceof LedgerCallError && /requires a trainer bond of 2000000000000000000000000 yoctoNEAR/.test(e.message))
-    const bob = await as('bob.test').registerTrainer({ job: 'bonded', peerId: peer(1), bondYocto: 2n * NEAR })
+    await assert.rejects(as('bob.test').registerTrainer(await reg(as('bob.test'), 'bonded', 1, NEAR)), (e: Error) => e instanceof LedgerCallError && /requires a trainer bond of 2000000000000000000000000 yoctoNEAR/.test(e.message))
+    const bob = await as('bob.test').registerTrainer(await reg(as('bob.test'), 'bonded', 1, 2n * NEAR))
     assert.deepEqual([bob.account_id, bob.peer_id, bob.status], ['bob.test', peer(1), 'active'])
-    await as('carol.test').registerTrainer({ job: 'bonded', peerId: peer(2), bondYocto: 2n * NEAR })
+    await as('carol.test').registerTrainer(await reg(as('carol.test'), 'bonded', 2, 2n * NEAR))
     assert.deepEqual([...(await registeredTrainers(as('alice.test'), 'bonded')) ?? []].sort(), [peer(1), peer(2)].sort())
     assert.equal(await registeredTrainers(as('alice.test'), 'not-on-chain'), null)
     assert.equal(await as('alice.test').rewardEligible('bonded', peer(1)), true)
@@ -64,7 +69,7 @@ describe('trainer bonds through the Ledger on the dev chain', function () {
   it('the training check: refuses an unregistered account, another peer id, a slashed or leaving trainer; passes a registered one and open jobs', async () => {
     await assert.rejects(requireTrainerRegistration(as('dave.test'), 'bonded', peer(4)),
       (e: Error) => e instanceof TrainerNotRegisteredError && e.message.includes('requires a trainer bond of 2 NEAR: account dave.test is not registered') &&
-        e.message.includes(`nearai job register-trainer --job bonded --bond 2 --peer-id ${peer(4)}`))
+        e.message.includes('nearai job register-trainer --job bonded --bond 2'))
     await assert.rejects(requireTrainerRegistration(as('dave.test'), 'bonded', peer(2)), /peer id .* is registered by carol\.test, not by dave\.test/)
     await assert.rejects(requireTrainerRegistration(as('carol.test'), 'bonded', peer(9)), /registered on job bonded with peer id .*, but this node is/)
     await assert.rejects(requireTrainerRegistration(as('bob.test'), 'bonded', peer(1)), /bob\.test was slashed on job bonded/)
@@ -74,7 +79,7 @@ describe('trainer bonds through the Ledger on the dev chain', function () {
 
     // Leaving: the bond stays slashable through the delay, then comes back exactly.
     await as('eve.test').storageDeposit()
-    await as('eve.test').registerTrainer({ job: 'bonded', peerId: peer(5), bondYocto: 2n * NEAR })
+    await as('eve.test').registerTrainer(await reg(as('eve.test'), 'bonded', 5, 2n * NEAR))
     const left = await as('eve.test').deregisterTrainer('bonded')
     assert.equal(left.withdrawable_at_block, (left.unbonding_at_block ?? -1) + 3)
     await assert.rejects(requireTrainerRegistration(as('eve.test'), 'bonded', peer(5)), /deregistered from job bonded/)
@@ -92,8 +97,8 @@ describe('trainer bonds through the Ledger on the dev chain', function () {
       await near('alice.test').createJob({ job: 'rpc-bonded', specCid: 'bafyspec', evalCid: 'bafyeval', validators: VALIDATORS, threshold: 1, trainerBondYocto: NEAR, unbondingBlocks: 1 })
       const dave = near('dave.test')
       await dave.storageDeposit()
-      assert.equal((await dave.registerTrainer({ job: 'rpc-bonded', peerId: peer(11), bondYocto: NEAR })).status, 'active')
-      assert.equal((await near('carol.test').registerTrainer({ job: 'rpc-bonded', peerId: peer(12), bondYocto: NEAR })).status, 'active')
+      assert.equal((await dave.registerTrainer(await reg(dave, 'rpc-bonded', 11, NEAR))).status, 'active')
+      assert.equal((await near('carol.test').registerTrainer(await reg(near('carol.test'), 'rpc-bonded', 12, NEAR))).status, 'active')
       assert.equal((await near('validator-2.test').reportCheat({ job: 'rpc-bonded', accountId: 'carol.test', round: 0, reason: 'r' })).status, 'slashed', 'threshold 1: one report slashes')
       assert.deepEqual((await dave.getTrainers('rpc-bonded'))?.map(t => [t.account_id, t.status]), [['dave.test', 'active'], ['carol.test', 'slashed']])
       await dave.deregisterTrainer('rpc-bonded')
@@ -115,7 +120,7 @@ describe('trainer bonds through the Ledger on the dev chain', function () {
       await assert.rejects(checkTrainerBond(config({ accountId: 'bob.test' }), home, 'gated', peer(7), silentLogger()), /account bob\.test is not registered as its trainer. Register this node first: nearai job register-trainer --job gated --bond 1/)
       const bob = await openLedger({ network: 'dev', home, accountId: 'bob.test' })
       await bob.storageDeposit()
-      await bob.registerTrainer({ job: 'gated', peerId: peer(7), bondYocto: NEAR })
+      await bob.registerTrainer(await reg(bob, 'gated', 7, NEAR))
       await bob.close()
       assert.equal((await checkTrainerBond(config({ accountId: 'bob.test' }), home, 'gated', peer(7), silentLogger()))?.kind, 'registered')
       // A ledger that cannot be opened (here: no credentials) is warned about, as the attester does, not fatal.
@@ -135,7 +140,7 @@ describe('trainer bonds through the Ledger on the dev chain', function () {
     const good = { job: 'j', account_id: 'b.test', peer_id: peer(1), bond: '1', status: 'active', registered_at_block: 1, unbonding_at_block: null, withdrawable_at_block: null, slashed_at_block: null, reports: [] }
     assert.equal((await new Fake(good).getTrainer('j'))?.peer_id, peer(1))
     await assert.rejects(new Fake({ ...good, peer_id: 'nope' }).getTrainer('j'), InvalidMessageError)
-    await assert.rejects(new Fake({ ...good, status: 'gone' }).registerTrainer({ job: 'j', peerId: peer(1), bondYocto: 1n }), InvalidMessageError)
+    await assert.rejects(new Fake({ ...good, status: 'gone' }).registerTrainer({ job: 'j', peerId: peer(1), peerSignature: '00'.repeat(64), bondYocto: 1n }), InvalidMessageError)
     await assert.rejects(new Fake({ ...good, bond: 1 }).reportCheat({ job: 'j', accountId: 'b.test', round: 1, reason: 'r' }), InvalidMessageError)
     await assert.rejects(new Fake({ job: 'j', total: 1, trainers: [{ ...good, reports: [{ validator: 'v.test' }] }] }).getTrainers('j'), InvalidMessageError)
     await assert.rejects(new Fake('yes').rewardEligible('j', peer(1)), InvalidMessageError)

@@ -65,3 +65,20 @@ export const hex32 = (c: string): string => c.repeat(64).slice(0, 64)
 export function anchorArgs (job: string, round: number, cid = 'bafyckpt1', loss = 0.5): Record<string, unknown> {
   return { job, round, checkpoint_cid: cid, weights_sha256: hex32('a'), contributions_root: hex32('b'), eval_loss: loss }
 }
+
+/** NEP-297 events of a transaction (every receipt's logs, in order), optionally of one standard. */
+export function eventLogs (outcome: TransactionOutcome, standard?: string): Array<{ standard: string, version: string, event: string, data: any[] }> {
+  return outcome.receipts.flatMap(r => r.logs).filter(l => l.startsWith('EVENT_JSON:'))
+    .map(l => JSON.parse(l.slice('EVENT_JSON:'.length))).filter(e => standard == null || e.standard === standard)
+}
+
+/**
+ * A world whose holders are registered (storage_deposit of 0.1 NEAR each) and whose DAO the contract account
+ * initialised with `initial` balances (the contract's own entry is the treasury) and `params`.
+ */
+export async function daoWorld (initial: Array<[string, bigint]>, params: Record<string, unknown> = {}, accounts?: string[]): Promise<Awaited<ReturnType<typeof world>> & { init: TransactionOutcome }> {
+  const w = await world(accounts)
+  for (const [a] of initial) if (a !== CONTRACT) await w.call(a, 'storage_deposit', {}, { deposit: NEAR / 10n })
+  const { outcome } = await w.call(CONTRACT, 'dao_init', { initial: initial.map(([a, n]) => [a, n.toString()]), params })
+  return { ...w, init: outcome }
+}

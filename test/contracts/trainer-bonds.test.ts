@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict'
 import { world, NEAR, CONTRACT } from './helpers.ts'
+import { TrainerKeys } from '../helpers/trainer-keys.ts'
 
 const EVAL = 'bafyevalset'
 const BOND = NEAR // 1 NEAR per trainer
 const UNBONDING = 5
 const VALIDATORS = ['bob.test', 'carol.test', 'dave.test']
-const peer = (c: string): string => `12D3KooW${c.repeat(44)}`
+const keys = new TrainerKeys()
+const peer = (c: string): string => keys.peer(c)
+/** Signed register_trainer arguments: peer `c`'s key binds it to `account` on `job`. */
+const signed = async (account: string, job: string, c: string): Promise<{ job: string, peer_id: string, peer_signature: string }> => await keys.args(c, CONTRACT, job, account)
 const eventsOf = (outcome: { receipts: Array<{ logs: string[] }> }, event: string): any[] =>
   outcome.receipts.flatMap(r => r.logs).filter(l => l.startsWith('EVENT_JSON:')).map(l => JSON.parse(l.slice('EVENT_JSON:'.length))).filter(e => e.event === event)
 const BYTE_COST = 10n ** 19n
@@ -29,6 +33,22 @@ async function setup (threshold = 2, bond = BOND) {
 }
 
 describe('contract: trainer bonds (compiled wasm in the harness)', () => {
+  before(async () => { await keys.make('a', 'b', 'c', 'g', 'z') })
+
+  it('registration needs the peer key\'s signature of (contract, job, account): no one binds a peer id it does not hold', async () => {
+    const w = await setup()
+    const good = await signed('eve.test', 'bonded', 'a')
+    // Signed by another key, signed for another account (a replay), malformed, or a peer id whose key cannot be checked.
+    await assert.rejects(w.call('eve.test', 'register_trainer', { ...good, peer_signature: (await signed('eve.test', 'bonded', 'b')).peer_signature }, { deposit: BOND }), /peer_signature is not .*signature of the registration/)
+    await assert.rejects(w.call('eve.test', 'register_trainer', { ...good, peer_signature: (await signed('frank.test', 'bonded', 'a')).peer_signature }, { deposit: BOND }), /peer_signature is not/)
+    await assert.rejects(w.call('eve.test', 'register_trainer', { ...good, peer_signature: 'zz' }, { deposit: BOND }), /peer_signature must be 128 lowercase hex characters/)
+    await assert.rejects(w.call('eve.test', 'register_trainer', { job: 'bonded', peer_id: good.peer_id }, { deposit: BOND }), /peer_signature/)
+    await assert.rejects(w.call('eve.test', 'register_trainer', { ...good, peer_id: 'QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N' }, { deposit: BOND }), /is not an Ed25519 peer id/)
+    assert.equal(await w.view('get_trainer', { job: 'bonded', account_id: 'eve.test' }), null)
+    const { value } = await w.call('eve.test', 'register_trainer', good, { deposit: BOND })
+    assert.equal(value.peer_id, peer('a'))
+  })
+
   it('create_job takes a bounded trainer bond and unbonding delay; open jobs default to bond 0', async () => {
     const w = await setup()
     const job = await w.view('get_job', { job: 'bonded' })
@@ -47,14 +67,14 @@ describe('contract: trainer bonds (compiled wasm in the harness)', () => {
 
   it('registration needs at least the bond, a valid peer id, and binds one peer id per account and one account per peer id', async () => {
     const w = await setup()
-    await assert.rejects(w.call('eve.test', 'register_trainer', { job: 'bonded', peer_id: peer('a') }, { deposit: BOND - 1n }), /requires a trainer bond of 1000000000000000000000000 yoctoNEAR/)
+    await assert.rejects(w.call('eve.test', 'register_trainer', await signed('eve.test', 'bonded', 'a'), { deposit: BOND - 1n }), /requires a trainer bond of 1000000000000000000000000 yoctoNEAR/)
     await assert.rejects(w.call('eve.test', 'register_trainer', { job: 'bonded', peer_id: 'not-a-peer-id' }, { deposit: BOND }), /peer_id must be a libp2p peer id/)
     await assert.rejects(w.call('eve.test', 'register_trainer', { job: 'bonded', peer_id: `12D3KooW${'0'.repeat(44)}` }, { deposit: BOND }), /peer_id must be a libp2p peer id/)
-    await assert.rejects(w.call('eve.test', 'register_trainer', { job: 'nope', peer_id: peer('a') }, { deposit: BOND }), /unknown job/)
+    await assert.rejects(w.call('eve.test', 'register_trainer', await signed('eve.test', 'nope', 'a'), { deposit: BOND }), /unknown job/)
     assert.equal(await w.view('get_trainer', { job: 'bonded', account_id: 'eve.test' }), null)
 
     const before = w.rt.account('eve.test')!.balance
-    const { value, outcome } = await w.call('eve.test', 'register_trainer', { job: 'bonded', peer_id: peer('a') }, { deposit: BOND })
+    const { value, outcome } = await w.call('eve.test', 'register_trainer', await signed('eve.test', 'bonded', 'a'), { deposit: BOND })
     assert.equal(w.rt.account('eve.test')!.balance, before - BOND)
     assert.deepEqual([value.account_id, value.peer_id, value.bond, value.status, value.reports], ['eve.test', peer('a'), BOND.toString(), 'active', []])
     assert.equal(eventsOf(outcome, 'trainer_registered').length, 1)
@@ -63,9 +83,9 @@ describe('contract: trainer bonds (compiled wasm in the harness)', () => {
     assert.equal(await w.view('reward_eligible', { job: 'bonded', peer_id: peer('a') }), true)
     assert.equal(await w.view('reward_eligible', { job: 'bonded', peer_id: peer('b') }), false)
 
-    await assert.rejects(w.call('eve.test', 'register_trainer', { job: 'bonded', peer_id: peer('b') }, { deposit: BOND }), /already registered as a trainer/)
-    await assert.rejects(w.call('frank.test', 'register_trainer', { job: 'bonded', peer_id: peer('a') }, { deposit: BOND }), /already registered on job bonded by eve\.test/)
-    await w.call('frank.test', 'register_trainer', { job: 'bonded', peer_id: peer('b') }, { deposit: BOND * 2n })
+    await assert.rejects(w.call('eve.test', 'register_trainer', await signed('eve.test', 'bonded', 'b'), { deposit: BOND }), /already registered as a trainer/)
+    await assert.rejects(w.call('frank.test', 'register_trainer', await signed('frank.test', 'bonded', 'a'), { deposit: BOND }), /already registered on job bonded by eve\.test/)
+    await w.call('frank.test', 'register_trainer', await signed('frank.test', 'bonded', 'b'), { deposit: BOND * 2n })
     const list = await w.view('get_trainers', { job: 'bonded' })
     assert.equal(list.total, 2)
     assert.deepEqual(list.trainers.map((t: any) => [t.account_id, t.bond]), [['eve.test', BOND.toString()], ['frank.test', (BOND * 2n).toString()]])
@@ -75,7 +95,7 @@ describe('contract: trainer bonds (compiled wasm in the harness)', () => {
   it('a registration without a storage deposit is refused, keeps nothing and refunds the bond', async () => {
     const w = await setup()
     w.rt.createAccount('new.test', 100n * NEAR)
-    await assert.rejects(w.call('new.test', 'register_trainer', { job: 'bonded', peer_id: peer('c') }, { deposit: BOND }), /new\.test has no storage deposit; call storage_deposit first/)
+    await assert.rejects(w.call('new.test', 'register_trainer', await signed('new.test', 'bonded', 'c'), { deposit: BOND }), /new\.test has no storage deposit; call storage_deposit first/)
     assert.equal(await w.view('get_trainer', { job: 'bonded', account_id: 'new.test' }), null)
     assert.equal(await w.view('get_trainer_by_peer', { job: 'bonded', peer_id: peer('c') }), null)
     assert.equal(w.rt.account('new.test')!.balance, 100n * NEAR)
@@ -83,7 +103,7 @@ describe('contract: trainer bonds (compiled wasm in the harness)', () => {
 
   it('only the job\'s validators report; below the threshold nothing is slashed; at the threshold the bond is burnt with an event', async () => {
     const w = await setup(2)
-    await w.call('eve.test', 'register_trainer', { job: 'bonded', peer_id: peer('a') }, { deposit: BOND })
+    await w.call('eve.test', 'register_trainer', await signed('eve.test', 'bonded', 'a'), { deposit: BOND })
     const report = { job: 'bonded', account_id: 'eve.test', round: 3, reason: 'gradient does not match its shard' }
     await assert.rejects(w.call('frank.test', 'report_cheat', report), /frank\.test is not a validator of job bonded/)
     await assert.rejects(w.call('alice.test', 'report_cheat', report), /is not a validator/) // the owner neither
@@ -113,13 +133,13 @@ describe('contract: trainer bonds (compiled wasm in the harness)', () => {
     assert.equal(w.rt.account(CONTRACT)!.balance, contractBalance)
     await assert.rejects(w.call('dave.test', 'report_cheat', report), /already slashed/)
     // The peer id stays bound to the slashed account: a new identity needs a new peer id and a new bond.
-    await assert.rejects(w.call('frank.test', 'register_trainer', { job: 'bonded', peer_id: peer('a') }, { deposit: BOND }), /already registered/)
-    await assert.rejects(w.call('eve.test', 'register_trainer', { job: 'bonded', peer_id: peer('z') }, { deposit: BOND }), /already registered as a trainer of job bonded \(slashed/)
+    await assert.rejects(w.call('frank.test', 'register_trainer', await signed('frank.test', 'bonded', 'a'), { deposit: BOND }), /already registered/)
+    await assert.rejects(w.call('eve.test', 'register_trainer', await signed('eve.test', 'bonded', 'z'), { deposit: BOND }), /already registered as a trainer of job bonded \(slashed/)
   })
 
   it('a slashed trainer cannot withdraw, even one that was unbonding when it was caught', async () => {
     const w = await setup(2)
-    await w.call('eve.test', 'register_trainer', { job: 'bonded', peer_id: peer('a') }, { deposit: BOND })
+    await w.call('eve.test', 'register_trainer', await signed('eve.test', 'bonded', 'a'), { deposit: BOND })
     await w.call('eve.test', 'deregister_trainer', { job: 'bonded' })
     await w.call('bob.test', 'report_cheat', { job: 'bonded', account_id: 'eve.test', round: 1, reason: 'late audit: wrong gradient' })
     await w.call('dave.test', 'report_cheat', { job: 'bonded', account_id: 'eve.test', round: 1, reason: 'late audit: wrong gradient' })
@@ -137,9 +157,9 @@ describe('contract: trainer bonds (compiled wasm in the harness)', () => {
     const s0 = await w.usedSum()
     const eveUsed0 = await w.used('eve.test')
     const eveBalance0 = w.rt.account('eve.test')!.balance
-    await w.call('grace.test', 'register_trainer', { job: 'bonded', peer_id: peer('g') }, { deposit: BOND })
-    await w.call('eve.test', 'register_trainer', { job: 'bonded', peer_id: peer('a') }, { deposit: BOND + 7n })
-    await w.call('frank.test', 'register_trainer', { job: 'bonded', peer_id: peer('b') }, { deposit: BOND })
+    await w.call('grace.test', 'register_trainer', await signed('grace.test', 'bonded', 'g'), { deposit: BOND })
+    await w.call('eve.test', 'register_trainer', await signed('eve.test', 'bonded', 'a'), { deposit: BOND + 7n })
+    await w.call('frank.test', 'register_trainer', await signed('frank.test', 'bonded', 'b'), { deposit: BOND })
     assert.ok(await w.used('eve.test') > eveUsed0, 'registration is charged to the trainer\'s storage balance')
     // one report below the threshold (paid by the validator) stays on record
     await w.call('bob.test', 'report_cheat', { job: 'bonded', account_id: 'eve.test', round: 2, reason: 'suspicious' })
@@ -172,7 +192,7 @@ describe('contract: trainer bonds (compiled wasm in the harness)', () => {
     await assert.rejects(w.call('eve.test', 'withdraw_bond', { job: 'bonded' }, { deposit: 1n }), /not a trainer/)
 
     // Re-registering starts a fresh record: old reports do not count against it, the peer id is free again.
-    const again = await w.call('eve.test', 'register_trainer', { job: 'bonded', peer_id: peer('a') }, { deposit: BOND })
+    const again = await w.call('eve.test', 'register_trainer', await signed('eve.test', 'bonded', 'a'), { deposit: BOND })
     assert.deepEqual(again.value.reports, [])
     await w.call('bob.test', 'report_cheat', { job: 'bonded', account_id: 'eve.test', round: 9, reason: 'again' })
     assert.equal((await w.view('get_trainer', { job: 'bonded', account_id: 'eve.test' })).status, 'active')
@@ -182,7 +202,7 @@ describe('contract: trainer bonds (compiled wasm in the harness)', () => {
   it('an open job (bond 0) registers without a deposit, and a withdrawal returns nothing but frees the storage', async () => {
     const w = await setup(1, 0n)
     const used0 = await w.used('eve.test')
-    await w.call('eve.test', 'register_trainer', { job: 'bonded', peer_id: peer('a') })
+    await w.call('eve.test', 'register_trainer', await signed('eve.test', 'bonded', 'a'))
     assert.ok(await w.used('eve.test') > used0)
     await w.call('eve.test', 'deregister_trainer', { job: 'bonded' })
     w.skipBlocks(UNBONDING)

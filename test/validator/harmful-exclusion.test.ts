@@ -12,10 +12,11 @@ import { JobMembership } from '../../node/job/membership.ts'
 import { HarmRecord, type RoundScores } from '../../node/validator/contribution-scores.ts'
 import { HarmReporter } from '../../node/validator/harm-reports.ts'
 import { devGenesis } from '../chain/helpers.ts'
+import { TrainerKeys } from '../helpers/trainer-keys.ts'
 
 const NEAR = 10n ** 24n
-const B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
-const peer = (i: number): string => '12D3KooW' + B58[i % 58] + 'z'.repeat(43)
+const keys = new TrainerKeys()
+const peer = (i: number): string => keys.peer(String(i))
 const VALIDATORS = ['validator-1.test', 'validator-2.test', 'validator-3.test']
 
 /** A round where `harmful` peers raised the held-out loss and the others lowered it. */
@@ -27,15 +28,16 @@ describe('validators exclude a consistently harmful contributor: report on chain
   this.timeout(60_000)
   let chain: DevChain
   const as = (accountId: string): DevChainLedger => new DevChainLedger({ chain, accountId })
-  const trainers = [['bob.test', peer(1)], ['carol.test', peer(2)], ['dave.test', peer(3)]] as const
+  const trainers = [['bob.test', 1], ['carol.test', 2], ['dave.test', 3]] as const
 
   before(async () => {
+    await keys.make('1', '2', '3', '7', '9')
     chain = await DevChain.open({ genesis: await devGenesis() })
     for (const a of ['alice.test', ...trainers.map(t => t[0]), ...VALIDATORS]) await as(a).storageDeposit()
     await as('alice.test').createJob({ job: 'bonded', specCid: 'bafyspec', evalCid: 'bafyeval', validators: VALIDATORS, threshold: 2, trainerBondYocto: NEAR, unbondingBlocks: 3 })
     await as('alice.test').createJob({ job: 'open', specCid: 'bafyspec', evalCid: 'bafyeval', validators: VALIDATORS, threshold: 2 })
-    for (const [account, id] of trainers) await as(account).registerTrainer({ job: 'bonded', peerId: id, bondYocto: NEAR })
-    await as('carol.test').registerTrainer({ job: 'open', peerId: peer(2), bondYocto: 0n })
+    for (const [account, i] of trainers) await as(account).registerTrainer({ job: 'bonded', ...await keys.signed(String(i), as(account).contractId, 'bonded', account), bondYocto: NEAR })
+    await as('carol.test').registerTrainer({ job: 'open', ...await keys.signed('2', as('carol.test').contractId, 'open', 'carol.test'), bondYocto: 0n })
   })
   after(() => { chain.close() })
 

@@ -106,3 +106,30 @@ export function on_both (): void {
   }
   returnString('[' + parts.join(',') + ']')
 }
+
+/**
+ * NEP-141 receiver for the token tests: `msg` says what to do. "keep" uses everything (returns "0"),
+ * "return:<amount>" returns that unused amount, "panic" fails, "garbage" returns something that is not a U128,
+ * "vote:<id>" votes yes on DAO proposal <id> of the token contract with what it holds and returns that vote's
+ * result (not an amount, so the token contract tries to refund everything).
+ */
+export function ft_on_transfer (): void {
+  const args = inputJson()
+  const m = args.get('msg')
+  if (m == null || m.kind != Kind.Str) panic('ft_on_transfer needs msg')
+  const msg = m!.text
+  if (msg == 'panic') panic('the receiver refused the tokens')
+  if (msg == 'keep') { returnString('"0"'); return }
+  if (msg == 'garbage') { returnString('{"not":"an amount"}'); return }
+  if (msg.startsWith('return:')) { returnString('"' + msg.substring(7) + '"'); return }
+  if (msg.startsWith('vote:')) {
+    env.predecessor_account_id(0)
+    const token = readRegister(0)
+    const method = utf8('dao_vote')
+    const voteArgs = utf8('{"id":' + msg.substring(5) + ',"vote":"yes"}')
+    const zero = new U128().toBytes()
+    env.promise_return(env.promise_create(<u64>token.byteLength, p(token), <u64>method.byteLength, p(method), <u64>voteArgs.byteLength, p(voteArgs), p(zero), GAS_CALL))
+    return
+  }
+  panic('unknown msg ' + msg)
+}

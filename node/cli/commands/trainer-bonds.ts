@@ -8,7 +8,6 @@ import { commandContext, flagsToOverrides, type CommandContext } from '../contex
 import { int } from '../arg-parsers.ts'
 import { outputFor, withJsonFlag } from '../output.ts'
 import { ConfigError } from '../../config/load.ts'
-import { PEER_ID_PATTERN } from '../../../protocol/primitives.ts'
 import { formatNear, parseNear } from '../../chain/near-amount.ts'
 import type { Ledger, Trainer } from '../../chain/index.ts'
 
@@ -23,20 +22,15 @@ export function nearAmount (value: string): bigint {
   }
 }
 
-function peerIdArg (value: string): string {
-  if (!PEER_ID_PATTERN.test(value)) throw new InvalidArgumentError('expected a libp2p peer id (40..100 base58 characters, e.g. 12D3KooW...)')
-  return value
-}
-
 function reasonArg (value: string): string {
   if (value.trim().length === 0 || value.length > 256) throw new InvalidArgumentError('expected 1..256 characters saying what the trainer did')
   return value
 }
 
-const accountOption = (): Option => new Option('--account <id>', 'the NEAR account that signs (default: chain.accountId)')
+export const accountOption = (): Option => new Option('--account <id>', 'the NEAR account that signs (default: chain.accountId)')
 
 /** Runs `fn` with the configured chain's ledger, signing as chain.accountId (or --account) when `signs`. */
-async function withLedger<T> (ctx: CommandContext, signs: string | undefined, fn: (ledger: Ledger) => Promise<T>): Promise<T> {
+export async function withLedger<T> (ctx: CommandContext, signs: string | undefined, fn: (ledger: Ledger) => Promise<T>): Promise<T> {
   if (signs != null && ctx.config.chain.accountId == null) throw new ConfigError(`${signs} signs a transaction: set chain.accountId (or --account) to your NEAR account`)
   const { openLedger, ledgerConfigFrom } = await chainLib()
   const ledger = await openLedger(ledgerConfigFrom({ ...ctx.config.chain, attest: false }, ctx.home))
@@ -73,17 +67,18 @@ export function registerTrainerBondCommands (job: Command): void {
       'agree a trainer cheated burn its bond. Leave with `job deregister-trainer`, then `job withdraw-bond` after the delay.')
     .requiredOption('--job <id>', 'the job\'s id on chain (required)')
     .addOption(new Option('--bond <NEAR>', 'the deposit to bond (default: the job\'s trainer bond; more is allowed and all of it is bonded)').argParser(nearAmount))
-    .addOption(new Option('--peer-id <id>', 'the peer id to bind (default: this home\'s identity)').argParser(peerIdArg))
     .addOption(accountOption()))
-    .action(async (opts: { job: string, bond?: bigint, peerId?: string, account?: string, json?: boolean }, cmd: Command) => {
+    .action(async (opts: { job: string, bond?: bigint, account?: string, json?: boolean }, cmd: Command) => {
       const ctx = await commandContext(cmd, flagsToOverrides(opts, { account: ['chain', 'accountId'] }))
-      const peerId = opts.peerId ?? await homePeerId(ctx.home)
+      // The home's identity key signs the binding: only the holder of a peer id can register it.
+      const key = await loadIdentity(ctx.home)
       const trainer = await withLedger(ctx, 'nearai job register-trainer', async (ledger) => {
+        const { peerId, peerSignature } = await signTrainerRegistration(key, ledger.contractId, opts.job, ledger.accountId)
         const onChain = await requireOnChainJob(ledger, opts.job)
         const bond = opts.bond ?? BigInt(onChain.trainer_bond)
         if (bond < BigInt(onChain.trainer_bond)) throw new Error(`job ${opts.job} requires a bond of ${formatNear(onChain.trainer_bond)} NEAR; --bond ${formatNear(bond)} is less`)
         if (await ledger.storageBalanceOf() == null) await ledger.storageDeposit() // the registration's storage is paid from it
-        return await ledger.registerTrainer({ job: opts.job, peerId, bondYocto: bond })
+        return await ledger.registerTrainer({ job: opts.job, peerId, peerSignature, bondYocto: bond })
       })
       outputFor(opts).result({ job: opts.job, ...toDoc(trainer) },
         `registered ${trainer.account_id} as a trainer of job ${opts.job} with peer id ${trainer.peer_id}, bond ${formatNear(trainer.bond)} NEAR`)
@@ -150,7 +145,11 @@ export function registerReportCheat (validator: Command): void {
     })
 }
 
-async function homePeerId (home: string): Promise<string> {
-  const [{ loadIdentity }, { peerIdFromPrivateKey }] = await Promise.all([import('../../config/home.ts'), import('@libp2p/peer-id')])
-  return peerIdFromPrivateKey(await loadIdentity(home)).toString()
+/** The home's libp2p identity key, loaded only by the command that signs with it. */
+async function loadIdentity (home: string): Promise<import('@libp2p/interface').PrivateKey> {
+  return await (await import('../../config/home.ts')).loadIdentity(home)
+}
+
+async function signTrainerRegistration (...args: Parameters<typeof import('../../chain/trainers.ts').signTrainerRegistration>): ReturnType<typeof import('../../chain/trainers.ts').signTrainerRegistration> {
+  return await (await import('../../chain/trainers.ts')).signTrainerRegistration(...args)
 }
