@@ -248,7 +248,7 @@ export class JobValidator {
       if (mine == null) return undefined
       const anchors = await this.opts.ledger.getAnchor(this.opts.job.spec.id, round)
       this.log.info({ event: 'validator-round', round, checkpointCid: mine.checkpoint_cid, final: anchors?.final != null }, 'round already attested by this account')
-      return { round, outcome: { outcome: 'already', round, contributionsRoot: mine.contributions_root, anchors, final: anchors?.final != null, sameClaim: null } }
+      return { round, outcome: { outcome: 'already', round, contributionsRoot: mine.contributions_root, contributionsTotal: mine.contributions_total, anchors, final: anchors?.final != null, sameClaim: null } }
     } catch (err) {
       this.log.warn({ round, err: (err as Error).message }, 'could not read this account\'s earlier attestations; checking the round')
       return undefined
