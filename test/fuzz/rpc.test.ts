@@ -60,7 +60,17 @@ describe('fuzz: dev chain JSON-RPC', function () {
       { jsonrpc: '2.0', id: 5, method: 'query', params: { request_type: 'call_function', account_id: 'nearai.test', method_name: 'latest_anchor', args_base64: Buffer.from('{"job":"x"}').toString('base64'), finality: 'final' } },
       { jsonrpc: '2.0', id: 6, method: 'tx', params: { tx_hash: '11111111111111111111111111111111', sender_account_id: 'alice.test' } },
       { jsonrpc: '2.0', id: 7, method: 'send_tx', params: { signed_tx_base64: tx, wait_until: 'FINAL' } },
-      { jsonrpc: '2.0', id: 8, method: 'broadcast_tx_commit', params: [tx] }
+      { jsonrpc: '2.0', id: 8, method: 'broadcast_tx_commit', params: [tx] },
+      { jsonrpc: '2.0', id: 10, method: 'query', params: { request_type: 'view_access_key_list', account_id: 'alice.test', finality: 'final' } },
+      { jsonrpc: '2.0', id: 11, method: 'query', params: { request_type: 'view_state', account_id: 'nearai.test', prefix_base64: Buffer.from('s/').toString('base64'), finality: 'final' } },
+      { jsonrpc: '2.0', id: 12, method: 'query', params: { request_type: 'view_code', account_id: 'nearai.test', block_id: 0 } },
+      { jsonrpc: '2.0', id: 13, method: 'health', params: [] },
+      { jsonrpc: '2.0', id: 14, method: 'validators', params: [null] },
+      { jsonrpc: '2.0', id: 15, method: 'EXPERIMENTAL_genesis_config', params: null },
+      { jsonrpc: '2.0', id: 16, method: 'EXPERIMENTAL_protocol_config', params: { finality: 'final' } },
+      { jsonrpc: '2.0', id: 17, method: 'gas_price', params: [null] },
+      { jsonrpc: '2.0', id: 18, method: 'chunk', params: { block_id: 0, shard_id: 0 } },
+      { jsonrpc: '2.0', id: 19, method: 'EXPERIMENTAL_tx_status', params: { tx_hash: '11111111111111111111111111111111', sender_account_id: 'alice.test' } }
     ]
     const height = chain.head.height
     const hostile = fc.oneof(

@@ -7,11 +7,12 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { z } from 'zod'
-import { Runtime, type TransactionOutcome } from '../../../contracts/harness/index.ts'
+import { Runtime, type TransactionOutcome, type TxAction } from '../../../contracts/harness/index.ts'
 import { Journal } from './journal.ts'
 import { lockChainDir } from './dir-lock.ts'
-import { decodeSignedTransaction, b58, unb58, publicKeyString, type DecodedTransaction } from './transaction.ts'
-import { InvalidTransactionError, ReplayMismatchError, UnknownAccessKeyError, UnknownAccountError, UnknownBlockError } from './errors.ts'
+import { decodeSignedTransaction, b58, unb58, publicKeyString, isKeyAction, type DecodedTransaction, type KeyAction } from './transaction.ts'
+import { applyKeyActions, checkKeyPermission, failedKeyOutcome, keyActionsFailure, type AccessKey, type AccessKeyStore } from './access-keys.ts'
+import { InvalidTransactionError, NoContractCodeError, ReplayMismatchError, StateTooLargeError, UnknownAccessKeyError, UnknownAccountError, UnknownBlockError } from './errors.ts'
 import type { GenesisConfig } from './genesis.ts'
 
 /** Blocks a transaction's reference block hash stays valid for (NEAR's transaction_validity_period is 86400). */
@@ -47,13 +48,14 @@ export interface DevChainOptions {
   now?: () => number
 }
 
-interface AccessKey { nonce: bigint }
+/** NEAR's trie_viewer_state_size_limit: view_state refuses a contract whose state is larger. */
+export const VIEW_STATE_SIZE_LIMIT = 50_000
 
 export class DevChain {
   readonly runtime = new Runtime()
   readonly blocks: Block[] = []
   private readonly blocksByHash = new Map<string, Block>()
-  private readonly accessKeys = new Map<string, Map<string, AccessKey>>()
+  private readonly accessKeys: AccessKeyStore = new Map()
   private readonly txs = new Map<string, CommittedTransaction>()
   private tail: Promise<unknown> = Promise.resolve()
   private journal: Journal | undefined
@@ -99,7 +101,7 @@ export class DevChain {
     this.genesis = g
     for (const a of g.accounts) {
       this.runtime.createAccount(a.accountId, BigInt(a.balance))
-      this.accessKeys.set(a.accountId, new Map([[a.publicKey, { nonce: 0n }]]))
+      this.accessKeys.set(a.accountId, new Map([[a.publicKey, { nonce: 0n, permission: { kind: 'FullAccess' } }]]))
     }
     if (this.runtime.account(g.contract.accountId) == null) this.runtime.createAccount(g.contract.accountId, 0n)
     this.runtime.deploy(g.contract.accountId, Buffer.from(g.contract.codeBase64, 'base64'))
@@ -154,6 +156,7 @@ export class DevChain {
     const ref = this.blocksByHash.get(b58(tx.blockHash))
     if (ref == null || this.head.height - ref.height > TX_VALIDITY_BLOCKS) throw new InvalidTransactionError('the transaction refers to an unknown or too old block', 'Expired')
     if (this.txs.has(tx.hashBase58)) throw new InvalidTransactionError('transaction already committed', { InvalidNonce: { tx_nonce: Number(tx.nonce), ak_nonce: Number(key.nonce) } })
+    checkKeyPermission(key, tx)
   }
 
   private async commit (signedTxs: Uint8Array[], timestampMs: number, append: boolean): Promise<{ block: Block, committed: CommittedTransaction[] }> {
@@ -170,8 +173,17 @@ export class DevChain {
       key.nonce = tx.nonce
       let outcome: TransactionOutcome
       try {
-        outcome = await this.runtime.executeTransaction({ hash: tx.hash, signerId: tx.signerId, signerPublicKey: tx.publicKey, receiverId: tx.receiverId, actions: tx.actions },
-          { height, timestampNs: BigInt(timestampMs) * 1_000_000n })
+        const keyFailure = keyActionsFailure(this.accessKeys, tx)
+        if (keyFailure != null) {
+          outcome = failedKeyOutcome(tx, keyFailure)
+        } else {
+          const runtimeActions = tx.actions.filter((a): a is TxAction => !isKeyAction(a))
+          outcome = await this.runtime.executeTransaction({ hash: tx.hash, signerId: tx.signerId, signerPublicKey: tx.publicKey, receiverId: tx.receiverId, actions: runtimeActions },
+            { height, timestampNs: BigInt(timestampMs) * 1_000_000n })
+          // Key actions belong to the transaction's first receipt: they apply when it succeeded.
+          const keyActions = tx.actions.filter((a): a is KeyAction => isKeyAction(a))
+          if (keyActions.length > 0 && !('Failure' in outcome.receipts[0].status)) applyKeyActions(this.accessKeys, tx.receiverId, keyActions, height)
+        }
       } catch (err) {
         // NotEnoughBalance and friends: the transaction is rejected as a whole, as NEAR does before conversion.
         key.nonce = previousNonce // nothing of a rejected transaction is kept, its nonce included
@@ -211,11 +223,37 @@ export class DevChain {
     return { amount: a.balance, locked: a.locked, codeHash: a.codeHash ?? '11111111111111111111111111111111', storageUsage: a.storageUsage }
   }
 
-  viewAccessKey (accountId: string, publicKey: string): { nonce: bigint } {
+  viewAccessKey (accountId: string, publicKey: string): AccessKey {
     if (this.runtime.account(accountId) == null) throw new UnknownAccountError(accountId)
     const k = this.accessKeys.get(accountId)?.get(publicKey)
     if (k == null) throw new UnknownAccessKeyError(publicKey)
-    return { nonce: k.nonce }
+    return { ...k }
+  }
+
+  /** Every access key of an account, sorted by public key. */
+  viewAccessKeyList (accountId: string): Array<{ publicKey: string, key: AccessKey }> {
+    if (this.runtime.account(accountId) == null) throw new UnknownAccountError(accountId)
+    return [...(this.accessKeys.get(accountId) ?? new Map<string, AccessKey>())].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0).map(([publicKey, key]) => ({ publicKey, key: { ...key } }))
+  }
+
+  /** The contract storage of an account whose keys start with `prefix`, in key order (as NEAR's trie walks it). */
+  viewState (accountId: string, prefix: Uint8Array): Array<{ key: Uint8Array, value: Uint8Array }> {
+    const a = this.runtime.account(accountId)
+    if (a == null) throw new UnknownAccountError(accountId)
+    const hexPrefix = Buffer.from(prefix).toString('hex')
+    const items = [...a.storage].filter(([k]) => k.startsWith(hexPrefix)).sort(([x], [y]) => x < y ? -1 : x > y ? 1 : 0)
+    const size = items.reduce((n, [k, v]) => n + k.length / 2 + v.length, 0)
+    if (size > VIEW_STATE_SIZE_LIMIT) throw new StateTooLargeError(accountId)
+    return items.map(([k, v]) => ({ key: Buffer.from(k, 'hex'), value: v }))
+  }
+
+  /** The deployed wasm of an account and its hash (base58 of sha256, NEAR's code_hash). */
+  viewCode (accountId: string): { code: Uint8Array, hash: string } {
+    const a = this.runtime.account(accountId)
+    if (a == null) throw new UnknownAccountError(accountId)
+    const code = a.codeHash == null ? undefined : this.runtime.code(a.codeHash)
+    if (a.codeHash == null || code == null) throw new NoContractCodeError(accountId)
+    return { code, hash: a.codeHash }
   }
 
   close (): void {

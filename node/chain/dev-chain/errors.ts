@@ -16,6 +16,16 @@ export class UnknownAccessKeyError extends Error {
   constructor (readonly publicKey: string) { super(`access key ${publicKey} does not exist while viewing`) }
 }
 
+export class NoContractCodeError extends Error {
+  override name = 'NoContractCodeError'
+  constructor (readonly accountId: string) { super(`contract code for ${accountId} does not exist`) }
+}
+
+export class StateTooLargeError extends Error {
+  override name = 'StateTooLargeError'
+  constructor (readonly accountId: string) { super(`state of contract ${accountId} is too large to be viewed`) }
+}
+
 export class UnknownBlockError extends Error {
   override name = 'UnknownBlockError'
   constructor (readonly reference: unknown) { super(`block ${JSON.stringify(reference)} is unknown`) }

@@ -10,6 +10,33 @@ import { KeyPair, SCHEMA, Signature, SignedTransaction, actions as actionCreator
 import type { TxAction } from '../../../contracts/harness/index.ts'
 import { InvalidTransactionError } from './errors.ts'
 
+/** An access key's permission, as NEAR's AccessKeyPermission (a function-call key or a full-access key). */
+export type AccessKeyPermission =
+  | { kind: 'FullAccess' }
+  | { kind: 'FunctionCall', allowance: bigint | null, receiverId: string, methodNames: string[] }
+
+/** Key actions: the dev chain applies them itself (the contract harness runs the others). */
+export type KeyAction =
+  | { type: 'AddKey', publicKey: string, nonce: bigint, permission: AccessKeyPermission }
+  | { type: 'DeleteKey', publicKey: string }
+
+export type ChainAction = TxAction | KeyAction
+
+export const isKeyAction = (a: ChainAction): a is KeyAction => a.type === 'AddKey' || a.type === 'DeleteKey'
+
+function decodePublicKey (pk: any, index: number): string {
+  if (pk?.ed25519Key == null) throw new InvalidTransactionError(`action ${index}: only ed25519 keys are supported`, { ActionsValidation: { UnsupportedProtocolFeature: { protocol_feature: 'secp256k1 access keys', version: 0 } } })
+  return publicKeyString(Uint8Array.from(pk.ed25519Key.data))
+}
+
+function decodePermission (p: any): AccessKeyPermission {
+  if (p?.functionCall != null) {
+    const fc = p.functionCall
+    return { kind: 'FunctionCall', allowance: fc.allowance == null ? null : BigInt(fc.allowance), receiverId: fc.receiverId, methodNames: [...fc.methodNames] }
+  }
+  return { kind: 'FullAccess' }
+}
+
 export interface DecodedTransaction {
   bytes: Uint8Array
   hash: Uint8Array
@@ -20,7 +47,7 @@ export interface DecodedTransaction {
   nonce: bigint
   receiverId: string
   blockHash: Uint8Array
-  actions: TxAction[]
+  actions: ChainAction[]
 }
 
 export const b58 = (b: Uint8Array): string => base58btc.baseEncode(b)
@@ -48,13 +75,15 @@ export function decodeSignedTransaction (bytes: Uint8Array): DecodedTransaction 
   if (!ed25519.verify(Uint8Array.from(raw.signature.ed25519Signature.data), hash, publicKey)) {
     throw new InvalidTransactionError('signature does not verify', 'InvalidSignature')
   }
-  const actions: TxAction[] = tx.actions.map((a: any, index: number): TxAction => {
+  const actions: ChainAction[] = tx.actions.map((a: any, index: number): ChainAction => {
     if (a.functionCall != null) {
       return { type: 'FunctionCall', methodName: a.functionCall.methodName, args: Uint8Array.from(a.functionCall.args), gas: BigInt(a.functionCall.gas), deposit: BigInt(a.functionCall.deposit) }
     }
     if (a.transfer != null) return { type: 'Transfer', deposit: BigInt(a.transfer.deposit) }
     if (a.createAccount != null) return { type: 'CreateAccount' }
     if (a.deployContract != null) return { type: 'DeployContract', code: Uint8Array.from(a.deployContract.code) }
+    if (a.addKey != null) return { type: 'AddKey', publicKey: decodePublicKey(a.addKey.publicKey, index), nonce: BigInt(a.addKey.accessKey.nonce), permission: decodePermission(a.addKey.accessKey.permission) }
+    if (a.deleteKey != null) return { type: 'DeleteKey', publicKey: decodePublicKey(a.deleteKey.publicKey, index) }
     throw new InvalidTransactionError(`action ${index} (${Object.keys(a)[0]}) is not supported by the dev chain`, { ActionsValidation: { UnsupportedProtocolFeature: { protocol_feature: Object.keys(a)[0], version: 0 } } })
   })
   return {

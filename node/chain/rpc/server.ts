@@ -1,43 +1,34 @@
 /**
- * A NEAR-compatible JSON-RPC server over the dev chain, enough for near-api-js 7 and near-cli: `status`,
- * `block`, `gas_price`, `query` (view_account, view_access_key, call_function), `send_tx`,
- * `broadcast_tx_commit`, `broadcast_tx_async`, `tx`. Errors use NEAR's structured error shapes.
- * Binds where it is told (127.0.0.1 by default): it has no authentication.
+ * A NEAR-compatible JSON-RPC server over the dev chain, enough for near-api-js 7, near-cli 4 and wallets:
+ * `status`, `health`, `block`, `chunk`, `gas_price`, `validators`, `EXPERIMENTAL_genesis_config`,
+ * `EXPERIMENTAL_protocol_config`, `query` (see query.ts), `send_tx`, `broadcast_tx_commit`,
+ * `broadcast_tx_async`, `tx`, `EXPERIMENTAL_tx_status`. Every request is validated; errors use NEAR's
+ * structured shapes (errors.ts). Binds where it is told (127.0.0.1 by default): it has no authentication.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { z } from 'zod'
-import type { DevChain } from '../dev-chain/chain.ts'
-import { InvalidTransactionError, UnknownAccessKeyError, UnknownAccountError, UnknownBlockError } from '../dev-chain/errors.ts'
-import { ContractError } from '../../../contracts/harness/index.ts'
-import { blockView, finalExecutionOutcome } from './outcome.ts'
+import type { Block, CommittedTransaction, DevChain } from '../dev-chain/chain.ts'
+import { InvalidTransactionError, UnknownBlockError } from '../dev-chain/errors.ts'
+import { blockView, chunkHash, chunkView, finalExecutionOutcome, receiptViews } from './outcome.ts'
+import { handlerError, internalError, methodNotFound, params, parseError, RpcFailure } from './errors.ts'
+import { query } from './query.ts'
+import { EPOCH_ID, GAS_PRICE, genesisConfigView, protocolConfigView, statusView, validatorsView } from './config-views.ts'
 
 const MAX_BODY = 8 * 1024 * 1024
 
-const request = z.object({ jsonrpc: z.literal('2.0'), id: z.union([z.string(), z.number(), z.null()]), method: z.string(), params: z.unknown() })
-const blockRef = z.object({ finality: z.enum(['optimistic', 'near-final', 'final']).optional(), block_id: z.union([z.string(), z.number()]).optional().nullable() })
-const query = z.discriminatedUnion('request_type', [
-  z.object({ request_type: z.literal('view_account'), account_id: z.string() }).passthrough(),
-  z.object({ request_type: z.literal('view_access_key'), account_id: z.string(), public_key: z.string() }).passthrough(),
-  z.object({ request_type: z.literal('call_function'), account_id: z.string(), method_name: z.string(), args_base64: z.string() }).passthrough()
-])
-const sendTx = z.object({ signed_tx_base64: z.string(), wait_until: z.string().optional() })
-const txStatus = z.object({ tx_hash: z.string(), sender_account_id: z.string(), wait_until: z.string().optional() })
-
-class RpcFailure extends Error {
-  constructor (readonly body: Record<string, unknown>) { super(String(body.message ?? 'rpc error')) }
-}
-
-const handlerError = (name: string, info: Record<string, unknown>, extra: Record<string, unknown> = {}): RpcFailure =>
-  new RpcFailure({ name: 'HANDLER_ERROR', cause: { name, info }, code: -32000, message: 'Server error', data: info.error_message ?? name, ...extra })
-const parseError = (msg: string): RpcFailure =>
-  new RpcFailure({ name: 'REQUEST_VALIDATION_ERROR', cause: { name: 'PARSE_ERROR', info: { error_message: msg } }, code: -32700, message: 'Parse error', data: msg })
-
-function params<T> (schema: z.ZodType<T>, p: unknown): T {
-  const r = schema.safeParse(p)
-  if (!r.success) throw parseError(r.error.message)
-  return r.data
-}
+const request = z.object({ jsonrpc: z.literal('2.0'), id: z.union([z.string().max(256), z.number(), z.null()]), method: z.string().max(256), params: z.unknown() })
+const blockId = z.union([z.string().min(1).max(64), z.number().int().nonnegative()])
+const blockRef = z.object({ finality: z.enum(['optimistic', 'near-final', 'final']).optional(), block_id: blockId.optional().nullable() })
+const signedTx = z.string().min(1).max(MAX_BODY).regex(/^[A-Za-z0-9+/]*={0,2}$/, 'not base64')
+const waitUntil = z.enum(['NONE', 'INCLUDED', 'EXECUTED_OPTIMISTIC', 'INCLUDED_FINAL', 'EXECUTED', 'FINAL']).optional()
+const sendTx = z.object({ signed_tx_base64: signedTx, wait_until: waitUntil })
+const txStatus = z.object({ tx_hash: z.string().min(1).max(64), sender_account_id: z.string().min(2).max(64), wait_until: waitUntil })
+const chunkRef = z.union([z.object({ chunk_id: z.string().min(1).max(64) }), z.object({ block_id: blockId, shard_id: z.number().int().nonnegative() })])
+const gasPriceRef = z.union([z.tuple([blockId.nullable()]), z.tuple([]), z.object({ block_id: blockId.nullable().optional() }), z.null(), z.undefined()])
+const noParams = z.union([z.tuple([]), z.object({}), z.null(), z.undefined()])
+const validatorsRef = z.union([z.tuple([blockId.nullable()]), z.tuple([]), z.object({ block_id: blockId }), z.object({ epoch_id: z.string().min(1).max(64) }), z.object({ latest: z.null() }), z.null(), z.undefined()])
+const configRef = z.union([blockRef, z.null(), z.undefined()])
 
 export interface RpcServerOptions {
   chain: DevChain
@@ -47,7 +38,21 @@ export interface RpcServerOptions {
 
 export async function startRpcServer (opts: RpcServerOptions): Promise<{ url: string, close: () => Promise<void> }> {
   const { chain } = opts
-  const at = (): { block_height: number, block_hash: string } => ({ block_height: Number(chain.head.height), block_hash: chain.head.hash })
+  const startedAtMs = Date.now()
+
+  const findBlock = (ref: { finality?: string, block_id?: string | number | null }): Block => {
+    try { return chain.block({ finality: ref.finality, blockId: ref.block_id ?? undefined }) } catch (err) {
+      if (err instanceof UnknownBlockError) throw handlerError('UNKNOWN_BLOCK', { block_reference: ref.block_id != null ? { block_id: ref.block_id } : { finality: ref.finality } })
+      throw err
+    }
+  }
+
+  // Chunk hash -> block, filled as blocks are asked about (blocks are only ever appended).
+  const chunks = new Map<string, Block>()
+  const chunkBlock = (hash: string): Block | undefined => {
+    for (let h = chunks.size; h < chain.blocks.length; h++) chunks.set(chunkHash(chain.blocks[h]), chain.blocks[h])
+    return chunks.get(hash)
+  }
 
   const submit = async (b64: string): Promise<Record<string, unknown>> => {
     try {
@@ -61,55 +66,58 @@ export async function startRpcServer (opts: RpcServerOptions): Promise<{ url: st
     }
   }
 
+  const committedTx = (p: unknown): CommittedTransaction => {
+    const raw = Array.isArray(p) ? { tx_hash: p[0], sender_account_id: p[1] } : p
+    const q = params(txStatus, raw)
+    const c = chain.transaction(q.tx_hash)
+    if (c == null || c.tx.signerId !== q.sender_account_id) throw handlerError('UNKNOWN_TRANSACTION', { requested_transaction_hash: q.tx_hash })
+    return c
+  }
+
   const methods: Record<string, (p: unknown) => Promise<unknown>> = {
-    status: async () => ({
-      chain_id: chain.chainId, protocol_version: 73, latest_protocol_version: 73, rpc_addr: null, validators: [], node_key: null,
-      version: { version: 'nearai-dev-chain', build: 'nearai', rustc_version: '' },
-      sync_info: { latest_block_hash: chain.head.hash, latest_block_height: Number(chain.head.height), latest_state_root: '11111111111111111111111111111111', latest_block_time: new Date(chain.head.timestampMs).toISOString(), syncing: false, earliest_block_hash: chain.blocks[0].hash, earliest_block_height: 0 }
-    }),
-    block: async (p) => {
-      const ref = params(blockRef, Array.isArray(p) ? { block_id: p[0] } : p)
-      try { return blockView(chain.block({ finality: ref.finality, blockId: ref.block_id ?? undefined }), chain.chainId) } catch (err) {
-        if (err instanceof UnknownBlockError) throw handlerError('UNKNOWN_BLOCK', { block_reference: { block_id: ref.block_id } })
-        throw err
+    status: async (p) => { params(noParams, p); return statusView(chain, startedAtMs, Date.now) },
+    health: async (p) => { params(noParams, p); return null },
+    block: async (p) => blockView(findBlock(params(blockRef, Array.isArray(p) ? { block_id: p[0] } : p)), chain.chainId),
+    chunk: async (p) => {
+      const ref = params(chunkRef, Array.isArray(p) ? { chunk_id: p[0] } : p)
+      if ('chunk_id' in ref) {
+        const b = chunkBlock(ref.chunk_id)
+        if (b == null) throw handlerError('UNKNOWN_CHUNK', { chunk_hash: ref.chunk_id })
+        return chunkView(b, chain)
       }
+      if (ref.shard_id !== 0) throw handlerError('INVALID_SHARD_ID', { shard_id: ref.shard_id })
+      return chunkView(findBlock({ block_id: ref.block_id }), chain)
     },
-    gas_price: async () => ({ gas_price: '100000000' }),
-    query: async (p) => {
-      const q = params(query, p)
-      try {
-        if (q.request_type === 'view_account') {
-          const a = chain.viewAccount(q.account_id)
-          return { amount: a.amount.toString(), locked: a.locked.toString(), code_hash: a.codeHash, storage_usage: Number(a.storageUsage), storage_paid_at: 0, ...at() }
-        }
-        if (q.request_type === 'view_access_key') {
-          const k = chain.viewAccessKey(q.account_id, q.public_key)
-          return { nonce: Number(k.nonce), permission: 'FullAccess', ...at() }
-        }
-        const { result, logs } = await chain.view(q.account_id, q.method_name, Buffer.from(q.args_base64, 'base64'))
-        return { result: Array.from(result), logs, ...at() }
-      } catch (err) {
-        if (err instanceof UnknownAccountError) throw handlerError('UNKNOWN_ACCOUNT', { requested_account_id: err.accountId, ...at() })
-        if (err instanceof UnknownAccessKeyError) throw handlerError('UNKNOWN_ACCESS_KEY', { public_key: err.publicKey, ...at() })
-        if (err instanceof ContractError) {
-          const vmError = err.kind === 'GuestPanic' ? { HostError: { GuestPanic: { panic_msg: err.message } } } : err.kind === 'MethodNotFound' ? { MethodResolveError: 'MethodNotFound' } : { HostError: { [err.kind]: { message: err.message } } }
-          throw handlerError('CONTRACT_EXECUTION_ERROR', { vm_error: vmError, error_message: `wasm execution failed with error: ${err.message}`, ...at() })
-        }
-        throw err
-      }
+    gas_price: async (p) => {
+      const ref = params(gasPriceRef, p)
+      const id = Array.isArray(ref) ? ref[0] : ref?.block_id
+      if (id != null) findBlock({ block_id: id })
+      return { gas_price: GAS_PRICE }
     },
+    validators: async (p) => {
+      const ref = params(validatorsRef, p)
+      const id = Array.isArray(ref) ? ref[0] : ref != null && 'block_id' in ref ? ref.block_id : undefined
+      if (id != null) findBlock({ block_id: id })
+      if (ref != null && !Array.isArray(ref) && 'epoch_id' in ref && ref.epoch_id !== EPOCH_ID) throw handlerError('UNKNOWN_EPOCH', { error_message: `epoch ${ref.epoch_id} is unknown` })
+      return validatorsView(chain)
+    },
+    EXPERIMENTAL_genesis_config: async (p) => { params(noParams, p); return genesisConfigView(chain) },
+    EXPERIMENTAL_protocol_config: async (p) => {
+      const ref = params(configRef, p)
+      if (ref?.block_id != null) findBlock(ref)
+      return protocolConfigView(chain)
+    },
+    query: async (p) => await query(chain, p),
     send_tx: async (p) => await submit(params(sendTx, p).signed_tx_base64),
-    broadcast_tx_commit: async (p) => await submit(params(z.tuple([z.string()]), p)[0]),
+    broadcast_tx_commit: async (p) => await submit(params(z.tuple([signedTx]), p)[0]),
     broadcast_tx_async: async (p) => {
-      const r = await submit(params(z.tuple([z.string()]), p)[0])
+      const r = await submit(params(z.tuple([signedTx]), p)[0])
       return (r.transaction as { hash: string }).hash
     },
-    tx: async (p) => {
-      const raw = Array.isArray(p) ? { tx_hash: p[0], sender_account_id: p[1] } : p
-      const q = params(txStatus, raw)
-      const c = chain.transaction(q.tx_hash)
-      if (c == null || c.tx.signerId !== q.sender_account_id) throw handlerError('UNKNOWN_TRANSACTION', { requested_transaction_hash: q.tx_hash })
-      return finalExecutionOutcome(c)
+    tx: async (p) => finalExecutionOutcome(committedTx(p)),
+    EXPERIMENTAL_tx_status: async (p) => {
+      const c = committedTx(p)
+      return { ...finalExecutionOutcome(c), receipts: receiptViews(c) }
     }
   }
 
@@ -133,15 +141,14 @@ export async function startRpcServer (opts: RpcServerOptions): Promise<{ url: st
       let json: unknown
       try { json = JSON.parse(Buffer.concat(chunks).toString('utf8')) } catch { throw parseError('body is not JSON') }
       const r = request.safeParse(json)
-      if (!r.success) throw parseError(r.error.message)
+      if (!r.success) throw parseError(`not a JSON-RPC 2.0 request: ${r.error.issues[0].path.join('.')}: ${r.error.issues[0].message}`)
       id = r.data.id
-      const m = methods[r.data.method]
-      if (m == null) throw new RpcFailure({ name: 'REQUEST_VALIDATION_ERROR', cause: { name: 'METHOD_NOT_FOUND', info: { method_name: r.data.method } }, code: -32601, message: 'Method not found', data: r.data.method })
+      const m = Object.hasOwn(methods, r.data.method) ? methods[r.data.method] : undefined
+      if (m == null) throw methodNotFound(r.data.method)
       reply(res, { jsonrpc: '2.0', id, result: await m(r.data.params) })
     } catch (err) {
       if (err instanceof RpcFailure) { reply(res, { jsonrpc: '2.0', id, error: err.body }); return }
-      const msg = (err as Error).message
-      reply(res, { jsonrpc: '2.0', id, error: { name: 'INTERNAL_ERROR', cause: { name: 'INTERNAL_ERROR', info: { error_message: msg } }, code: -32000, message: 'Server error', data: msg } })
+      reply(res, { jsonrpc: '2.0', id, error: internalError((err as Error).message) })
     }
   }
 
