@@ -157,6 +157,16 @@ export function canonicalContributions (contributions: readonly Contribution[]):
   return sorted
 }
 
+/**
+ * The round's total accepted samples: the sum of the weights the root commits to, which validators attest beside
+ * the root (`contributions_total`) so that a reward share is weight / total. Validated like the root's input.
+ */
+export function contributionsTotal (contributions: readonly Contribution[]): number {
+  const total = canonicalContributions(contributions).reduce((s, c) => s + c.samples, 0)
+  if (!Number.isSafeInteger(total)) throw new InvalidContributionsError(`the round's accepted samples add up past 2^53-1`)
+  return total
+}
+
 /** Leaf hashes in tree order. */
 function leavesOf (job: string, round: number, contributions: readonly Contribution[]): { sorted: Contribution[], leaves: Uint8Array[] } {
   checkJobRound(job, round)

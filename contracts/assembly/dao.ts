@@ -1,7 +1,7 @@
 // DAO proposals and token-weighted votes, in the spirit of Sputnik DAO v2 (one token-weighted role).
 //
 //   dao/init           "1" once dao_init ran (it runs once)
-//   dao/params         { quorum_bps, threshold_bps, voting_period_blocks, proposal_bond } (defaults until set)
+//   dao/params         { quorum_bps, threshold_bps, voting_period_blocks, proposal_bond, reward_per_round } (defaults until set)
 //   dao/n              number of proposals (ids are 0, 1, 2, ...)
 //   dao/p/<id>         proposal (JSON, see proposalView)
 //   dao/v/<id>/<acct>  one vote: { vote, weight, block }
@@ -35,12 +35,16 @@ const DEFAULT_VOTING_PERIOD: u64 = 86400
 const DEFAULT_BOND = '1000000000000000000000000' // 1 NEAR
 const MAX_VOTING_PERIOD: u64 = 31536000
 const MAX_BOND = '1000000000000000000000000000000' // 10^6 NEAR
+/** Largest reward_per_round: 10^33 token units (10^15 whole tokens at 18 decimals). */
+const MAX_REWARD_PER_ROUND = '1000000000000000000000000000000000'
 const MAX_DESCRIPTION = 2000
 const MAX_PAGE: u64 = 50
 const MAX_INITIAL = 100
 const BPS = U128.fromU64(10000)
 
 class Params {
+  /** Token units minted per final round of a job, shared pro rata by its contributors (rewards.ts); 0 by default. */
+  reward: U128 = new U128()
   constructor (public quorum: u64, public threshold: u64, public period: u64, public bond: U128) {}
 
   static load (): Params {
@@ -50,12 +54,12 @@ class Params {
     return p
   }
 
-  /** Overwrites the fields `v` names (`{ quorum_bps?, threshold_bps?, voting_period_blocks?, proposal_bond? }`), checked. */
+  /** Overwrites the fields `v` names (`{ quorum_bps?, threshold_bps?, voting_period_blocks?, proposal_bond?, reward_per_round? }`), checked. */
   apply (v: JValue): void {
     if (v.kind != Kind.Obj) panic('params must be an object')
     for (let i = 0; i < v.keys.length; i++) {
       const k = v.keys[i]
-      if (k != 'quorum_bps' && k != 'threshold_bps' && k != 'voting_period_blocks' && k != 'proposal_bond') panic('unknown DAO parameter ' + k)
+      if (k != 'quorum_bps' && k != 'threshold_bps' && k != 'voting_period_blocks' && k != 'proposal_bond' && k != 'reward_per_round') panic('unknown DAO parameter ' + k)
     }
     if (v.get('quorum_bps') != null) {
       this.quorum = argIndex(v, 'quorum_bps')
@@ -73,13 +77,25 @@ class Params {
       this.bond = argYocto(v, 'proposal_bond')
       if (this.bond.cmp(U128.parse(MAX_BOND)!) > 0) panic('proposal_bond must be at most 10^30 yoctoNEAR (10^6 NEAR)')
     }
+    if (v.get('reward_per_round') != null) {
+      const rv = field(v, 'reward_per_round')
+      if (rv.kind != Kind.Str) panic('reward_per_round must be a decimal string of token units')
+      const r = U128.parse(rv.text)
+      if (r == null) { panic('reward_per_round must be a decimal string of token units'); return }
+      if (r.cmp(U128.parse(MAX_REWARD_PER_ROUND)!) > 0) panic('reward_per_round must be at most 10^33 token units')
+      this.reward = r
+    }
   }
 
   json (): string {
     return new ObjWriter().raw('quorum_bps', this.quorum.toString()).raw('threshold_bps', this.threshold.toString())
-      .raw('voting_period_blocks', this.period.toString()).str('proposal_bond', this.bond.toString()).toString()
+      .raw('voting_period_blocks', this.period.toString()).str('proposal_bond', this.bond.toString())
+      .str('reward_per_round', this.reward.toString()).toString()
   }
 }
+
+/** The DAO's `reward_per_round` now: what a round that becomes final now will pay its contributors in all. */
+export function rewardPerRound (): U128 { return Params.load().reward }
 
 class Proposal {
   status: string = 'open'
@@ -238,7 +254,7 @@ function proposalAction (kind: string, args: JValue): string {
   }
   if (kind == 'params') {
     const pv = field(args, 'params')
-    if (pv.kind != Kind.Obj || pv.keys.length == 0) panic('a params proposal needs params: { quorum_bps?, threshold_bps?, voting_period_blocks?, proposal_bond? }')
+    if (pv.kind != Kind.Obj || pv.keys.length == 0) panic('a params proposal needs params: { quorum_bps?, threshold_bps?, voting_period_blocks?, proposal_bond?, reward_per_round? }')
     Params.load().apply(pv) // checks every value
     return rawOf(pv)
   }

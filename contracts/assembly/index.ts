@@ -27,9 +27,9 @@
  *   tb/slashed                 u128 total of slashed bonds (burnt: locked here, never paid out)
  *   ft/b/<account>, ft/supply, ft/meta   the DAO token (NEP-141/148): token.ts
  *   dao/...    DAO parameters, proposals, votes and vote locks: dao.ts, votelock.ts
+ *   rw/...     contribution rewards (claims, minted totals): rewards.ts. A round record carries `reward` (the DAO's
+ *              reward_per_round when it became final) and each candidate its `contributions_total`.
  * Reserved for the next issues (not written yet):
- *   rw/...    Merkle-claimed rewards: rw/<job>/<round>/<account> claimed flags; a claim proves
- *             (account, accepted samples) against the round's final anchor's `contributions_root`.
  *   rev/...   stablecoin revenue per token (rev/acc cumulative per-token index, rev/u/<account>),
  *             received through ft_on_transfer from the stablecoin contract.
  *   esc/...   escrowed payment for private jobs (esc/<job>), released per final anchor.
@@ -48,9 +48,11 @@ import {
   storageReadString, storageRemove, storageWrite, storageWriteString, transfer
 } from './near'
 import { argAccount, argCid, argFloat, argHex32, argIndex, argJobId, argString, field, optString, parseStored, validAccount } from './args'
-import { BYTE_COST, STATE_VERSION, StorageBalance, chargeStorage, emit, ensureVersion, loadBalance, requireOneYocto, saveBalance } from './storage'
+import { BYTE_COST, STATE_VERSION, StorageBalance, chargeStorage, emit, ensureVersion, loadBalance, requireOneYocto, roundKey, saveBalance } from './storage'
 import { createJob, jobUnbonding, jobBond, jobView, loadJob, parseJobSpec } from './jobs'
 import { tokenBalance } from './token'
+import { rewardPerRound } from './dao'
+import { mintedTotal, payClaim, rewardView, verifyContribution } from './rewards'
 
 // The DAO token (NEP-141/148) and the DAO's proposals and votes live in their own modules; these are their methods.
 export { ft_transfer, ft_transfer_call, ft_resolve_transfer, ft_total_supply, ft_balance_of, ft_metadata } from './token'
@@ -60,11 +62,6 @@ export {
 
 /** Conservative NEP-145 minimum: the registration record of a 64-character account id. */
 const REGISTRATION_BYTES: u64 = 2 + 64 + 24 + 40
-
-function roundKey (round: u64): string {
-  const s = round.toString()
-  return '00000000000000000000'.substring(0, 20 - s.length) + s
-}
 
 export function storage_deposit (): void {
   const args = inputJson()
@@ -164,19 +161,22 @@ export function get_job (): void {
 // ---------- attestations and anchors ----------
 
 /**
- * One claim about a round: checkpoint CID, weights hash, contributions root and evaluation loss. The loss is
+ * One claim about a round: checkpoint CID, weights hash, contributions root and total (the sum of the accepted
+ * samples the root commits to, which contribution rewards divide by), and evaluation loss. The loss is
  * kept as the JSON number text the validator sent and compared as text: validators send the float64 their
  * deterministic evaluation computed in its shortest round-trip form (JSON.stringify), so equal bits give
  * equal text, and any two texts that differ are two claims (no float parsing decides what "equal" means).
  */
 class Candidate {
   attesters: string[] = []
-  constructor (public cid: string, public sha: string, public root: string, public loss: string) {}
+  /** `total` is -1 for a candidate stored before attestations carried `contributions_total`. */
+  constructor (public cid: string, public sha: string, public root: string, public total: i64, public loss: string) {}
   same (o: Candidate): bool {
-    return this.cid == o.cid && this.sha == o.sha && this.root == o.root && this.loss == o.loss
+    return this.cid == o.cid && this.sha == o.sha && this.root == o.root && this.total == o.total && this.loss == o.loss
   }
   fields (w: ObjWriter): ObjWriter {
-    return w.str('checkpoint_cid', this.cid).str('weights_sha256', this.sha).str('contributions_root', this.root).raw('eval_loss', this.loss)
+    return w.str('checkpoint_cid', this.cid).str('weights_sha256', this.sha).str('contributions_root', this.root)
+      .raw('contributions_total', this.total < 0 ? 'null' : this.total.toString()).raw('eval_loss', this.loss)
   }
   json (): string { return this.fields(new ObjWriter()).raw('attesters', strArray(this.attesters)).toString() }
 }
@@ -184,6 +184,8 @@ class Candidate {
 class RoundRecord {
   candidates: Candidate[] = []
   final: i32 = -1
+  /** The DAO's reward_per_round when the round became final ('' before, and for rounds final before rewards existed). */
+  reward: string = ''
 
   static load (job: string, round: u64): RoundRecord {
     const r = new RoundRecord()
@@ -191,10 +193,14 @@ class RoundRecord {
     if (t == null) return r
     const v = parseStored(t)
     r.final = <i32>parseInt(field(v, 'final').text)
+    const rw = v.get('reward')
+    if (rw != null && rw.kind == Kind.Str) r.reward = rw.text
     const cs = field(v, 'candidates').items
     for (let i = 0; i < cs.length; i++) {
       const c = cs[i]
-      const cand = new Candidate(field(c, 'checkpoint_cid').text, field(c, 'weights_sha256').text, field(c, 'contributions_root').text, field(c, 'eval_loss').text)
+      const tv = c.get('contributions_total')
+      const total: i64 = tv == null || tv.kind != Kind.Num ? -1 : <i64>parseInt(tv.text)
+      const cand = new Candidate(field(c, 'checkpoint_cid').text, field(c, 'weights_sha256').text, field(c, 'contributions_root').text, total, field(c, 'eval_loss').text)
       const as = field(c, 'attesters').items
       for (let j = 0; j < as.length; j++) cand.attesters.push(as[j].text)
       r.candidates.push(cand)
@@ -203,7 +209,9 @@ class RoundRecord {
   }
 
   save (job: string, round: u64): void {
-    storageWriteString('r/' + job + '/' + roundKey(round), new ObjWriter().raw('final', this.final.toString()).raw('candidates', this.candidatesJson()).toString())
+    const w = new ObjWriter().raw('final', this.final.toString())
+    if (this.reward.length > 0) w.str('reward', this.reward)
+    storageWriteString('r/' + job + '/' + roundKey(round), w.raw('candidates', this.candidatesJson()).toString())
   }
 
   candidatesJson (): string {
@@ -215,7 +223,16 @@ class RoundRecord {
   anchorJson (job: string, round: u64): string {
     if (this.final < 0) return 'null'
     const c = this.candidates[this.final]
-    return c.fields(new ObjWriter().str('job', job).raw('round', round.toString())).raw('attesters', strArray(c.attesters)).toString()
+    return c.fields(new ObjWriter().str('job', job).raw('round', round.toString())).raw('attesters', strArray(c.attesters))
+      .str('reward', this.roundReward().toString()).toString()
+  }
+
+  /** The round's reward, fixed when it became final (0 for a round final before rewards existed). */
+  roundReward (): U128 {
+    if (this.reward.length == 0) return new U128()
+    const r = U128.parse(this.reward)
+    if (r == null) { panic('corrupt round record: reward'); return new U128() }
+    return r
   }
 
   /** Once the round is final: every attestation of another candidate, made before or after it became final. */
@@ -259,7 +276,8 @@ export function attest (): void {
   const validator = predecessor()
   const job = argJobId(args)
   const round = argIndex(args, 'round')
-  const cand = new Candidate(argCid(args, 'checkpoint_cid'), argHex32(args, 'weights_sha256'), argHex32(args, 'contributions_root'), argFloat(args, 'eval_loss'))
+  const cand = new Candidate(argCid(args, 'checkpoint_cid'), argHex32(args, 'weights_sha256'), argHex32(args, 'contributions_root'),
+    <i64>argIndex(args, 'contributions_total'), argFloat(args, 'eval_loss'))
   const rec = loadJob(job)
   if (rec == null) { panic('unknown job ' + job); return }
   const validators = field(rec, 'validators').items
@@ -278,7 +296,8 @@ export function attest (): void {
   rr.candidates[idx].attesters.push(validator)
   let finalized = false
   // The first candidate to reach the threshold wins; later attestations never move a final anchor.
-  if (rr.final < 0 && rr.candidates[idx].attesters.length >= threshold) { rr.final = idx; finalized = true }
+  // Its reward is fixed now: a later change of the DAO's reward_per_round does not reach rounds already final.
+  if (rr.final < 0 && rr.candidates[idx].attesters.length >= threshold) { rr.final = idx; finalized = true; rr.reward = rewardPerRound().toString() }
   rr.save(job, round)
   storageWriteString(markKey, idx.toString())
   if (finalized) {
@@ -648,4 +667,52 @@ export function reward_eligible (): void {
 /** Total yoctoNEAR burnt by slashing (locked in this contract; no method pays it out). */
 export function slashed_total (): void {
   returnString(quote(loadSlashedTotal().toString()))
+}
+
+// ---------- contribution rewards (rewards.ts) ----------
+
+/**
+ * `{ job, round, peer_id, weight, proof }`: pays the caller its share of a final round's reward for the leaf
+ * (job, round, peer_id, weight), proven against the final anchor's contributions_root. The caller must be the account
+ * bound to `peer_id` on the job and eligible (registered, not slashed). Returns the claim (see rewards.ts payClaim).
+ */
+export function claim_reward (): void {
+  const args = inputJson()
+  const caller = predecessor()
+  const job = argJobId(args)
+  const round = argIndex(args, 'round')
+  const peer = argPeerId(args)
+  const weight = argIndex(args, 'weight')
+  const proof = field(args, 'proof')
+  requireJob(job)
+  const rr = RoundRecord.load(job, round)
+  if (rr.final < 0) panic('round ' + round.toString() + ' of job ' + job + ' is not final: there is no reward to claim yet')
+  const anchor = rr.candidates[rr.final]
+  if (anchor.total < 0) panic('the final anchor of round ' + round.toString() + ' of job ' + job + ' carries no contributions_total (attested before rewards existed)')
+  const holder = accountOfPeer(job, peer)
+  if (holder == null) panic('peer ' + peer + ' is not bound to a trainer of job ' + job + ': register_trainer first')
+  if (holder != caller) panic('peer ' + peer + ' is bound to ' + holder! + ' on job ' + job + ': only that account claims its rewards')
+  if (!rewardEligible(job, peer)) panic('the trainer of peer ' + peer + ' on job ' + job + ' was slashed: it earns no rewards')
+  if (!verifyContribution(anchor.root, job, round, peer, weight, proof)) {
+    panic('the proof does not show (job, round, peer_id, weight) under the final contributions_root of round ' + round.toString() + ' of job ' + job)
+  }
+  returnString(payClaim(job, round, peer, caller, weight, <u64>anchor.total, rr.roundReward()))
+}
+
+/** `{ job, round, peer_id }`: the leaf's reward, claimed or not (rewards.ts rewardView); null for an unknown job. */
+export function get_reward (): void {
+  const args = inputJson()
+  const job = argJobId(args)
+  const round = argIndex(args, 'round')
+  const peer = argPeerId(args)
+  if (loadJob(job) == null) { returnString('null'); return }
+  const rr = RoundRecord.load(job, round)
+  const final = rr.final >= 0
+  returnString(rewardView(job, round, peer, final, final ? rr.roundReward().toString() : null, final ? rr.candidates[rr.final].total : -1))
+}
+
+/** `{ job? }`: tokens minted by reward claims, of one job or of all (a decimal string). */
+export function rewards_minted_total (): void {
+  const args = inputJson()
+  returnString(quote(mintedTotal(args.get('job') == null ? null : argJobId(args)).toString()))
 }

@@ -8,6 +8,12 @@ export const STATE_VERSION = '1'
 /** NEAR's storage price: 10^19 yoctoNEAR per byte (1 NEAR per 100 kB). */
 export const BYTE_COST = new U128(10000000000000000000, 0)
 
+/** A round number as 20 zero-padded digits, so round keys sort in round order. */
+export function roundKey (round: u64): string {
+  const s = round.toString()
+  return '00000000000000000000'.substring(0, 20 - s.length) + s
+}
+
 export function ensureVersion (): void {
   const v = storageReadString('v')
   if (v == null) storageWriteString('v', STATE_VERSION)

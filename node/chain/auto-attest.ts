@@ -14,7 +14,7 @@
  * ```
  */
 import type { Logger } from 'pino'
-import { contributionsRoot, type Contribution } from '../../protocol/contributions.ts'
+import { contributionsRoot, contributionsTotal, type Contribution } from '../../protocol/contributions.ts'
 import type { NodeConfig } from '../config/schema.ts'
 import { ConfigError } from '../config/load.ts'
 import { DEFAULT_CONTRACT_ACCOUNT } from './dev-chain/genesis.ts'
@@ -30,19 +30,19 @@ export interface CheckpointAttestationInput {
   checkpointCid: string
   /** Hex sha256 of the checkpoint's weights (the manifest's `weights.sha256`). */
   weightsSha256: string
-  /** Accepted samples per peer in this round; committed to by `contributionsRoot`. */
+  /** Accepted samples per peer in this round; committed to by `contributionsRoot`, summed into `contributionsTotal`. */
   contributions: readonly Contribution[]
   evalLoss: number
 }
 
 export type AttestOutcome =
   /** This account's attestation was recorded; `final` says whether the round has a final anchor now. */
-  | { outcome: 'attested', round: number, contributionsRoot: string, anchors: RoundAnchors, final: boolean }
+  | { outcome: 'attested', round: number, contributionsRoot: string, contributionsTotal: number, anchors: RoundAnchors, final: boolean }
   /**
    * This account had attested the round before (an earlier run, or a retry whose first try landed).
    * `sameClaim` compares that attestation with this input (null when it could not be read).
    */
-  | { outcome: 'already', round: number, contributionsRoot: string, anchors: RoundAnchors | null, final: boolean, sameClaim: boolean | null }
+  | { outcome: 'already', round: number, contributionsRoot: string, contributionsTotal: number | null, anchors: RoundAnchors | null, final: boolean, sameClaim: boolean | null }
   | { outcome: 'not-validator', round: number }
   | { outcome: 'unknown-job', round: number }
   | { outcome: 'failed', round: number, error: Error }
@@ -100,6 +100,9 @@ function asError (err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err))
 }
 
+/** What this node commits to about a round's contributions: the Merkle root and the samples under it. */
+interface RootAndTotal { root: string, total: number }
+
 interface Queued { input: CheckpointAttestationInput, resolve: (o: AttestOutcome) => void }
 
 export class CheckpointAttester {
@@ -133,7 +136,7 @@ export class CheckpointAttester {
   async attest (input: CheckpointAttestationInput): Promise<AttestOutcome> {
     const round = input.round
     try {
-      const root = contributionsRoot(this.job, round, input.contributions)
+      const root: RootAndTotal = { root: contributionsRoot(this.job, round, input.contributions), total: contributionsTotal(input.contributions) }
       const job = await this.lookupJob()
       if (job == null) return this.skip({ outcome: 'unknown-job', round }, 'job is not on chain: not attesting')
       if (!job.validators.includes(this.ledger.accountId)) return this.skip({ outcome: 'not-validator', round }, 'this account is not a validator of the job: not attesting')
@@ -193,9 +196,9 @@ export class CheckpointAttester {
     await this.withRetry('storage_deposit', async () => await this.ledger.storageDeposit(this.storageDepositAmount))
   }
 
-  private async submit (input: CheckpointAttestationInput, root: string): Promise<AttestOutcome> {
+  private async submit (input: CheckpointAttestationInput, root: RootAndTotal): Promise<AttestOutcome> {
     const round = input.round
-    const claim = { job: this.job, round, checkpointCid: input.checkpointCid, weightsSha256: input.weightsSha256, contributionsRoot: root, evalLoss: input.evalLoss }
+    const claim = { job: this.job, round, checkpointCid: input.checkpointCid, weightsSha256: input.weightsSha256, contributionsRoot: root.root, contributionsTotal: root.total, evalLoss: input.evalLoss }
     let toppedUp = false
     while (true) {
       try {
@@ -205,7 +208,7 @@ export class CheckpointAttester {
         if (anchors.final != null && anchors.final.checkpoint_cid !== input.checkpointCid) {
           this.log.warn({ round, ours: input.checkpointCid, final: anchors.final.checkpoint_cid }, 'the round\'s final anchor is not the checkpoint this node attested')
         }
-        return { outcome: 'attested', round, contributionsRoot: root, anchors, final }
+        return { outcome: 'attested', round, contributionsRoot: root.root, contributionsTotal: root.total, anchors, final }
       } catch (err) {
         if (!(err instanceof LedgerCallError)) throw err
         const m = err.message
@@ -222,7 +225,7 @@ export class CheckpointAttester {
     }
   }
 
-  private async already (input: CheckpointAttestationInput, root: string): Promise<AttestOutcome> {
+  private async already (input: CheckpointAttestationInput, root: RootAndTotal): Promise<AttestOutcome> {
     const round = input.round
     let anchors: RoundAnchors | null = null
     let sameClaim: boolean | null = null
@@ -232,14 +235,14 @@ export class CheckpointAttester {
         .find(a => a.validator === this.ledger.accountId)
       if (mine != null) {
         sameClaim = mine.checkpoint_cid === input.checkpointCid && mine.weights_sha256 === input.weightsSha256 &&
-          mine.contributions_root === root && mine.eval_loss === input.evalLoss
+          mine.contributions_root === root.root && mine.contributions_total === root.total && mine.eval_loss === input.evalLoss
       }
     } catch (err) {
       this.log.warn({ round, err: asError(err) }, 'could not read back the earlier attestation')
     }
     if (sameClaim === false) this.log.warn({ round }, 'this account attested a different claim for the round earlier')
     else this.log.info({ round }, 'round already attested by this account')
-    return { outcome: 'already', round, contributionsRoot: root, anchors, final: anchors?.final != null, sameClaim }
+    return { outcome: 'already', round, contributionsRoot: root.root, contributionsTotal: root.total, anchors, final: anchors?.final != null, sameClaim }
   }
 
   /** Runs `fn`, trying again with exponential backoff while it fails with a transient chain error. */

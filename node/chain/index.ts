@@ -23,7 +23,7 @@ import { credentialsPath, readCredentials } from './credentials.ts'
 import { startRpcServer } from './rpc/server.ts'
 import type { Ledger } from './ledger.ts'
 
-export type { Ledger, CreateJobInput, AttestInput, Job, RoundAnchors, CheckpointAnchor, Attestation, StorageBalance, RegisterTrainerInput, ReportCheatInput, Trainer, CheatReport, BondWithdrawal, DaoProposal, DaoParams, DaoProposalInput, DaoInitInput, DaoParamsInput } from './ledger.ts'
+export type { Ledger, CreateJobInput, AttestInput, Job, RoundAnchors, CheckpointAnchor, Attestation, StorageBalance, RegisterTrainerInput, ReportCheatInput, Trainer, CheatReport, BondWithdrawal, DaoProposal, DaoParams, DaoProposalInput, DaoInitInput, DaoParamsInput, ClaimRewardInput, Reward, RewardClaim } from './ledger.ts'
 export { registeredTrainers, requireTrainerRegistration, registerCommand, TrainerNotRegisteredError, type TrainerGate } from './trainers.ts'
 export { checkTrainerBond } from './trainer-gate.ts'
 export { parseNear, formatNear, YOCTO_PER_NEAR } from './near-amount.ts'
@@ -37,6 +37,7 @@ export { DevChainLedger } from './dev-ledger.ts'
 export { NearLedger } from './near-ledger.ts'
 export { readCredentials, credentialsPath } from './credentials.ts'
 export { startRpcServer } from './rpc/server.ts'
+export { claimRewards, rewardsOf, roundRewardOf, finalAnchors, ContributionsMismatchError, RewardClaimantError, type ContributionsOf, type RoundReward, type RoundRewardStatus, type RewardsInput, type RewardsLedger } from './rewards.ts'
 export { CheckpointAttester, isTransientChainError, ledgerConfigFrom, DEFAULT_MIN_STORAGE_AVAILABLE, type AttestOutcome, type CheckpointAttestationInput, type CheckpointAttesterInit, type RetryOptions } from './auto-attest.ts'
 
 export const NEAR_RPC_URLS: Record<string, string> = {

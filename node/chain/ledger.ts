@@ -8,12 +8,12 @@ import { z } from 'zod'
 import { abortable } from '../time/clock.ts'
 import {
   anchorSchema, attestationSchema, bondWithdrawalSchema, daoParamsSchema, daoProposalSchema, daoProposalsPageSchema, jobSchema,
-  parseChainResult, roundAnchorsSchema, storageBalanceSchema, tokenAmountSchema, trainerSchema, trainersPageSchema,
-  type Attestation, type BondWithdrawal, type CheckpointAnchor, type DaoParams, type DaoProposal, type Job, type RoundAnchors,
-  type StorageBalance, type Trainer
+  parseChainResult, rewardClaimSchema, rewardSchema, roundAnchorsSchema, storageBalanceSchema, tokenAmountSchema, trainerSchema, trainersPageSchema,
+  type Attestation, type BondWithdrawal, type CheckpointAnchor, type DaoParams, type DaoProposal, type Job, type Reward, type RewardClaim,
+  type RoundAnchors, type StorageBalance, type Trainer
 } from './schemas.ts'
 
-export type { Attestation, BondWithdrawal, CheatReport, CheckpointAnchor, DaoParams, DaoProposal, Job, RoundAnchors, StorageBalance, Trainer } from './schemas.ts'
+export type { Attestation, BondWithdrawal, CheatReport, CheckpointAnchor, DaoParams, DaoProposal, Job, Reward, RewardClaim, RoundAnchors, StorageBalance, Trainer } from './schemas.ts'
 
 export const DEFAULT_CALL_GAS = 100_000_000_000_000n // 100 Tgas
 /** Deposit for storage_deposit when none is given: 0.1 NEAR covers a job or many attestations. */
@@ -51,10 +51,21 @@ export interface RegisterTrainerInput {
   bondYocto: bigint
 }
 export interface ReportCheatInput { job: string, accountId: string, round: number, reason: string }
-export interface AttestInput { job: string, round: number, checkpointCid: string, weightsSha256: string, contributionsRoot: string, evalLoss: number }
+export interface AttestInput {
+  job: string
+  round: number
+  checkpointCid: string
+  weightsSha256: string
+  contributionsRoot: string
+  /** Sum of the accepted samples under `contributionsRoot` (protocol/contributions.ts contributionsTotal). */
+  contributionsTotal: number
+  evalLoss: number
+}
+/** One leaf of a final round's contributions tree and its proof (protocol/contributions.ts contributionProof). */
+export interface ClaimRewardInput { job: string, round: number, peerId: string, weight: number, proof: string[] }
 
 /** DAO parameters to set: quorum and threshold in basis points, the voting period in blocks, the proposal bond. */
-export interface DaoParamsInput { quorumBps?: number, thresholdBps?: number, votingPeriodBlocks?: number, proposalBondYocto?: bigint }
+export interface DaoParamsInput { quorumBps?: number, thresholdBps?: number, votingPeriodBlocks?: number, proposalBondYocto?: bigint, rewardPerRound?: bigint }
 /** What a DAO proposal asks for: a job (`create_job`'s arguments), new parameters, a treasury payment, or only text. */
 export type DaoProposalInput = { description: string } & (
   | { kind: 'text' }
@@ -92,6 +103,12 @@ export interface Ledger {
   getTrainers: (job: string, options?: LedgerCallOptions) => Promise<Trainer[] | null>
   /** Whether contribution rewards may be paid to this peer: bound to a registered, unslashed trainer. */
   rewardEligible: (job: string, peerId: string, options?: LedgerCallOptions) => Promise<boolean>
+  /** Claims a final round's reward for one contribution; the signing account must be the one bound to the peer. */
+  claimReward: (input: ClaimRewardInput, options?: LedgerCallOptions) => Promise<RewardClaim>
+  /** One contribution's reward, claimed or not; null for a job that is not on chain. */
+  getReward: (job: string, round: number, peerId: string, options?: LedgerCallOptions) => Promise<Reward | null>
+  /** Tokens minted by reward claims, of one job or of all. */
+  rewardsMintedTotal: (job?: string, options?: LedgerCallOptions) => Promise<bigint>
   storageDeposit: (amountYocto?: bigint, accountId?: string, options?: LedgerCallOptions) => Promise<StorageBalance>
   storageBalanceOf: (accountId?: string, options?: LedgerCallOptions) => Promise<StorageBalance | null>
   /** NEP-141 balance of the DAO token (this account's by default). */
@@ -125,6 +142,7 @@ function daoParamsArgs (p: DaoParamsInput): Record<string, unknown> {
   if (p.thresholdBps != null) out.threshold_bps = p.thresholdBps
   if (p.votingPeriodBlocks != null) out.voting_period_blocks = p.votingPeriodBlocks
   if (p.proposalBondYocto != null) out.proposal_bond = p.proposalBondYocto.toString()
+  if (p.rewardPerRound != null) out.reward_per_round = p.rewardPerRound.toString()
   return out
 }
 
@@ -192,6 +210,19 @@ export abstract class ContractLedger implements Ledger {
     return parseChainResult(z.boolean(), await abortable(async () => await this.view('reward_eligible', { job, peer_id: peerId }), o.signal), 'reward eligibility')
   }
 
+  async claimReward (i: ClaimRewardInput, o: LedgerCallOptions = {}): Promise<RewardClaim> {
+    const args = { job: i.job, round: i.round, peer_id: i.peerId, weight: i.weight, proof: i.proof }
+    return parseChainResult(rewardClaimSchema, await abortable(async () => await this.call('claim_reward', args, 0n), o.signal), 'claim_reward result')
+  }
+
+  async getReward (job: string, round: number, peerId: string, o: LedgerCallOptions = {}): Promise<Reward | null> {
+    return parseChainResult(rewardSchema.nullable(), await abortable(async () => await this.view('get_reward', { job, round, peer_id: peerId }), o.signal), 'reward')
+  }
+
+  async rewardsMintedTotal (job?: string, o: LedgerCallOptions = {}): Promise<bigint> {
+    return BigInt(parseChainResult(tokenAmountSchema, await abortable(async () => await this.view('rewards_minted_total', job != null ? { job } : {}), o.signal), 'rewards minted'))
+  }
+
   async getJob (job: string, o: LedgerCallOptions = {}): Promise<Job | null> {
     return parseChainResult(jobSchema.nullable(), await abortable(async () => await this.view('get_job', { job }), o.signal), 'job')
   }
@@ -200,7 +231,11 @@ export abstract class ContractLedger implements Ledger {
     // The loss travels as JSON.stringify writes it (the float64's shortest round-trip text), which is what the
     // contract compares: equal bits, equal text. NaN and infinities have no JSON form.
     if (!Number.isFinite(i.evalLoss)) throw new RangeError(`eval loss must be a finite number, got ${i.evalLoss}`)
-    const args = { job: i.job, round: i.round, checkpoint_cid: i.checkpointCid, weights_sha256: i.weightsSha256, contributions_root: i.contributionsRoot, eval_loss: i.evalLoss }
+    if (!Number.isSafeInteger(i.contributionsTotal) || i.contributionsTotal < 0) throw new RangeError(`contributions total must be an integer in 0..2^53-1, got ${i.contributionsTotal}`)
+    const args = {
+      job: i.job, round: i.round, checkpoint_cid: i.checkpointCid, weights_sha256: i.weightsSha256,
+      contributions_root: i.contributionsRoot, contributions_total: i.contributionsTotal, eval_loss: i.evalLoss
+    }
     return parseChainResult(roundAnchorsSchema, await abortable(async () => await this.call('attest', args, 0n), o.signal), 'attest result')
   }
 

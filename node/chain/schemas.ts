@@ -27,13 +27,22 @@ const claim = {
   checkpoint_cid: z.string().min(1),
   weights_sha256: Sha256Hex,
   contributions_root: Sha256Hex,
+  /** Sum of the accepted samples under the root (reward shares divide by it); null only for rounds attested before it existed. */
+  contributions_total: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).nullable().default(null),
   eval_loss: z.number()
 }
 
 export const candidateSchema = z.object({ ...claim, attesters: z.array(account).min(1) })
 export type AnchorCandidate = z.infer<typeof candidateSchema>
 
-export const anchorSchema = z.object({ job: z.string(), round: z.number().int().nonnegative(), ...claim, attesters: z.array(account).min(1) })
+export const anchorSchema = z.object({
+  job: z.string(),
+  round: z.number().int().nonnegative(),
+  ...claim,
+  attesters: z.array(account).min(1),
+  /** Tokens the round mints to its contributors in all (the DAO's reward_per_round when it became final). */
+  reward: yocto.default('0')
+})
 export type CheckpointAnchor = z.infer<typeof anchorSchema>
 
 export const attestationSchema = z.object({ validator: account, ...claim })
@@ -83,7 +92,9 @@ export const daoParamsSchema = z.object({
   quorum_bps: z.number().int().min(1).max(10000),
   threshold_bps: z.number().int().min(0).max(9999),
   voting_period_blocks: z.number().int().positive(),
-  proposal_bond: yocto
+  proposal_bond: yocto,
+  /** Token units minted per final round of a job, shared pro rata by its contributors; "0" (the default) mints nothing. */
+  reward_per_round: yocto.default('0')
 })
 export type DaoParams = z.infer<typeof daoParamsSchema>
 
@@ -111,6 +122,37 @@ export const daoProposalSchema = z.object({
 export type DaoProposal = z.infer<typeof daoProposalSchema>
 
 export const daoProposalsPageSchema = z.object({ total: z.number().int().nonnegative(), proposals: z.array(daoProposalSchema) })
+
+/** One contribution's reward (`get_reward`): the round's reward and total once final, the claim once made. */
+export const rewardSchema = z.object({
+  job: z.string().min(1).max(64),
+  round: z.number().int().nonnegative(),
+  peer_id: PeerIdString,
+  final: z.boolean(),
+  round_reward: yocto.nullable(),
+  contributions_total: z.number().int().nonnegative().nullable(),
+  round_minted: yocto,
+  claimed: z.boolean(),
+  account_id: account.nullable(),
+  weight: z.number().int().nonnegative().nullable(),
+  amount: yocto.nullable(),
+  claimed_at_block: block.nullable()
+})
+export type Reward = z.infer<typeof rewardSchema>
+
+/** A paid claim (`claim_reward`): amount = floor(round_reward × weight / contributions_total). */
+export const rewardClaimSchema = z.object({
+  job: z.string().min(1).max(64),
+  round: z.number().int().nonnegative(),
+  peer_id: PeerIdString,
+  account_id: account,
+  weight: z.number().int().nonnegative(),
+  contributions_total: z.number().int().positive(),
+  round_reward: yocto,
+  amount: yocto,
+  block
+})
+export type RewardClaim = z.infer<typeof rewardClaimSchema>
 
 /** A NEP-141 amount (`ft_balance_of`, `ft_total_supply`): a U128 decimal string. */
 export const tokenAmountSchema = yocto

@@ -26,6 +26,7 @@ const GROUPS: Group[] = [
   { name: 'checkpoint', description: 'model checkpoints on IPFS, anchored on chain', load: async () => (await import('./commands/chain.ts')).registerChain },
   { name: 'chain', description: 'the ledger: the embedded NEAR-compatible dev chain', load: async () => (await import('./commands/chain.ts')).registerChain },
   { name: 'dao', description: 'the DAO: its token and the proposals and votes that start jobs, pay from the treasury or change parameters', load: async () => (await import('./commands/dao.ts')).registerDao },
+  { name: 'rewards', description: 'contribution rewards: what this peer earned per final round, and claiming them', load: async () => (await import('./commands/rewards.ts')).registerRewards },
   { name: 'validator', description: 'validate jobs: check and attest their checkpoints on chain without training', load: async () => (await import('./commands/validator.ts')).registerValidator },
   { name: 'demo', description: 'run a whole NearAI network on 127.0.0.1 and train an MNIST model together', load: async () => (await import('./commands/demo.ts')).registerDemo }
 ]

@@ -69,7 +69,7 @@ export function logAttestation (logger: Logger, checkpointCid: string, o: Attest
   const line = { event: 'attestation', outcome: o.outcome, round: o.round, checkpointCid }
   switch (o.outcome) {
     case 'attested':
-      logger.info({ ...line, final: o.final, finalCid: o.anchors.final?.checkpoint_cid, attesters: o.anchors.final?.attesters }, o.final ? 'checkpoint attested on chain; round final' : 'checkpoint attested on chain')
+      logger.info({ ...line, contributionsTotal: o.contributionsTotal, final: o.final, finalCid: o.anchors.final?.checkpoint_cid, attesters: o.anchors.final?.attesters }, o.final ? 'checkpoint attested on chain; round final' : 'checkpoint attested on chain')
       return
     case 'already':
       logger.info({ ...line, final: o.final, sameClaim: o.sameClaim, attesters: o.anchors?.final?.attesters }, 'checkpoint already attested by this account')

@@ -12,7 +12,8 @@
  *   sources   for a round it has not heard announced (it started late, restarted): the parent links of a
  *             later announced state's checkpoint.json, then the candidates other validators put on chain
  *   check     checkCheckpoint: files verified, job and round, model shape, deterministic eval
- *   attest    CheckpointAttester (storage deposit, retries of transient chain errors, "already attested")
+ *   attest    CheckpointAttester: the claim (CID, weights hash, contributions root and total, loss), with storage
+ *             deposit, retries of transient chain errors, "already attested"
  *   score     RoundScorer: each contributor's committed update evaluated on a held-out batch; the consistently
  *             harmful reported on chain (round-scoring.ts)
  *   done      after the job's last round, unless `follow`
@@ -248,7 +249,7 @@ export class JobValidator {
       if (mine == null) return undefined
       const anchors = await this.opts.ledger.getAnchor(this.opts.job.spec.id, round)
       this.log.info({ event: 'validator-round', round, checkpointCid: mine.checkpoint_cid, final: anchors?.final != null }, 'round already attested by this account')
-      return { round, outcome: { outcome: 'already', round, contributionsRoot: mine.contributions_root, anchors, final: anchors?.final != null, sameClaim: null } }
+      return { round, outcome: { outcome: 'already', round, contributionsRoot: mine.contributions_root, contributionsTotal: mine.contributions_total, anchors, final: anchors?.final != null, sameClaim: null } }
     } catch (err) {
       this.log.warn({ round, err: (err as Error).message }, 'could not read this account\'s earlier attestations; checking the round')
       return undefined
@@ -337,7 +338,7 @@ export class JobValidator {
   private logOutcome (claim: CheckpointClaim, o: AttestOutcome): void {
     const line = { event: 'validator-round', round: claim.round, checkpointCid: claim.checkpointCid, evalLoss: claim.evaluation.loss, outcome: o.outcome }
     if (o.outcome === 'attested') {
-      this.log.info({ ...line, final: o.final, finalCid: o.anchors.final?.checkpoint_cid, attesters: o.anchors.final?.attesters, dissent: o.anchors.dissent.map(d => d.validator) }, o.final ? 'attested; the round is final' : 'attested; waiting for the other validators')
+      this.log.info({ ...line, contributionsRoot: o.contributionsRoot, contributionsTotal: o.contributionsTotal, final: o.final, finalCid: o.anchors.final?.checkpoint_cid, attesters: o.anchors.final?.attesters, dissent: o.anchors.dissent.map(d => d.validator) }, o.final ? 'attested; the round is final' : 'attested; waiting for the other validators')
     } else if (o.outcome === 'already') {
       this.log[o.sameClaim === false ? 'warn' : 'info']({ ...line, final: o.final, sameClaim: o.sameClaim }, 'round already attested by this account')
     } else if (o.outcome === 'failed') {

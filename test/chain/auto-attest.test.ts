@@ -44,7 +44,7 @@ describe('CheckpointAttester on the dev chain', function () {
 
   after(() => { chain?.close() })
 
-  it('two validators attest the same round: the anchor is final with both, over the contributions root', async () => {
+  it('two validators attest the same round: the anchor is final with both, over the contributions root and total', async () => {
     const root = contributionsRoot('auto', 5, contributions)
     assert.equal(await as('validator-1.test').storageBalanceOf(), null)
     const first = expectOutcome(await attester('validator-1.test', 'auto').attest(input(5)), 'attested')
@@ -56,6 +56,9 @@ describe('CheckpointAttester on the dev chain', function () {
     assert.equal(second.final, true)
     assert.deepEqual(second.anchors.final?.attesters, ['validator-1.test', 'validator-2.test'])
     assert.equal(second.anchors.final?.contributions_root, root)
+    // The total the reward shares divide by: the samples under the root, the same from either order.
+    const total = contributions.reduce((n, c) => n + c.samples, 0)
+    assert.deepEqual([first.contributionsTotal, second.contributionsTotal, second.anchors.final?.contributions_total], [total, total, total])
     assert.equal(second.anchors.final?.checkpoint_cid, CID)
     assert.equal((await as('alice.test').latestAnchor('auto'))?.round, 5)
   })

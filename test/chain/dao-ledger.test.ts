@@ -29,7 +29,7 @@ describe('the DAO through the Ledger on the dev chain', function () {
   it('dao_init by the contract account, ft_transfer, a train proposal voted through and its job active on chain', async () => {
     await assert.rejects(as('alice.test').daoInit({ initial: [['alice.test', 1n]] }), (e: Error) => e instanceof LedgerCallError && /only be called by the contract account itself/.test(e.message))
     const init = await as(CONTRACT).daoInit({ initial: [['alice.test', 600n], ['bob.test', 400n], [CONTRACT, 100n]], params: { quorumBps: 5000, votingPeriodBlocks: 50, proposalBondYocto: NEAR } })
-    assert.deepEqual([init.total_supply, init.params], ['1100', { quorum_bps: 5000, threshold_bps: 5000, voting_period_blocks: 50, proposal_bond: NEAR.toString() }])
+    assert.deepEqual([init.total_supply, init.params], ['1100', { quorum_bps: 5000, threshold_bps: 5000, voting_period_blocks: 50, proposal_bond: NEAR.toString(), reward_per_round: '0' }])
     assert.deepEqual(await as('carol.test').daoParams(), init.params)
 
     await as('alice.test').ftTransfer('carol.test', 100n, 'welcome')

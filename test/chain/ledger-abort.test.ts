@@ -17,7 +17,7 @@ describe('Ledger calls take an AbortSignal', () => {
     const controller = new AbortController()
     setTimeout(() => { controller.abort(new Error('node stopping')) }, 20)
     await assert.rejects(ledger.getJob('job', { signal: controller.signal }), /node stopping/)
-    await assert.rejects(ledger.attest({ job: 'job', round: 0, checkpointCid: 'c', weightsSha256: 'h', contributionsRoot: 'r', evalLoss: 0 }, { signal: controller.signal }), /node stopping/)
+    await assert.rejects(ledger.attest({ job: 'job', round: 0, checkpointCid: 'c', weightsSha256: 'h', contributionsRoot: 'r', contributionsTotal: 64, evalLoss: 0 }, { signal: controller.signal }), /node stopping/)
     await assert.rejects(ledger.storageBalanceOf(undefined, { signal: controller.signal }), /node stopping/)
     assert.equal(ledger.calls, 1, 'only the call made before the abort reached the chain')
   })

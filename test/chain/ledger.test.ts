@@ -5,7 +5,7 @@ import { ContractLedger, DevChain, DevChainLedger, LedgerCallError, openLedger, 
 import { InvalidMessageError } from '../../protocol/errors.ts'
 import { devGenesis, hex32, steppingClock, tempDir } from './helpers.ts'
 
-const claim = (cid: string) => ({ job: 'led', round: 4, checkpointCid: cid, weightsSha256: hex32('c'), contributionsRoot: hex32('d'), evalLoss: 1.5 })
+const claim = (cid: string) => ({ job: 'led', round: 4, checkpointCid: cid, weightsSha256: hex32('c'), contributionsRoot: hex32('d'), contributionsTotal: 64, evalLoss: 1.5 })
 
 describe('Ledger on the embedded dev chain', () => {
   it('creates a job, collects attestations to a final anchor, and keeps it across a reopen', async () => {

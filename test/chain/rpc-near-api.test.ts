@@ -40,11 +40,11 @@ describe('dev chain JSON-RPC through near-api-js 7', function () {
     for (const v of ['bob.test', 'carol.test']) {
       const l = ledgerFor(server.url, v)
       await l.storageDeposit()
-      await l.attest({ job: 'rpc-job', round: 1, checkpointCid: 'bafyckpt', weightsSha256: hex32('1'), contributionsRoot: hex32('2'), evalLoss: 0.25 })
+      await l.attest({ job: 'rpc-job', round: 1, checkpointCid: 'bafyckpt', weightsSha256: hex32('1'), contributionsRoot: hex32('2'), contributionsTotal: 64, evalLoss: 0.25 })
     }
     const latest = await alice.latestAnchor('rpc-job')
     assert.deepEqual([latest?.round, latest?.checkpoint_cid, latest?.attesters], [1, 'bafyckpt', ['bob.test', 'carol.test']])
-    await assert.rejects(ledgerFor(server.url, 'eve.test').attest({ job: 'rpc-job', round: 1, checkpointCid: 'x', weightsSha256: hex32('1'), contributionsRoot: hex32('2'), evalLoss: 1 }),
+    await assert.rejects(ledgerFor(server.url, 'eve.test').attest({ job: 'rpc-job', round: 1, checkpointCid: 'x', weightsSha256: hex32('1'), contributionsRoot: hex32('2'), contributionsTotal: 64, evalLoss: 1 }),
       (e: unknown) => e instanceof LedgerCallError && /storage_deposit|not a validator/.test(e.message))
   })
 

@@ -47,7 +47,7 @@ describe('nearai checkpoint get and verify', function () {
         for (const v of ['validator-1.test', 'validator-2.test']) {
           const l = new DevChainLedger({ chain, accountId: v })
           await l.storageDeposit()
-          await l.attest({ job: 'cli-job', round: 4, checkpointCid: cid, weightsSha256: published.manifest.weights.sha256, contributionsRoot: '0'.repeat(64), evalLoss: 1.25 })
+          await l.attest({ job: 'cli-job', round: 4, checkpointCid: cid, weightsSha256: published.manifest.weights.sha256, contributionsRoot: '0'.repeat(64), contributionsTotal: 64, evalLoss: 1.25 })
         }
       } finally {
         await owner.close()

@@ -56,13 +56,13 @@ describe('checkpoint verify: the whole checkpoint against the chain anchor', fun
   }
 
   async function anchor (round: number, c: { cid: CID, sha: string }): Promise<void> {
-    const claim = { job: 'verify-job', round, checkpointCid: c.cid.toString(), weightsSha256: c.sha, contributionsRoot: '0'.repeat(64), evalLoss: 0.25 }
+    const claim = { job: 'verify-job', round, checkpointCid: c.cid.toString(), weightsSha256: c.sha, contributionsRoot: '0'.repeat(64), contributionsTotal: 64, evalLoss: 0.25 }
     for (const l of ledgers) await l.attest(claim)
   }
 
   it('passes for the anchored checkpoint and fails, with the reason, for a changed weight, an unknown round and a non-final one', async () => {
     const real = await checkpointOf(model([1, 2, 3, 4, 5, 6]), 0)
-    const claim = { job: 'verify-job', round: 0, checkpointCid: real.cid.toString(), weightsSha256: real.sha, contributionsRoot: '0'.repeat(64), evalLoss: 0.25 }
+    const claim = { job: 'verify-job', round: 0, checkpointCid: real.cid.toString(), weightsSha256: real.sha, contributionsRoot: '0'.repeat(64), contributionsTotal: 64, evalLoss: 0.25 }
     await ledgers[0].attest(claim)
     const notFinal = await verifyCheckpoint(host.helia, ledgers[0], real.cid)
     assert.equal(!notFinal.ok && notFinal.reason, 'not-final')

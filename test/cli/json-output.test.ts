@@ -66,7 +66,7 @@ describe('nearai --json, dataset show and checkpoint show', function () {
       // evalCid: the evaluation set a job on chain names once validators evaluate checkpoints (issue 9, section 2).
       const job = { job: 'show-job', specCid: checkpoints.final.cid, validators: ['validator-1.test', 'validator-2.test'], threshold: 2, evalCid: checkpoints.final.cid }
       await v1.createJob(job)
-      const claim = (round: number, c: { cid: string, sha: string }): any => ({ job: 'show-job', round, checkpointCid: c.cid, weightsSha256: c.sha, contributionsRoot: '0'.repeat(64), evalLoss: 0.5 })
+      const claim = (round: number, c: { cid: string, sha: string }): any => ({ job: 'show-job', round, checkpointCid: c.cid, weightsSha256: c.sha, contributionsRoot: '0'.repeat(64), contributionsTotal: 64, evalLoss: 0.5 })
       await v1.attest(claim(0, checkpoints.final))
       await v2.attest(claim(0, checkpoints.final))
       await v1.attest(claim(1, checkpoints.candidate))

@@ -97,7 +97,7 @@ describe('contract: jobs and checkpoint anchors (compiled wasm in the harness)',
     const { value, outcome } = await w.call('dave.test', 'attest', anchorArgs('mnist-1', 4))
     assert.deepEqual(value.final.attesters, ['carol.test', 'dave.test'])
     assert.equal(value.final.weights_sha256, hex32('a'))
-    assert.deepEqual(value.dissent, [{ validator: 'bob.test', checkpoint_cid: 'bafyckpt1', weights_sha256: hex32('f'), contributions_root: hex32('b'), eval_loss: 0.5 }])
+    assert.deepEqual(value.dissent, [{ validator: 'bob.test', checkpoint_cid: 'bafyckpt1', weights_sha256: hex32('f'), contributions_root: hex32('b'), contributions_total: 100, eval_loss: 0.5 }])
     const events = eventsOf(outcome, 'attestation_dissent')
     assert.equal(events.length, 1)
     assert.deepEqual(events[0].data.map((d: any) => [d.validator, d.round, d.weights_sha256, d.final_weights_sha256]), [['bob.test', 4, hex32('f'), hex32('a')]])

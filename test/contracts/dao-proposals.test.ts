@@ -4,7 +4,7 @@ import { TrainerKeys } from '../helpers/trainer-keys.ts'
 
 // votable supply 1000 (the treasury's 100 cannot vote); quorum 50%, yes must exceed 50%, 30-block votes, 1 NEAR bond
 const HOLDERS: Array<[string, bigint]> = [['alice.test', 400n], ['bob.test', 300n], ['carol.test', 200n], ['dave.test', 100n], [CONTRACT, 100n]]
-const PARAMS = { quorum_bps: 5000, threshold_bps: 5000, voting_period_blocks: 30, proposal_bond: NEAR.toString() }
+const PARAMS = { quorum_bps: 5000, threshold_bps: 5000, voting_period_blocks: 30, proposal_bond: NEAR.toString(), reward_per_round: '0' }
 const PERIOD = 30
 const BOND = { deposit: NEAR }
 const ONE_YOCTO = { deposit: 1n }

@@ -63,7 +63,7 @@ export async function world (accounts: string[] = ['alice.test', 'bob.test', 'ca
 export const hex32 = (c: string): string => c.repeat(64).slice(0, 64)
 
 export function anchorArgs (job: string, round: number, cid = 'bafyckpt1', loss = 0.5): Record<string, unknown> {
-  return { job, round, checkpoint_cid: cid, weights_sha256: hex32('a'), contributions_root: hex32('b'), eval_loss: loss }
+  return { job, round, checkpoint_cid: cid, weights_sha256: hex32('a'), contributions_root: hex32('b'), contributions_total: 100, eval_loss: loss }
 }
 
 /** NEP-297 events of a transaction (every receipt's logs, in order), optionally of one standard. */

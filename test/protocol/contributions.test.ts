@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import {
-  contributionLeafHash, contributionProof, contributionsRoot, encodeContributionLeaf, verifyContributionProof,
+  contributionLeafHash, contributionProof, contributionsRoot, contributionsTotal, encodeContributionLeaf, verifyContributionProof,
   EMPTY_CONTRIBUTIONS_ROOT, InvalidContributionsError, type Contribution
 } from '../../protocol/contributions.ts'
 import { InvalidMessageError } from '../../protocol/errors.ts'
@@ -111,6 +111,14 @@ describe('contributions Merkle root', () => {
         }
       }
     }
+  })
+
+  it('totals the accepted samples under the root, checked like the root\'s input', () => {
+    assert.equal(contributionsTotal([]), 0)
+    assert.equal(contributionsTotal(contributions(5)), 5 * 100 + 7 * (0 + 1 + 2 + 3 + 4))
+    assert.equal(contributionsTotal(shuffled(contributions(9), 3)), contributionsTotal(contributions(9)))
+    assert.throws(() => contributionsTotal([{ peer: peer(1), samples: 1 }, { peer: peer(1), samples: 2 }]), InvalidContributionsError)
+    assert.throws(() => contributionsTotal([{ peer: peer(1), samples: 2 ** 52 }, { peer: peer(2), samples: 2 ** 52 }]), /add up past 2\^53-1/)
   })
 
   it('rejects duplicates and malformed input with InvalidContributionsError', () => {

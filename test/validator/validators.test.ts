@@ -78,7 +78,7 @@ describe('validators that do not train: every checkpoint anchor finalizes', func
         if (faultyRounds.has(round)) return
         faultyRounds.add(round)
         // The faulty validator: as soon as a checkpoint round is announced, it attests the right CID with a wrong hash.
-        faultyVotes.push(faulty.attest({ job: spec.id, round, checkpointCid: line.stateCid, weightsSha256: WRONG_HASH, contributionsRoot: '0'.repeat(64), evalLoss: 0.5 }).catch((err: Error) => err))
+        faultyVotes.push(faulty.attest({ job: spec.id, round, checkpointCid: line.stateCid, weightsSha256: WRONG_HASH, contributionsRoot: '0'.repeat(64), contributionsTotal: 64, evalLoss: 0.5 }).catch((err: Error) => err))
         // Keep the checkpoint here while its trainers serve it, for the independent checks below.
         void getCheckpoint(boot.helia, CID.parse(line.stateCid), { timeoutMs: 60_000 }).then(c => { checkpoints.set(round, c) }, () => {})
       })
