@@ -25,6 +25,11 @@ import type { Ledger } from '../chain/ledger.ts'
 
 /** Held-out samples each contributor's local model is evaluated on. */
 export const DEFAULT_SCORE_SAMPLES = 256
+/**
+ * Bound on each fetch scoring makes (the parent state, each update part). Scoring runs between a validator's
+ * rounds: a parent or part nobody serves any more must cost seconds, not the checkpoint fetch's full minute.
+ */
+export const SCORE_FETCH_TIMEOUT_MS = 20_000
 
 export interface RoundScorerOptions {
   helia: Helia
@@ -45,7 +50,10 @@ export class RoundScorer {
   /** The weights of the last checked checkpoints by CID: a round's parent is often the one checked before. */
   private readonly weights = new Map<string, Float32Array>()
 
+  private readonly fetchTimeoutMs: number
+
   constructor (private readonly opts: RoundScorerOptions) {
+    this.fetchTimeoutMs = Math.min(opts.fetchTimeoutMs, SCORE_FETCH_TIMEOUT_MS)
     this.reporter = new HarmReporter(opts.ledger, opts.spec.id, opts.logger)
     this.heldOut = sliceSamples(opts.evalSet, 0, Math.min(opts.evalSet.count, opts.samples ?? DEFAULT_SCORE_SAMPLES))
   }
@@ -73,7 +81,7 @@ export class RoundScorer {
       layout: claim.updates,
       heldOut: this.heldOut,
       tolerance: this.opts.tolerance,
-      fetchPart: async (digest, maxBytes) => await fetchUpdatePart(this.opts.helia, digest, { maxBytes, timeoutMs: this.opts.fetchTimeoutMs, signal: this.opts.signal })
+      fetchPart: async (digest, maxBytes) => await fetchUpdatePart(this.opts.helia, digest, { maxBytes, timeoutMs: this.fetchTimeoutMs, signal: this.opts.signal })
     })
     this.record.record(scores)
     logger.info({
@@ -98,7 +106,7 @@ export class RoundScorer {
     const known = this.weights.get(parent)
     if (known != null) return known
     const { spec } = this.opts
-    const checkpoint = await getCheckpoint(this.opts.helia, CID.parse(parent), { maxBytes: maxCheckpointBytes(spec), timeoutMs: this.opts.fetchTimeoutMs, signal: this.opts.signal })
+    const checkpoint = await getCheckpoint(this.opts.helia, CID.parse(parent), { maxBytes: maxCheckpointBytes(spec), timeoutMs: this.fetchTimeoutMs, signal: this.opts.signal })
     return checkpointWeights(spec, checkpoint)
   }
 }
