@@ -2,6 +2,7 @@
 import type { ResultHeader } from '../../protocol/allreduce.ts'
 import { inCanonicalOrder, type WireContribution } from './combine.ts'
 import type { RoundSession } from './round-session.ts'
+import { crashBeforeResult } from '../faults/failpoints.ts'
 
 export interface PartOutcome {
   header: ResultHeader
@@ -86,6 +87,8 @@ export class PartCollector<T> {
     this.finishing = true
     const s = this.session
     s.service.clock.clearTimeout(this.timer)
+    // Fault-injection tests only (node/faults/failpoints.ts): this peer's own part, every contribution in, no result yet.
+    if (this.part === s.selfIndex) crashBeforeResult(s.ctx.round, s.members.length)
     const contributions = inCanonicalOrder([...this.received.values()])
     const elements = s.partition.lengths[this.part]
     for (const p of this.expected) if (!this.received.has(p) && !this.refused.has(p)) s.drop(p)

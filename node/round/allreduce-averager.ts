@@ -28,7 +28,6 @@ import type { Contribution } from '../../protocol/contributions.ts'
 import { MatchWindow } from './match-window.ts'
 import { RoundFailedError } from './round-loop.ts'
 import type { AveragedUpdate, LocalUpdate, RoundAverager } from './steps.ts'
-import { crashAfterGroup } from '../faults/failpoints.ts'
 
 /** What the averager needs of matchmaking (`Matchmaking` fits). */
 export interface GroupFormation {
@@ -201,7 +200,6 @@ export class AllReduceAverager implements RoundAverager {
     if (group == null) throw new RoundFailedError(`round ${round}: not in the group (saw ${view.length}, excluded ${excluded.length})`)
     if (group.members.length < min) throw new RoundFailedError(`round ${round}: the group has ${group.members.length} member(s), the job needs ${min}`)
     this.logger.info({ event: 'group', round, attempt, members: group.members, excluded }, 'all-reduce group formed')
-    crashAfterGroup(round, group.members.length) // fault-injection tests only (node/faults/failpoints.ts)
 
     // 2. Encode: each of the group's parts once, with the error carried from the last accepted round.
     const encoded = this.encoder.encode(update.pseudoGradient, partitionGroup(group))

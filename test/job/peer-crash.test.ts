@@ -1,6 +1,6 @@
 /**
  * Must-show of fault tolerance: one of 4 peer processes is killed with SIGKILL while its round's all-reduce
- * is running (right after its group formed). The other 3 complete that round (the dead peer's part of the vector is reduced by a stand-in,
+ * is running (before it reduces its own part). The other 3 complete that round (the dead peer's part of the vector is reduced by a stand-in,
  * and every part of the result is the weighted mean of exactly the contributions its reducer reports) and go
  * on training; the killed peer restarts from its home (same PeerId), resumes from its last local state,
  * catches up with the network's newest checkpoint by CID, and trains again with the others. At the end all 4
@@ -41,15 +41,16 @@ describe('fault tolerance: a peer killed (SIGKILL) mid-round', function () {
   it('the round completes with the other 3, training goes on, and the restarted peer rejoins from the latest state', async () => {
     net = await startTestNetwork({ peers: 4, job: { rounds: 14, checkpointEvery: 2, inner: { steps: 15, lr: 1e-3, weightDecay: 0.01, batchSize: 64 } } })
     const exchangeDir = (i: number): string => join(net.homes[i], 'exchange')
-    // The victim dies (SIGKILL, by its own failpoint: node/faults/failpoints.ts) right after the all-reduce group of
-    // a round from 1 on with all 4 members formed, before it sends anything. A kill from this process would race
-    // the all-reduce, which can be over (the victim's part reduced by the victim) before the signal lands.
-    for (let i = 0; i < 4; i++) net.start(i, [], { [EXCHANGE_DIR_ENV]: exchangeDir(i), ...(i === 3 ? { NEARAI_CRASH_AFTER_GROUP: '1:4' } : {}) })
+    // The victim dies (SIGKILL, by its own failpoint: node/faults/failpoints.ts) in a round from 1 on whose group has
+    // all 4 members, once the others' contributions to its part are in and before it reduces it. A kill from this
+    // process races the all-reduce, which can be over (the victim's part reduced by the victim) before the signal
+    // lands; dying as the group forms can race the group's confirmation (the others may then form a group of 3).
+    for (let i = 0; i < 4; i++) net.start(i, [], { [EXCHANGE_DIR_ENV]: exchangeDir(i), ...(i === 3 ? { NEARAI_CRASH_BEFORE_RESULT: '1:4' } : {}) })
     const [a, b, c] = net.peers
     const victim = net.peers[3]
     const victimId = net.peerIds[3]
 
-    const crash = await victim.waitFor(l => l.event === 'failpoint', 400_000, 'the victim\'s crash after a full all-reduce group')
+    const crash = await victim.waitFor(l => l.event === 'failpoint', 400_000, 'the victim\'s crash in a full all-reduce group')
     const killedRound = crash.round as number
     assert.equal(crash.members, 4)
     assert.equal(await victim.exited, -1)
