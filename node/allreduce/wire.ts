@@ -8,7 +8,7 @@ import {
   type FrameHeader
 } from '../../protocol/allreduce.ts'
 import { InvalidMessageError } from '../../protocol/errors.ts'
-import { isMessageStream, streamChunks } from '../network/stream-chunks.ts'
+import { chunksOf } from '../network/stream-chunks.ts'
 
 /** Payloads are written in slices of this size, so backpressure is honoured at a fine grain. */
 export const WRITE_SLICE_BYTES = 1024 * 1024
@@ -42,8 +42,8 @@ export class FrameReader {
   private pending: Uint8Array | null = null
   /** `onProgress` is called for every chunk that arrives (inactivity timers hang on it). */
   constructor (stream: MessageStream | AsyncIterable<Chunk>, private readonly onProgress?: () => void) {
-    // A libp2p stream is read through streamChunks: its own iterator can miss an end that came before the first read.
-    this.iterator = isMessageStream(stream) ? streamChunks(stream) : stream[Symbol.asyncIterator]()
+    // A libp2p stream's own iterator can miss an end that came before the first read (chunksOf reads around it).
+    this.iterator = chunksOf(stream) as AsyncIterator<Chunk>
   }
 
   private async nextChunk (): Promise<Uint8Array> {

@@ -16,8 +16,16 @@ import type { MessageStream } from '@libp2p/interface'
 
 type Chunk = Uint8Array | { subarray: () => Uint8Array, byteLength: number, [Symbol.iterator]: () => Iterator<Uint8Array> }
 
+/**
+ * The iterator a reader pulls chunks from: a libp2p stream through {@link streamChunks}, any other async iterable
+ * (tests feed readers plain ones) through its own iterator.
+ */
+export function chunksOf<C> (source: MessageStream | AsyncIterable<C>): AsyncIterator<C | Chunk> {
+  return isMessageStream(source) ? streamChunks(source) : source[Symbol.asyncIterator]()
+}
+
 /** True for a libp2p 3 stream (an event target that says whether its readable end has ended). */
-export function isMessageStream (source: unknown): source is MessageStream {
+function isMessageStream (source: unknown): source is MessageStream {
   return typeof source === 'object' && source != null && typeof (source as MessageStream).addEventListener === 'function' && 'readableEnded' in source
 }
 

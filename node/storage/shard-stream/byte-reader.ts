@@ -5,7 +5,7 @@
  * read returns (a block's bytes), never joined on the way.
  */
 import type { MessageStream } from '@libp2p/interface'
-import { isMessageStream, streamChunks } from '../../network/stream-chunks.ts'
+import { chunksOf } from '../../network/stream-chunks.ts'
 
 type Chunk = Uint8Array | Iterable<Uint8Array>
 
@@ -21,8 +21,8 @@ export class ByteReader {
   private buffered = 0
   /** `onChunk` runs for every chunk that arrives (inactivity timers hang on it). */
   constructor (stream: MessageStream | AsyncIterable<Chunk>, private readonly onChunk?: () => void) {
-    // A libp2p stream is read through streamChunks: its own iterator can miss an end that came before the first read.
-    this.iterator = isMessageStream(stream) ? streamChunks(stream) as AsyncIterator<Chunk> : stream[Symbol.asyncIterator]()
+    // A libp2p stream's own iterator can miss an end that came before the first read (chunksOf reads around it).
+    this.iterator = chunksOf(stream) as AsyncIterator<Chunk>
   }
 
   private async more (): Promise<boolean> {
