@@ -70,7 +70,8 @@ export function registerTrainerBondCommands (job: Command): void {
     .addOption(accountOption()))
     .action(async (opts: { job: string, bond?: bigint, account?: string, json?: boolean }, cmd: Command) => {
       const ctx = await commandContext(cmd, flagsToOverrides(opts, { account: ['chain', 'accountId'] }))
-      // The home's identity key signs the binding: only the holder of a peer id can register it.
+      // The home's identity key signs the binding: only the holder of a peer id can register it (loaded here only).
+      const [{ loadIdentity }, { signTrainerRegistration }] = await Promise.all([import('../../config/home.ts'), import('../../chain/trainers.ts')])
       const key = await loadIdentity(ctx.home)
       const trainer = await withLedger(ctx, 'nearai job register-trainer', async (ledger) => {
         const { peerId, peerSignature } = await signTrainerRegistration(key, ledger.contractId, opts.job, ledger.accountId)
@@ -145,11 +146,3 @@ export function registerReportCheat (validator: Command): void {
     })
 }
 
-/** The home's libp2p identity key, loaded only by the command that signs with it. */
-async function loadIdentity (home: string): Promise<import('@libp2p/interface').PrivateKey> {
-  return await (await import('../../config/home.ts')).loadIdentity(home)
-}
-
-async function signTrainerRegistration (...args: Parameters<typeof import('../../chain/trainers.ts').signTrainerRegistration>): ReturnType<typeof import('../../chain/trainers.ts').signTrainerRegistration> {
-  return await (await import('../../chain/trainers.ts')).signTrainerRegistration(...args)
-}
