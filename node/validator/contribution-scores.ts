@@ -19,7 +19,7 @@
  * evidence of harm, and no evidence of work either).
  */
 import { codecFor, type CodecId } from '../compression/index.ts'
-import { plaintextAggregator } from '../allreduce/combine.ts'
+import { plaintextAggregator, type PartAggregator } from '../allreduce/combine.ts'
 import { evaluateDeterministic } from '../training/deterministic-eval.ts'
 import type { Samples } from '../training/local-trainer.ts'
 import type { ModelSpec } from '../training/model-spec.ts'
@@ -75,13 +75,15 @@ export async function scoreRound (opts: ScoreRoundOptions): Promise<RoundScores>
   const tolerance = opts.tolerance ?? DEFAULT_HARM_TOLERANCE
   if (!(tolerance >= 0)) throw new RangeError(`tolerance must be a number ≥ 0, got ${tolerance}`)
   const baseLoss = evaluateDeterministic(opts.model, opts.from, opts.heldOut).loss
+  // Parts decode as a reducer decodes them: one aggregator of the round's codec for every contributor.
+  const aggregator = opts.layout == null ? undefined : plaintextAggregator(codecFor(opts.layout.codec))
   const scores = await Promise.all(opts.contributions.map(async (c): Promise<ContributorScore> => {
     const base = { peer: c.peer, samples: c.samples }
     if (c.samples === 0) return { ...base, verdict: 'rejected', reason: 'weight 0 this round: its update did not enter the average' }
-    if (opts.layout == null || c.update == null) return { ...base, verdict: 'unverified', reason: 'the checkpoint commits to no update of this peer' }
+    if (opts.layout == null || aggregator == null || c.update == null) return { ...base, verdict: 'unverified', reason: 'the checkpoint commits to no update of this peer' }
     let update: Float32Array
     try {
-      update = await fetchUpdate(c.update, opts.layout, opts.from.length, opts.fetchPart)
+      update = await fetchUpdate(c.update, opts.layout, aggregator, opts.from.length, opts.fetchPart)
     } catch (err) {
       return { ...base, verdict: 'unverified', reason: (err as Error).message }
     }
@@ -102,11 +104,10 @@ export async function scoreRound (opts: ScoreRoundOptions): Promise<RoundScores>
 }
 
 /** One contributor's whole update: its committed part payloads fetched, checked against the layout and decoded. */
-async function fetchUpdate (digests: readonly string[], layout: UpdateLayout, size: number, fetchPart: ScoreRoundOptions['fetchPart']): Promise<Float32Array> {
+async function fetchUpdate (digests: readonly string[], layout: UpdateLayout, aggregator: PartAggregator<Float32Array>, size: number, fetchPart: ScoreRoundOptions['fetchPart']): Promise<Float32Array> {
   if (digests.length !== layout.parts.length) throw new Error(`commits to ${digests.length} parts, the round has ${layout.parts.length}`)
   const total = layout.parts.reduce((a, b) => a + b, 0)
   if (total !== size) throw new Error(`the round's parts hold ${total} values, the model has ${size}`)
-  const aggregator = plaintextAggregator(codecFor(layout.codec))
   const payloads = await Promise.all(digests.map(async (d, k) => await fetchPart(d, aggregator.maxContributionBytes(layout.parts[k]))))
   const out = new Float32Array(size)
   let offset = 0
